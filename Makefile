@@ -1,0 +1,45 @@
+# ionto-analytics: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo
+DEMO_DB ?= sqlite:///ionto.db
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint lab postgres dictionary bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the toolkit with its test tools
+
+postgres:  ## start the local PostgreSQL server when it is installed but stopped
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  if command -v pg_ctlcluster >/dev/null; then \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	  fi; \
+	fi
+
+demo: setup  ## emulate a clinic network, import, analyse, write the report
+	$(BIN)/ionto --db $(DEMO_DB) demo --out $(DEMO_DIR)
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup postgres lint  ## the whole test suite, on SQLite and PostgreSQL
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+lab: setup  ## JupyterLab on notebooks/ against the demo store
+	@test -f ionto.db || $(MAKE) demo
+	IONTO_DATABASE_URL=sqlite:///$(CURDIR)/ionto.db $(BIN)/jupyter lab --notebook-dir=notebooks
+
+dictionary: setup  ## regenerate data_schemas/README.md from the models
+	$(BIN)/python -m data_schemas.dictionary
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) ionto.db .pytest_cache

@@ -1,0 +1,201 @@
+"""The ``ionto`` command line: emulate, import, compare, report, demo and db.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["--db", "sqlite://", "db", "info"])
+>>> result.exit_code
+0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from data_schemas import store
+
+EXIT_NOT_BUILT = 3
+"""Exit status of a command whose part of the toolkit is not built yet."""
+
+app = typer.Typer(
+    help="ionto-analytics: does iontophoresis help your patients, at which dose?",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Create, migrate and inspect the store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the global options chose, handed to every subcommand through the context."""
+
+    db_url: str
+    db_is_default: bool
+    console: Console
+
+    @contextmanager
+    def open_store(self) -> Iterator[Engine]:
+        """Open the store, announcing the default SQLite file the first time it is made."""
+        if self.db_is_default:
+            database = make_url(self.db_url).database or store.DEFAULT_SQLITE_FILE
+            path = Path(database).resolve()
+            if not path.exists():
+                self.console.print(
+                    f"[yellow]Using the default store {path} (SQLite). Choose another with "
+                    f"--db URL or {store.ENV_VAR}.[/yellow]"
+                )
+        engine = store.connect(self.db_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help=f"Store URL (sqlite:///file.db or postgresql://user@host/db); "
+            f"default ${store.ENV_VAR} or ./{store.DEFAULT_SQLITE_FILE}.",
+        ),
+    ] = None,
+) -> None:
+    """Choose the store every subcommand works on."""
+    url, is_default = store.resolve_url(db)
+    ctx.obj = Settings(db_url=url, db_is_default=is_default, console=Console(stderr=True))
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create the store, or migrate it to the newest schema revision."""
+    with _settings(ctx).open_store() as engine:
+        store.upgrade(engine)
+        revision = store.current_revision(engine)
+        typer.echo(f"store at revision {revision} ({engine.dialect.name})")
+
+
+@db_app.command("info")
+def db_info(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Print the backend, the schema revision and the row count of every table."""
+    with _settings(ctx).open_store() as engine:
+        details = store.info(engine)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "url": details.url,
+                    "backend": details.backend,
+                    "revision": details.revision,
+                    "rows": details.row_counts,
+                }
+            )
+        )
+        return
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in details.row_counts.items():
+        table.add_row(name, f"{count:,}")
+    console = Console()
+    console.print(f"store: {details.url} ({details.backend})")
+    console.print(f"schema revision: {details.revision or 'none (run: ionto db upgrade)'}")
+    console.print(table)
+
+
+@app.command()
+def emulate(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Folder to write the clinic network's exports to.")],
+    scenario: Annotated[str, typer.Option(help="Shipped scenario name or a path.")] = "default",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+    clinics: Annotated[int | None, typer.Option(help="Number of clinics.")] = None,
+    patients: Annotated[int | None, typer.Option(help="Number of patients.")] = None,
+    start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    end: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+) -> None:
+    """Emulate a clinic network: device logs, EHR and FHIR records, and the ground truth."""
+    from device_import.emulator import emulate as run_emulator
+    from ionto_analytics.progress import progress_bar
+
+    with progress_bar("emulating patients", unit="patients") as advance:
+        summary = run_emulator(
+            out,
+            scenario=scenario,
+            seed=seed,
+            clinics=clinics,
+            patients=patients,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            progress=advance,
+        )
+    console = Console()
+    console.print(summary.summary().to_string(index=False))
+    console.print(f"ground truth: {summary.ground_truth}")
+
+
+def _not_built(ctx: typer.Context, what: str, issue: int) -> None:
+    _settings(ctx).console.print(
+        f"[red]{what} is not built yet (issue #{issue}); nothing was done.[/red]"
+    )
+    raise typer.Exit(EXIT_NOT_BUILT)
+
+
+@app.command("import", context_settings={"allow_extra_args": True})
+def import_(ctx: typer.Context) -> None:
+    """Import device logs and treatment records into the store."""
+    _not_built(ctx, "ionto import", 4)
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def compare(ctx: typer.Context) -> None:
+    """Compare arms on an outcome, adjusted, with confidence intervals."""
+    _not_built(ctx, "ionto compare", 5)
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def report(ctx: typer.Context) -> None:
+    """Write the quarterly outcomes report."""
+    _not_built(ctx, "ionto report", 7)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Folder for the demo's exports.")] = Path("demo"),
+    patients: Annotated[int | None, typer.Option(help="Number of patients.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the emulator.")] = 0,
+) -> None:
+    """Run the main job end to end on the demo store and say where the results are."""
+    from ionto_analytics.demo import run_demo
+
+    settings = _settings(ctx)
+    with settings.open_store() as engine:
+        result = run_demo(engine, out, patients=patients, seed=seed, console=settings.console)
+    typer.echo(f"exports: {result.exports_dir.resolve()}")
+    typer.echo(f"ground truth: {result.ground_truth.resolve()}")
+    typer.echo(f"store: {result.store_url}")
+    if result.not_built:
+        typer.echo("not built yet: " + "; ".join(result.not_built))

@@ -1,0 +1,60 @@
+"""A progress bar for long commands, as a callback the workers report to.
+
+Examples
+--------
+>>> with progress_bar("counting", unit="items", enabled=False) as advance:
+...     advance(5, 10)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (done, total) as work advances."""
+
+
+@contextmanager
+def progress_bar(
+    description: str, *, unit: str, enabled: bool = True
+) -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr; yields a ``(done, total)`` callback.
+
+    Parameters
+    ----------
+    description : str
+        What is being done, shown left of the bar.
+    unit : str
+        What is counted (``"files"``, ``"patients"``).
+    enabled : bool
+        False gives a silent callback (for tests and ``--json`` output).
+    """
+    if not enabled:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        task = progress.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance

@@ -1,0 +1,62 @@
+"""The ``ionto`` command line: store selection, db upgrade and info, unbuilt commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from data_schemas.tables import SCHEMA_REVISION
+from ionto_analytics.cli import EXIT_NOT_BUILT, app
+
+runner = CliRunner()
+
+
+def test_db_upgrade_then_info_on_each_backend(store_url: str) -> None:
+    upgraded = runner.invoke(app, ["--db", store_url, "db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    shown = runner.invoke(app, ["--db", store_url, "db", "info", "--json"])
+    assert shown.exit_code == 0, shown.output
+    details = json.loads(shown.stdout)
+    assert details["revision"] == SCHEMA_REVISION
+    assert details["backend"] == ("sqlite" if store_url.startswith("sqlite") else "postgresql")
+    assert details["rows"]["ionto_session"] == 0
+
+
+def test_default_store_is_ionto_db_in_the_working_directory_and_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IONTO_DATABASE_URL", raising=False)
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "ionto.db").exists()
+    assert "Using the default store" in first.stderr
+    second = runner.invoke(app, ["db", "info"])
+    assert "Using the default store" not in second.stderr
+
+
+def test_environment_variable_chooses_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'network.db'}")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "network.db").exists()
+    assert not (tmp_path / "ionto.db").exists()
+
+
+def test_info_on_an_empty_store_says_how_to_create_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'new.db'}", "db", "info"])
+    assert result.exit_code == 0
+    assert "ionto db upgrade" in result.stdout
+
+
+@pytest.mark.parametrize(("command", "issue"), [("import", 4), ("compare", 5), ("report", 7)])
+def test_commands_not_built_yet_say_so_and_fail(command: str, issue: int) -> None:
+    result = runner.invoke(app, ["--db", "sqlite://", command])
+    assert result.exit_code == EXIT_NOT_BUILT
+    assert f"issue #{issue}" in result.stderr
