@@ -135,6 +135,22 @@ class Patient(SQLModel, table=True):
     source_file_id: int | None = Field(default=None, foreign_key="import_file.id")
 
 
+class PatientLink(SQLModel, table=True):
+    """A source system's patient id (as a keyed hash) linked to the pseudonymous patient.
+
+    Lets records that name a patient only by a clinic's MRN (an episode row of an EHR
+    export) find the patient, without the MRN ever being stored. One person may have
+    several links (two clinics, two MRNs).
+    """
+
+    __tablename__ = "patient_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_key: str = Field(max_length=64, unique=True, description="keyed hash of clinic + MRN")
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    source_file_id: int | None = Field(default=None, foreign_key="import_file.id")
+
+
 class Episode(SQLModel, table=True):
     """An episode of care for one condition, from intake to discharge."""
 

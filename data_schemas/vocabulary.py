@@ -181,6 +181,9 @@ CONTRAINDICATIONS: Final[tuple[str, ...]] = (
 )
 """Screening items that keep a patient off iontophoresis (DOMAIN.md section 5)."""
 
+OLDEST_POOLED_AGE: Final[int] = 90
+"""Safe Harbor: every age over 89 is reported as 90 ("90+")."""
+
 CPT_MODALITY: Final[dict[str, str]] = {
     # DOMAIN.md section 4.
     "97033": "iontophoresis",

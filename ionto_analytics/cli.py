@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from data_schemas import store
+from ionto_analytics.progress import progress_bar
 
 EXIT_NOT_BUILT = 3
 """Exit status of a command whose part of the toolkit is not built yet."""
@@ -138,7 +139,6 @@ def emulate(
 ) -> None:
     """Emulate a clinic network: device logs, EHR and FHIR records, and the ground truth."""
     from device_import.emulator import emulate as run_emulator
-    from ionto_analytics.progress import progress_bar
 
     with progress_bar("emulating patients", unit="patients") as advance:
         summary = run_emulator(
@@ -163,10 +163,48 @@ def _not_built(ctx: typer.Context, what: str, issue: int) -> None:
     raise typer.Exit(EXIT_NOT_BUILT)
 
 
-@app.command("import", context_settings={"allow_extra_args": True})
-def import_(ctx: typer.Context) -> None:
-    """Import device logs and treatment records into the store."""
-    _not_built(ctx, "ionto import", 4)
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders and zip archives.")],
+    workers: Annotated[int, typer.Option(help="Parser processes.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Folder where refused files are set aside.")
+    ] = Path("quarantine"),
+) -> None:
+    """Import device logs and treatment records into the store.
+
+    Exit status: 0 when every file was imported or unchanged; 4 when some files were
+    quarantined (the rest imported); 2 when the import could not run at all.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from device_import.pipeline import EXIT_COULD_NOT_RUN, Importer
+    from device_import.privacy import Keyer, load_site_key
+
+    settings = _settings(ctx)
+    try:
+        with settings.open_store() as engine:
+            store.upgrade(engine)
+            importer = Importer(
+                engine, Keyer(load_site_key()), workers=workers, quarantine_dir=quarantine
+            )
+            with progress_bar("importing", unit="files", enabled=not as_json) as advance:
+                report = importer.run(paths, progress=advance)
+    except OperationalError as error:
+        settings.console.print(f"[red]the store could not be reached: {error.orig}[/red]")
+        raise typer.Exit(EXIT_COULD_NOT_RUN) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+    else:
+        console = Console()
+        console.print(report.summary().to_string(index=False))
+        for problem in report.quarantine:
+            console.print(f"[red]quarantined[/red] {problem.message()}")
+        if report.unlinked_sessions:
+            console.print(f"{report.unlinked_sessions} sessions could not be linked to a visit")
+    raise typer.Exit(report.exit_status)
 
 
 @app.command(context_settings={"allow_extra_args": True})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:44:30.637171
+Create Date: 2026-11-22
 """
 
 from collections.abc import Sequence
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -166,6 +167,28 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(batch_op.f("ix_episode_patient_id"), ["patient_id"], unique=False)
+
+    op.create_table(
+        "patient_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("source_file_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["patient_id"], ["patient.id"], name=op.f("fk_patient_link_patient_id_patient")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_file_id"],
+            ["import_file.id"],
+            name=op.f("fk_patient_link_source_file_id_import_file"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_patient_link")),
+        sa.UniqueConstraint("source_key", name=op.f("uq_patient_link_source_key")),
+    )
+    with op.batch_alter_table("patient_link", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_patient_link_patient_id"), ["patient_id"], unique=False
+        )
 
     op.create_table(
         "prescription",
@@ -516,6 +539,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_prescription_episode_id"))
 
     op.drop_table("prescription")
+    with op.batch_alter_table("patient_link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_patient_link_patient_id"))
+
+    op.drop_table("patient_link")
     with op.batch_alter_table("episode", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_episode_patient_id"))
         batch_op.drop_index("ix_episode_condition_clinic_start")

@@ -1,0 +1,1 @@
+"""Device and EHR import, plus the bundled emulator."""

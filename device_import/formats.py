@@ -1,0 +1,54 @@
+"""The export formats the importers read, and how each is recognized from its content.
+
+A format is detected from the first bytes of the file, never from its name. Treatment
+records (EHR CSV, FHIR) load before device logs, so device sessions can be placed in
+their clinic's time zone and linked to visits.
+
+Examples
+--------
+>>> detect(b"not a known export", "x.txt") is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from device_import.parsed import ParseContext, ParsedFile
+from device_import.parsers import ehr_csv
+
+SNIFF_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: its name, how to recognize it, how to parse it."""
+
+    name: str
+    sniff: Callable[[bytes], int | None]
+    """Returns the file's rank within the format (e.g. its EHR table's order) or None."""
+    parse: Callable[[bytes, ParseContext], ParsedFile]
+    is_device_log: bool
+
+
+FORMATS: tuple[ExportFormat, ...] = (
+    ExportFormat("ehr_csv", ehr_csv.sniff, ehr_csv.parse, is_device_log=False),
+)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A file's format and its rank in the load order."""
+
+    format: ExportFormat
+    rank: tuple[int, int]
+
+
+def detect(head: bytes, file_name: str) -> Detected | None:
+    """The format of a file from its first bytes, or None when it is no known export."""
+    for position, export_format in enumerate(FORMATS):
+        rank = export_format.sniff(head[:SNIFF_BYTES])
+        if rank is not None:
+            return Detected(export_format, (position, rank))
+    return None

@@ -1,0 +1,63 @@
+"""What a parser returns: validated records by table, samples by session, notes.
+
+Examples
+--------
+>>> from data_schemas.records import ClinicRecord
+>>> parsed = ParsedFile("ehr_csv")
+>>> parsed.add("clinic", ClinicRecord(clinic_key="C1", name="North", timezone="UTC"))
+>>> parsed.record_count()
+1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from data_schemas.records import Record
+from data_schemas.samples import SessionSamples
+from device_import.privacy import Keyer
+
+
+@dataclass(frozen=True)
+class DeviceHome:
+    """Where a registered device lives: its clinic and that clinic's time zone."""
+
+    clinic_key: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser may know beyond the file: the site key and the device inventory."""
+
+    file: str
+    keyer: Keyer
+    device_homes: dict[str, DeviceHome] = field(default_factory=dict)
+    """Device serial hash → clinic and time zone, from the store and this batch."""
+    today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    """The de-identification date: ages over 89 on this date are pooled as 90+."""
+
+
+@dataclass
+class ParsedFile:
+    """Records parsed from one file, grouped by the store table they become."""
+
+    format: str
+    records: dict[str, list[Record]] = field(default_factory=dict)
+    samples: dict[str, SessionSamples] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    skipped_resources: Counter[str] = field(default_factory=Counter)
+
+    def add(self, table: str, record: Record) -> None:
+        """Add one record bound for ``table``."""
+        self.records.setdefault(table, []).append(record)
+
+    def record_count(self) -> int:
+        """How many records of all kinds the file holds."""
+        return sum(len(records) for records in self.records.values())
+
+    def sample_count(self) -> int:
+        """How many device samples the file holds."""
+        return sum(len(samples) for samples in self.samples.values())

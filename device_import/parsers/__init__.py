@@ -1,0 +1,1 @@
+"""One parser per export format; each has ``sniff(head) -> rank | None`` and ``parse``."""

@@ -1,0 +1,308 @@
+"""Importing a batch: detect, parse in worker processes, load file by file, report.
+
+Each file is loaded in a transaction of its own together with its ledger row, so a file
+is either fully in the store or not at all; a process killed mid-import leaves no trace
+of the file it was loading and a rerun completes the batch. A file whose SHA-256 is in
+the ledger is skipped as unchanged. A bad file is set aside (copied to the quarantine
+folder with a ``.reason.json`` beside it, and recorded in the ledger) and the batch goes
+on. On PostgreSQL, loads take a transaction-level advisory lock, so two imports of
+overlapping batches running at once serialize their loads and leave no duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlmodel import SQLModel
+
+from device_import.formats import SNIFF_BYTES, Detected, detect
+from device_import.loader import Loader, relink_sessions
+from device_import.parsed import DeviceHome, ParseContext, ParsedFile
+from device_import.privacy import Keyer
+from device_import.problems import FileRejected, Problem, reject
+from device_import.sources import SourceFile, collect_sources
+
+IMPORTER_VERSION = importlib.metadata.version("ionto-analytics")
+ADVISORY_LOCK_ID = 0x10470
+"""PostgreSQL advisory lock taken while a file loads (serializes concurrent imports)."""
+
+EXIT_OK = 0
+EXIT_QUARANTINED = 4
+"""``ionto import`` exit status when some files were quarantined and the rest imported."""
+EXIT_COULD_NOT_RUN = 2
+"""``ionto import`` exit status when the import could not run at all."""
+
+ProgressCallback = Callable[[int, int], None]
+_LEDGER = SQLModel.metadata.tables["import_file"]
+
+
+@dataclass
+class ImportReport:
+    """What an import did: files by outcome, problems, formats, rows, skipped resources."""
+
+    files: Counter[str] = field(default_factory=Counter)
+    quarantine: list[Problem] = field(default_factory=list)
+    formats: Counter[str] = field(default_factory=Counter)
+    rows: Counter[str] = field(default_factory=Counter)
+    skipped_resources: Counter[str] = field(default_factory=Counter)
+    unlinked_sessions: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every file was imported or unchanged, 4 when some were quarantined."""
+        return EXIT_QUARANTINED if self.quarantine else EXIT_OK
+
+    def to_dict(self) -> dict:
+        """The ``ionto import --json`` object."""
+        outcomes = ("imported", "unchanged", "superseded", "quarantined")
+        return {
+            "files": {outcome: self.files.get(outcome, 0) for outcome in outcomes},
+            "quarantine": [problem.to_dict() for problem in self.quarantine],
+            "formats": dict(sorted(self.formats.items())),
+            "rows": dict(sorted(self.rows.items())),
+            "skipped_resources": dict(sorted(self.skipped_resources.items())),
+            "unlinked_sessions": self.unlinked_sessions,
+        }
+
+    def summary(self) -> pd.DataFrame:
+        """Files per outcome and rows per table, as one tidy table."""
+        records = [("files", key, value) for key, value in sorted(self.files.items())]
+        records += [("rows", key, value) for key, value in sorted(self.rows.items())]
+        records += [("formats", key, value) for key, value in sorted(self.formats.items())]
+        return pd.DataFrame(records, columns=["what", "name", "count"])
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: SourceFile
+    sha256: str
+    detected: Detected
+
+
+def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
+    """Parse one file (runs in a worker process); problems come back as values."""
+    context = ParseContext(job.source.name, context.keyer, context.device_homes, context.today)
+    try:
+        return job.detected.format.parse(job.source.read(), context)
+    except FileRejected as error:
+        return error.problem
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        return Problem(job.source.name, None, location, None, None, first["msg"])
+
+
+def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
+    devices = SQLModel.metadata.tables["device"]
+    clinics = SQLModel.metadata.tables["clinic"]
+    rows = connection.execute(
+        select(devices.c.serial_hash, clinics.c.clinic_key, clinics.c.timezone).join(
+            clinics, clinics.c.id == devices.c.clinic_id
+        )
+    )
+    return {serial: DeviceHome(clinic, zone) for serial, clinic, zone in rows}
+
+
+class Importer:
+    """Imports batches of files into one store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keyer: Keyer,
+        *,
+        workers: int = 1,
+        quarantine_dir: Path | None = None,
+        today: dt.date | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keyer = keyer
+        self.workers = max(1, workers)
+        self.quarantine_dir = quarantine_dir
+        self.today = today or dt.datetime.now(dt.UTC).date()
+
+    def run(self, paths: list[Path], progress: ProgressCallback | None = None) -> ImportReport:
+        """Import every file under ``paths``; never raises for a bad file."""
+        report = ImportReport()
+        sources, problems = collect_sources(paths)
+        for problem in problems:
+            self._quarantine(report, problem, None, None)
+        jobs = self._plan(sources, report)
+        done = len(sources) - len(jobs)
+        total = len(sources)
+        records = [job for job in jobs if not job.detected.format.is_device_log]
+        device_logs = [job for job in jobs if job.detected.format.is_device_log]
+        for stage in (records, device_logs):
+            for job, parsed in self._parse_all(stage):
+                self._load(job, parsed, report)
+                done += 1
+                if progress:
+                    progress(done, total)
+        with self.engine.begin() as connection:
+            self._lock(connection)
+            relinked = relink_sessions(connection)
+        if relinked:
+            report.notes.append(f"{relinked} earlier unlinked sessions are now linked")
+        report.unlinked_sessions = self._count_unlinked()
+        return report
+
+    def _plan(self, sources: list[SourceFile], report: ImportReport) -> list[_Job]:
+        with self.engine.connect() as connection:
+            imported = set(
+                connection.execute(
+                    select(_LEDGER.c.sha256).where(_LEDGER.c.status == "imported")
+                ).scalars()
+            )
+        jobs: list[_Job] = []
+        seen: set[str] = set()
+        for source in sources:
+            data = source.read()
+            sha256 = hashlib.sha256(data).hexdigest()
+            if sha256 in imported or sha256 in seen:
+                report.files["unchanged"] += 1
+                continue
+            seen.add(sha256)
+            detected = detect(data[:SNIFF_BYTES], source.name)
+            if detected is None:
+                problem = reject(
+                    source.name,
+                    "unknown format: not a device export or treatment record this toolkit reads",
+                    record="start of file",
+                    expected="a format listed in data_schemas/formats/README.md",
+                    got=data[:40].decode("utf-8", "replace"),
+                ).problem
+                self._quarantine(report, problem, source, sha256)
+                continue
+            jobs.append(_Job(source, sha256, detected))
+        return sorted(jobs, key=lambda job: (job.detected.rank, job.source.name))
+
+    def _context(self) -> ParseContext:
+        with self.engine.connect() as connection:
+            homes = _device_homes(connection)
+        return ParseContext("", self.keyer, homes, self.today)
+
+    def _parse_all(self, jobs: list[_Job]) -> Iterator[tuple[_Job, ParsedFile | Problem]]:
+        if not jobs:
+            return
+        context = self._context()
+        if self.workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                yield job, _parse_job(job, context)
+            return
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            contexts = [context] * len(jobs)
+            yield from zip(jobs, pool.map(_parse_job, jobs, contexts, chunksize=4), strict=True)
+
+    def _lock(self, connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+
+    def _load(self, job: _Job, parsed: ParsedFile | Problem, report: ImportReport) -> None:
+        if isinstance(parsed, Problem):
+            self._quarantine(report, parsed, job.source, job.sha256)
+            return
+        try:
+            with self.engine.begin() as connection:
+                self._lock(connection)
+                if self._already_imported(connection, job.sha256):
+                    report.files["unchanged"] += 1
+                    return
+                ledger_id = self._ledger_row(connection, job, parsed.format)
+                outcome = Loader(connection, job.source.name, ledger_id).load(parsed)
+                connection.execute(
+                    update(_LEDGER)
+                    .where(_LEDGER.c.id == ledger_id)
+                    .values(row_count=sum(outcome.rows.values()))
+                )
+        except FileRejected as error:
+            self._quarantine(report, error.problem, job.source, job.sha256)
+            return
+        report.files[outcome.status] += 1
+        report.formats[parsed.format] += 1
+        report.rows.update(outcome.rows)
+        report.skipped_resources.update(parsed.skipped_resources)
+        report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
+
+    def _already_imported(self, connection: Connection, sha256: str) -> bool:
+        query = select(_LEDGER.c.id).where(
+            _LEDGER.c.sha256 == sha256, _LEDGER.c.status == "imported"
+        )
+        return connection.execute(query).first() is not None
+
+    def _ledger_row(self, connection: Connection, job: _Job, format_name: str) -> int:
+        connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256 == job.sha256))
+        return connection.execute(
+            insert(_LEDGER).returning(_LEDGER.c.id),
+            {
+                "sha256": job.sha256,
+                "file_name": job.source.base_name[:255],
+                "format": format_name,
+                "importer_version": IMPORTER_VERSION,
+                "status": "imported",
+                "imported_at_utc": dt.datetime.now(dt.UTC),
+                "row_count": 0,
+            },
+        ).scalar_one()
+
+    def _quarantine(
+        self,
+        report: ImportReport,
+        problem: Problem,
+        source: SourceFile | None,
+        sha256: str | None,
+    ) -> None:
+        report.files["quarantined"] += 1
+        report.quarantine.append(problem)
+        if source is not None and self.quarantine_dir is not None:
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            target = self.quarantine_dir / f"{(sha256 or '')[:12]}_{source.base_name}"
+            if source.member is None:
+                shutil.copyfile(source.path, target)
+            else:
+                target.write_bytes(source.read())
+            reason = target.with_name(target.name + ".reason.json")
+            reason.write_text(json.dumps(problem.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if sha256 is None:
+            return
+        with self.engine.begin() as connection:
+            self._lock(connection)
+            if self._already_imported(connection, sha256):
+                return
+            connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256 == sha256))
+            connection.execute(
+                insert(_LEDGER),
+                {
+                    "sha256": sha256,
+                    "file_name": source.base_name[:255] if source else "",
+                    "format": "unknown",
+                    "importer_version": IMPORTER_VERSION,
+                    "status": "quarantined",
+                    "imported_at_utc": dt.datetime.now(dt.UTC),
+                    "row_count": 0,
+                    "quarantine_reason": problem.message()[:2000],
+                },
+            )
+
+    def _count_unlinked(self) -> int:
+        sessions = SQLModel.metadata.tables["ionto_session"]
+        with self.engine.connect() as connection:
+            return len(
+                connection.execute(
+                    select(sessions.c.id).where(
+                        sessions.c.link_status == "unlinked", sessions.c.is_current.is_(True)
+                    )
+                ).all()
+            )
