@@ -153,7 +153,7 @@ def key_ids(connection: Connection, table: str, key_column: str, keys: Iterable)
         query = select(target.c[key_column], id_column).where(target.c[key_column].in_(chunk))
         if table == "ionto_session":
             query = query.where(target.c.is_current.is_(True))
-        found.update(connection.execute(query).tuples().all())
+        found.update((key, id_) for key, id_ in connection.execute(query))
     return found
 
 
@@ -164,7 +164,7 @@ def _patient_ids(connection: Connection, refs: Iterable[str]) -> dict[str, int]:
     resolved = {}
     for chunk in _chunks(sorted(found)):
         query = select(links.c.source_key, links.c.patient_id).where(links.c.source_key.in_(chunk))
-        resolved.update(connection.execute(query).tuples().all())
+        resolved.update((key, id_) for key, id_ in connection.execute(query))
     resolved.update(key_ids(connection, "patient", "pseudonym", set(refs) - set(resolved)))
     return resolved
 

@@ -61,10 +61,10 @@ VISIT_KIND = {kind: kind for kind in v.VISIT_KINDS} | {
 
 
 def _header(head: bytes) -> list[str] | None:
-    try:
-        first = head.decode("utf-8-sig", errors="strict").splitlines()[0]
-    except (UnicodeDecodeError, IndexError):
+    lines = head.decode("utf-8-sig", errors="replace").splitlines()
+    if not lines:
         return None
+    first = lines[0]
     return [name.strip().lower() for name in next(csv.reader([first]), [])]
 
 
