@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from data_schemas import vocabulary as v
 
 
-def _in(allowed: tuple[str, ...] | frozenset[str], what: str):  # noqa: ANN202
+def _in(allowed: tuple[str, ...] | frozenset[str], what: str):
     def check(value: str) -> str:
         if value not in allowed:
             raise ValueError(f"unknown {what} {value!r}; expected one of {sorted(allowed)}")
@@ -30,7 +30,7 @@ def _in(allowed: tuple[str, ...] | frozenset[str], what: str):  # noqa: ANN202
     return AfterValidator(check)
 
 
-def _within(limit: str):  # noqa: ANN202
+def _within(limit: str):
     low, high = v.LIMITS[limit]
 
     def check(value: float | None) -> float | None:

@@ -1,1 +1,4 @@
-"""ionto-analytics: does iontophoresis help? Device logs and treatment records to honest outcome comparisons."""
+"""ionto-analytics: does iontophoresis help?
+
+Device logs and treatment records to honest outcome comparisons.
+"""
