@@ -7,8 +7,9 @@ devices and source-system records appear only as keyed hashes (``*_key``, ``pseu
 
 Examples
 --------
->>> VisitRecord(visit_key="v1", episode_key="e1", visit_date="2026-03-02", kind="treatment")
-VisitRecord(visit_key='v1', episode_key='e1', visit_date=datetime.date(2026, 3, 2), kind='treatment')
+>>> visit = VisitRecord(visit_key="v1", episode_key="e1", visit_date="2026-03-02", kind="treatment")
+>>> visit.visit_date
+datetime.date(2026, 3, 2)
 """
 
 from __future__ import annotations
