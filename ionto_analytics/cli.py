@@ -237,3 +237,7 @@ def demo(
     typer.echo(f"store: {result.store_url}")
     if result.not_built:
         typer.echo("not built yet: " + "; ".join(result.not_built))
+
+
+if __name__ == "__main__":
+    app()

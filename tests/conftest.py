@@ -55,6 +55,13 @@ def temporary_postgres_database(admin: psycopg.Connection) -> Iterator[str]:
         )
 
 
+@pytest.fixture
+def postgres_url(postgres_admin: psycopg.Connection) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    with temporary_postgres_database(postgres_admin) as url:
+        yield url
+
+
 @contextmanager
 def temporary_store_url(
     backend: str, request: pytest.FixtureRequest, folder: Path
