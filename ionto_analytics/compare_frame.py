@@ -1,0 +1,322 @@
+"""The one-row-per-episode analysis frame every estimator takes: :func:`comparison_frame`.
+
+Examples
+--------
+>>> import pandas as pd
+>>> episodes = pd.DataFrame({
+...     "episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p3"],
+...     "clinic_id": "c1", "condition": "lateral_epicondylitis",
+...     "arm": ["ionto+exercise", "exercise", None], "age_years": [40.0, 50.0, 60.0],
+...     "sex": "female", "symptom_duration_weeks": 8.0, "n_visits": 10})
+>>> outcomes = pd.DataFrame({"episode_id": ["e1", "e1", "e2", "e2", "e3"],
+...                          "instrument": "nprs", "score": [7.0, 3.0, 6.0, 4.0, 5.0],
+...                          "days_from_intake": [0, 41, 0, 44, 0]})
+>>> af = comparison_frame(episodes, outcomes, "nprs", 6, ("ionto+exercise", "exercise"))
+>>> af.data[["arm", "treated", "baseline", "follow_up", "change"]].to_numpy().tolist()
+[['ionto+exercise', 1, 7.0, 3.0, -4.0], ['exercise', 0, 6.0, 4.0, -2.0]]
+>>> af.excluded
+{'no_arm': 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from data_schemas.vocabulary import ARMS, conditions_in
+from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import get_instrument
+from ionto_analytics.outcomes import change_from_baseline, window_label
+
+__all__ = [
+    "ANALYSIS_COLUMNS",
+    "DEFAULT_COVARIATES",
+    "AnalysisFrame",
+    "as_analysis_frame",
+    "comparison_frame",
+    "design_terms",
+]
+
+DEFAULT_COVARIATES: tuple[str, ...] = ("age_years", "sex", "symptom_duration_weeks")
+"""Adjustment covariates besides the baseline score and clinic fixed effects."""
+
+ANALYSIS_COLUMNS: tuple[str, ...] = (
+    "episode_id",
+    "patient_id",
+    "clinic_id",
+    "condition",
+    "arm",
+    "treated",
+    "age_years",
+    "sex",
+    "symptom_duration_weeks",
+    "n_visits",
+    "instrument",
+    "window",
+    "baseline",
+    "baseline_day",
+    "follow_up",
+    "follow_up_day",
+    "change",
+    "improvement",
+    "has_follow_up",
+)
+"""Columns of :attr:`AnalysisFrame.data`."""
+
+_EPISODE_NEEDS = (
+    "episode_id",
+    "patient_id",
+    "clinic_id",
+    "condition",
+    "arm",
+    "age_years",
+    "sex",
+    "symptom_duration_weeks",
+    "n_visits",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisFrame:
+    """One row per episode in the two compared arms, with the exclusions tally.
+
+    Attributes
+    ----------
+    data : DataFrame
+        :data:`ANALYSIS_COLUMNS`; ``treated`` = 1 for ``arms[0]``; rows without a follow-up
+        in the window are kept (``has_follow_up`` False) for missing-data methods.
+    instrument : str
+    week : int or "discharge"
+    arms : tuple of (str, str)
+        (first, second): estimates are first − second.
+    excluded : dict
+        Reason → episodes not in ``data`` (other arm, no arm, other condition, no baseline,
+        missing covariate).
+    condition : str or None
+    """
+
+    data: pd.DataFrame
+    instrument: str
+    week: int | str | None
+    arms: tuple[str, str]
+    excluded: dict[str, int] = field(default_factory=dict)
+    condition: str | None = None
+
+    def complete_cases(self) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Rows with a follow-up, and the exclusions including those without one.
+
+        Examples
+        --------
+        >>> af = AnalysisFrame(pd.DataFrame({"has_follow_up": [True, False]}), "nprs", 6,
+        ...                    ("ionto+exercise", "exercise"))
+        >>> len(af.complete_cases()[0]), af.complete_cases()[1]
+        (1, {'no_follow_up_in_window': 1})
+        """
+        keep = self.data["has_follow_up"].astype(bool)
+        excluded = dict(self.excluded)
+        n_missing = int((~keep).sum())
+        if n_missing:
+            excluded["no_follow_up_in_window"] = n_missing
+        return self.data[keep.to_numpy()].reset_index(drop=True), excluded
+
+    def n_per_arm(self, data: pd.DataFrame | None = None) -> dict[str, int]:
+        """Episodes per arm (in ``data`` or in the complete cases)."""
+        d = self.complete_cases()[0] if data is None else data
+        return {arm: int((d["arm"] == arm).sum()) for arm in self.arms}
+
+
+def _check_arms(arms: Sequence[str]) -> tuple[str, str]:
+    if isinstance(arms, str) or len(arms) != 2 or arms[0] == arms[1]:
+        raise InputError(f"arms must be two different arm keys (first, second), got {arms!r}")
+    bad = [a for a in arms if a not in ARMS]
+    if bad:
+        raise InputError(f"unknown arm(s) {bad}; expected keys from {list(ARMS)}")
+    return (arms[0], arms[1])
+
+
+def comparison_frame(
+    episodes: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    instrument: str,
+    week: int | str,
+    arms: Sequence[str],
+    *,
+    condition: str | None = None,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+) -> AnalysisFrame:
+    """Build the one-row-per-episode analysis frame (baseline, follow-up, change, covariates).
+
+    Window rule: see :mod:`ionto_analytics.outcomes` (baseline at day ≤ 7 nearest day 0;
+    week W nearest day 7·W within ±7 days for W ≤ 6, ±14 days otherwise; ties earlier).
+
+    Exclusions are counted, never silent: ``other_condition``, ``no_arm`` (arm null),
+    ``other_arm``, ``no_baseline``, ``missing_covariate:<column>``. Episodes without a
+    follow-up in the window stay in the frame (``has_follow_up`` False); complete-case
+    estimators count them as ``no_follow_up_in_window``.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        Episode frame (:data:`data_schemas.frames.EpisodeFrame`); not modified.
+    outcomes : DataFrame
+        Long outcome frame (:data:`data_schemas.frames.OutcomeFrame`); not modified.
+    instrument : str
+        Instrument key.
+    week : int or "discharge"
+        Follow-up window.
+    arms : (str, str)
+        Arms compared; estimates are first − second.
+    condition : str or None
+        A condition or family key to restrict to.
+    covariates : sequence of str
+        Covariate columns that must be present (missing values exclude the episode).
+
+    Returns
+    -------
+    AnalysisFrame
+    """
+    arms_t = _check_arms(arms)
+    inst = get_instrument(instrument)
+    label = window_label(week)
+    if not isinstance(episodes, pd.DataFrame):
+        raise InputError("episodes must be a DataFrame")
+    missing = [c for c in _EPISODE_NEEDS if c not in episodes.columns]
+    if missing:
+        raise InputError(f"episodes: missing column(s) {missing}")
+    if episodes["episode_id"].duplicated().any():
+        dup = episodes.loc[episodes["episode_id"].duplicated(), "episode_id"].iloc[0]
+        raise InputError(f"episodes: episode_id {dup!r} appears more than once")
+    ep = episodes[list(_EPISODE_NEEDS)].copy()
+    excluded: dict[str, int] = {}
+
+    def drop(mask: pd.Series, reason: str) -> None:
+        nonlocal ep
+        k = int(mask.sum())
+        if k:
+            excluded[reason] = excluded.get(reason, 0) + k
+            ep = ep[~mask.to_numpy()]
+
+    if condition is not None:
+        drop(~ep["condition"].isin(conditions_in(condition)), "other_condition")
+    drop(ep["arm"].isna(), "no_arm")
+    drop(~ep["arm"].isin(arms_t), "other_arm")
+    changes = change_from_baseline(outcomes, windows=(week,), instrument=inst.key)
+    changes = changes[changes["episode_id"].isin(ep["episode_id"])]
+    merged = ep.merge(changes, on="episode_id", how="left")
+    merged["instrument"] = inst.key
+    merged["window"] = label
+    ep = merged
+    drop(ep["baseline"].isna(), "no_baseline")
+    for c in covariates:
+        if c not in ep.columns:
+            raise InputError(f"covariate {c!r} is not an episode column")
+        drop(ep[c].isna(), f"missing_covariate:{c}")
+    data = pd.DataFrame(
+        {
+            "episode_id": ep["episode_id"],
+            "patient_id": ep["patient_id"],
+            "clinic_id": ep["clinic_id"].astype(str),
+            "condition": ep["condition"],
+            "arm": ep["arm"],
+            "treated": (ep["arm"] == arms_t[0]).astype(int),
+            "age_years": ep["age_years"].astype(float),
+            "sex": ep["sex"],
+            "symptom_duration_weeks": ep["symptom_duration_weeks"].astype(float),
+            "n_visits": ep["n_visits"],
+            "instrument": inst.key,
+            "window": label,
+            "baseline": ep["baseline"].astype(float),
+            "baseline_day": ep["baseline_day"].astype(float),
+            "follow_up": ep["score"].astype(float),
+            "follow_up_day": ep["days_from_intake"].astype(float),
+            "change": ep["change"].astype(float),
+            "improvement": ep["improvement"].astype(float),
+            "has_follow_up": ep["score"].notna().to_numpy(),
+        }
+    ).reset_index(drop=True)
+    return AnalysisFrame(
+        data=data,
+        instrument=inst.key,
+        week=week,
+        arms=arms_t,
+        excluded=excluded,
+        condition=condition,
+    )
+
+
+def as_analysis_frame(
+    frame: AnalysisFrame | pd.DataFrame,
+    arms: Sequence[str] | None = None,
+    instrument: str | None = None,
+    week: int | str | None = None,
+) -> AnalysisFrame:
+    """Accept an :class:`AnalysisFrame` or a plain DataFrame with the analysis columns.
+
+    A plain DataFrame needs ``arm``, ``baseline``, ``follow_up`` (and the covariates used);
+    ``arms`` is then required. ``treated`` and ``has_follow_up`` are derived when absent.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"arm": ["ionto+exercise", "exercise"], "baseline": [6.0, 6.0],
+    ...                    "follow_up": [3.0, 4.0]})
+    >>> as_analysis_frame(df, arms=("ionto+exercise", "exercise")).data["treated"].tolist()
+    [1, 0]
+    """
+    if isinstance(frame, AnalysisFrame):
+        return frame
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"expected an AnalysisFrame or a DataFrame, got {type(frame).__name__}")
+    if arms is None:
+        raise InputError("a plain DataFrame needs arms=(first, second)")
+    arms_t = _check_arms(arms)
+    missing = [c for c in ("arm", "baseline", "follow_up") if c not in frame.columns]
+    if missing:
+        raise InputError(f"analysis frame: missing column(s) {missing}")
+    data = frame.copy()
+    excluded: dict[str, int] = {}
+    other = ~data["arm"].isin(arms_t)
+    if other.any():
+        excluded["other_arm"] = int(other.sum())
+        data = data[~other.to_numpy()]
+    data["treated"] = (data["arm"] == arms_t[0]).astype(int)
+    if "has_follow_up" not in data.columns:
+        data["has_follow_up"] = data["follow_up"].notna().to_numpy()
+    if "change" not in data.columns:
+        data["change"] = data["follow_up"] - data["baseline"]
+    if "clinic_id" in data.columns:
+        data["clinic_id"] = data["clinic_id"].astype(str)
+    inst = instrument or (
+        str(data["instrument"].iloc[0]) if "instrument" in data.columns and len(data) else ""
+    )
+    return AnalysisFrame(
+        data=data.reset_index(drop=True), instrument=inst, week=week, arms=arms_t, excluded=excluded
+    )
+
+
+def design_terms(
+    data: pd.DataFrame,
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    clinic_effects: bool = True,
+) -> list[str]:
+    """Formula terms for the adjustment set: categorical columns as ``C(col)``, constant
+    columns dropped (a single sex or clinic would make the design singular).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"age_years": [40.0, 50.0], "sex": ["female", "female"],
+    ...                    "clinic_id": ["a", "b"]})
+    >>> design_terms(df, ("age_years", "sex"))
+    ['age_years', 'C(clinic_id)']
+    """
+    terms: list[str] = []
+    cols = list(covariates) + (["clinic_id"] if clinic_effects else [])
+    for c in cols:
+        if c not in data.columns:
+            raise InputError(f"covariate {c!r} is not a column of the analysis frame")
+        if data[c].nunique(dropna=True) < 2:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c])
+        terms.append(c if numeric else f"C({c})")
+    return terms

@@ -1,0 +1,260 @@
+"""The result object every comparison returns: :class:`ComparisonResult`.
+
+Examples
+--------
+>>> r = ComparisonResult(estimate=-1.2, ci_low=-2.0, ci_high=-0.4, p_value=0.003,
+...                      n={"ionto+exercise": 40, "exercise": 41}, excluded={},
+...                      method="ANCOVA (OLS, HC3)", estimand="difference in mean change",
+...                      instrument="nprs", week=6, arms=("ionto+exercise", "exercise"))
+>>> r.summary()[["estimate", "ci_low", "ci_high"]].to_numpy().tolist()
+[[-1.2, -2.0, -0.4]]
+>>> import json; json.loads(json.dumps(r.to_dict()))["n"]["exercise"]
+41
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = ["ComparisonResult", "jsonable"]
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas values to JSON-serializable Python (non-finite floats → None).
+
+    Examples
+    --------
+    >>> jsonable({"a": np.float64(1.5), "b": [np.nan, np.int64(2)]})
+    {'a': 1.5, 'b': [None, 2]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return [jsonable(r) for r in value.to_dict("records")]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonResult:
+    """Result of a between-arm comparison: estimate of *first arm minus second arm*.
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high, p_value : float
+        Point estimate, confidence limits and two-sided p-value of the main contrast.
+    n : dict
+        Episodes analysed per arm.
+    excluded : dict
+        Reason → count of episodes not analysed (nothing dropped silently).
+    method : str
+        Estimator and variance (e.g. ``"ANCOVA (OLS), cluster-robust by clinic_id"``).
+    estimand : str
+        What ``estimate`` means, in words.
+    instrument : str or None
+        Instrument key.
+    week : int, str or None
+        Follow-up window.
+    arms : tuple of str
+        ``(first, second)``: the estimate is first − second.
+    table : DataFrame or None
+        Secondary numbers (coefficients, RR/NNT, complete case vs MICE, ...), tidy, with at
+        least ``term``, ``estimate``, ``ci_low``, ``ci_high``.
+    balance : DataFrame or None
+        Covariate balance (``variable``, ``smd_before``, ``smd_after``) for weighting.
+    curve : DataFrame or None
+        A curve with band (``x``, ``estimate``, ``ci_low``, ``ci_high``) for dose response.
+    notes : tuple of str
+        Caveats (few clusters, trimming, convergence).
+    conf_level : float
+        Confidence level of the intervals.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: dict[str, int]
+    excluded: dict[str, int]
+    method: str
+    estimand: str = ""
+    instrument: str | None = None
+    week: int | str | None = None
+    arms: tuple[str, ...] = ()
+    table: pd.DataFrame | None = None
+    balance: pd.DataFrame | None = None
+    curve: pd.DataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    conf_level: float = 0.95
+
+    def summary(self) -> pd.DataFrame:
+        """One-row tidy summary of the main contrast.
+
+        Returns
+        -------
+        DataFrame
+            ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
+            ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
+            ``method``.
+        """
+        row: dict[str, Any] = {
+            "instrument": self.instrument,
+            "week": self.week,
+            "contrast": " − ".join(self.arms),
+            "estimate": self.estimate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "n": int(sum(self.n.values())),
+        }
+        for arm, k in self.n.items():
+            row[f"n_{arm}"] = int(k)
+        row["excluded"] = int(sum(self.excluded.values()))
+        row["method"] = self.method
+        return pd.DataFrame([row])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable dict of every field (DataFrames as lists of records)."""
+        return jsonable(
+            {
+                "estimate": self.estimate,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "p_value": self.p_value,
+                "n": self.n,
+                "excluded": self.excluded,
+                "method": self.method,
+                "estimand": self.estimand,
+                "instrument": self.instrument,
+                "week": self.week,
+                "arms": list(self.arms),
+                "table": self.table,
+                "balance": self.balance,
+                "curve": self.curve,
+                "notes": list(self.notes),
+                "conf_level": self.conf_level,
+            }
+        )
+
+    def plot(self) -> go.Figure:
+        """A plotly Figure: the dose-response curve with its band, the balance (love) plot,
+        or a forest plot of the estimate and the secondary table rows. Never shown."""
+        if self.curve is not None:
+            c = self.curve
+            fig = go.Figure(
+                [
+                    go.Scatter(
+                        x=c["x"],
+                        y=c["ci_high"],
+                        mode="lines",
+                        line={"width": 0},
+                        showlegend=False,
+                        hoverinfo="skip",
+                    ),
+                    go.Scatter(
+                        x=c["x"],
+                        y=c["ci_low"],
+                        mode="lines",
+                        line={"width": 0},
+                        fill="tonexty",
+                        name=f"{self.conf_level:.0%} band",
+                    ),
+                    go.Scatter(x=c["x"], y=c["estimate"], mode="lines", name="estimate"),
+                ]
+            )
+            fig.update_layout(
+                title=self.estimand,
+                xaxis_title="cumulative delivered mA·min",
+                yaxis_title=f"difference in {self.instrument} vs reference",
+            )
+            return fig
+        if self.balance is not None:
+            b = self.balance
+            fig = go.Figure(
+                [
+                    go.Scatter(
+                        x=b["smd_before"].abs(), y=b["variable"], mode="markers", name="before"
+                    ),
+                    go.Scatter(
+                        x=b["smd_after"].abs(),
+                        y=b["variable"],
+                        mode="markers",
+                        name="after weighting",
+                    ),
+                ]
+            )
+            fig.add_vline(x=0.1, line_dash="dash")
+            fig.update_layout(title="Covariate balance", xaxis_title="|SMD|")
+            return fig
+        labels = [" − ".join(self.arms) or "estimate"]
+        est, lo, hi = [self.estimate], [self.ci_low], [self.ci_high]
+        if self.table is not None and {"term", "estimate", "ci_low", "ci_high"} <= set(
+            self.table.columns
+        ):
+            for _, r in self.table.iterrows():
+                labels.append(str(r["term"]))
+                est.append(r["estimate"])
+                lo.append(r["ci_low"])
+                hi.append(r["ci_high"])
+        e = np.asarray(est, dtype=float)
+        fig = go.Figure(
+            go.Scatter(
+                x=e,
+                y=labels,
+                mode="markers",
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": np.asarray(hi, dtype=float) - e,
+                    "arrayminus": e - np.asarray(lo, dtype=float),
+                },
+            )
+        )
+        fig.add_vline(x=0.0, line_dash="dash")
+        fig.update_layout(title=f"{self.method}: {self.estimand}", yaxis={"autorange": "reversed"})
+        return fig
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p><b>{html.escape(self.method)}</b> — {html.escape(self.estimand)}"
+            f" ({html.escape(str(self.instrument))}, {html.escape(str(self.week))})</p>"
+        )
+        parts = [head, self.summary().to_html(index=False)]
+        if self.table is not None:
+            parts.append(self.table.to_html(index=False))
+        if self.excluded:
+            parts.append(
+                pd.DataFrame(
+                    {"reason": list(self.excluded), "n": list(self.excluded.values())}
+                ).to_html(index=False)
+            )
+        if self.notes:
+            parts.append(
+                "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>"
+            )
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"ComparisonResult({' − '.join(self.arms)}: estimate={self.estimate:.4g} "
+            f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.3g}, n={self.n}, "
+            f"method={self.method!r})"
+        )

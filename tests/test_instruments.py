@@ -1,0 +1,184 @@
+"""Tests of the instrument registry (ionto_analytics.instruments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from data_schemas.vocabulary import INSTRUMENT_RANGES, INSTRUMENTS
+from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import (
+    REGISTRY,
+    check_scores,
+    get_instrument,
+    improvement,
+    registry_frame,
+    score_items,
+    select_mcid,
+    to_improvement,
+)
+
+# Transcribed by hand from /work/shared/DOMAIN.md section 2 (instrument table), with the
+# source tag as written there: (instrument, condition, week, points, percent, source).
+DOMAIN_MCIDS = [
+    ("nprs", None, None, 2.0, 0.30, "[K]"),  # "~2 points or 30% [K]"
+    ("nprs", "lateral_epicondylitis", None, 2.3, None, "[S22]"),  # "lateral epicondylitis 2.3"
+    ("vas", None, None, 15.0, None, "[S11]"),  # "15–20 mm (commentary on Nirschl) [S11]"
+    ("vas", "plantar_fasciitis", None, 8.0, None, "[K]"),  # "heel pain ~8 mm [K]"
+    ("visa_a", None, 12, 14.0, None, "[S23]"),  # "14 points at 12 wk"
+    ("visa_a", None, 24, 7.0, None, "[S23]"),  # "7 at 24 wk"
+    ("prtee", None, None, 11.0, 0.37, "[K]"),  # "11 points or 37% [K]"
+    ("dash", None, None, 10.83, None, "[S27]"),
+    ("quickdash", None, None, 15.91, None, "[S27]"),
+    ("grip_pain_free_kg", None, None, 6.5, None, "[S25]"),
+    ("ffi", None, None, 7.0, None, "[K]"),
+    ("faam_adl", None, None, 8.0, None, "[S30]"),
+    ("faam_sports", None, None, 9.0, None, "[S30]"),
+    ("fhsq_pain", None, None, 13.0, None, "[K]"),
+    ("fhsq_function", None, None, 7.0, None, "[K]"),
+    ("lefs", None, None, 9.0, None, "[S31]"),
+    ("psfs", None, None, 2.0, None, "[K]"),
+]
+# Alternative values DOMAIN.md lists; selectable by source tag.
+DOMAIN_ALTERNATIVES_NOTED = {
+    "prtee": ["[S25]", "[S22]", "[S26]"],
+    "dash": ["[S28]"],
+    "quickdash": ["[S28]"],
+    "lefs": ["[S21]"],
+}
+DIRECTIONS = {
+    "nprs": "lower",
+    "vas": "lower",
+    "visa_a": "higher",
+    "prtee": "lower",
+    "quickdash": "lower",
+    "dash": "lower",
+    "grip_pain_free_kg": "higher",
+    "ffi": "lower",
+    "faam_adl": "higher",
+    "faam_sports": "higher",
+    "fhsq_pain": "higher",
+    "fhsq_function": "higher",
+    "lefs": "higher",
+    "psfs": "higher",
+    "groc": "higher",
+}
+
+
+@pytest.mark.parametrize(("key", "condition", "week", "points", "percent", "source"), DOMAIN_MCIDS)
+def test_mcid_matches_domain(
+    key: str,
+    condition: str | None,
+    week: int | None,
+    points: float,
+    percent: float | None,
+    source: str,
+) -> None:
+    m = select_mcid(key, condition=condition, week=week)
+    assert m.points == points
+    assert m.percent == percent
+    assert m.source == source
+    assert m.anchor
+
+
+def test_alternatives_are_documented() -> None:
+    for key, tags in DOMAIN_ALTERNATIVES_NOTED.items():
+        for tag in tags:
+            assert tag in get_instrument(key).notes
+
+
+def test_registry_covers_vocabulary_with_its_ranges() -> None:
+    assert set(REGISTRY) == set(INSTRUMENTS)
+    for key, inst in REGISTRY.items():
+        assert inst.range == INSTRUMENT_RANGES[key]
+        assert inst.direction == DIRECTIONS[key]
+        assert inst.conditions
+    frame = registry_frame()
+    assert set(frame["instrument"]) == set(INSTRUMENTS)
+
+
+def test_baseline_dependent_nprs_threshold() -> None:
+    m = select_mcid("nprs")
+    # 2 points or 30 %: whichever is smaller is enough
+    assert m.threshold(5.0) == pytest.approx(1.5)
+    assert m.threshold(8.0) == 2.0
+    np.testing.assert_allclose(m.threshold(np.array([2.0, 10.0])), [0.6, 2.0])
+    with pytest.raises(InputError, match="baseline"):
+        m.threshold()
+
+
+def test_groc_is_a_transition_rating() -> None:
+    m = select_mcid("groc")
+    assert m.transition and m.points == 3.0
+
+
+def test_out_of_range_and_unknown_raise_clear_errors() -> None:
+    with pytest.raises(InputError, match=r"nprs score 12\.5 .*\[0\.0, 10\.0\]"):
+        check_scores([1.0, 12.5], "nprs")
+    with pytest.raises(InputError, match=r"lefs score -1\.0"):
+        check_scores(-1.0, "lefs")
+    with pytest.raises(InputError, match="unknown instrument 'womac'"):
+        get_instrument("womac")
+    with pytest.raises(InputError, match="unknown instrument"):
+        select_mcid("koos")
+    with pytest.raises(InputError, match="missing"):
+        check_scores([np.nan], "nprs", allow_missing=False)
+
+
+def test_scoring_rules() -> None:
+    # PRTEE: pain sum (5 items) + function sum / 2 (10 items)
+    assert score_items("prtee", [10] * 5 + [10] * 10) == 100.0
+    assert score_items("prtee", [2, 4, 6, 8, 10] + [1] * 10) == 30 + 5
+    # QuickDASH: ((sum/n) - 1) * 25 with >= 10 of 11 answered
+    assert score_items("quickdash", [1] * 11) == 0.0
+    assert score_items("quickdash", [5] * 10 + [np.nan]) == 100.0
+    assert score_items("quickdash", [2] * 5 + [4] * 5 + [np.nan]) == pytest.approx(50.0)
+    with pytest.raises(InputError, match="at least 10"):
+        score_items("quickdash", [2] * 9 + [np.nan, np.nan])
+    assert score_items("dash", [3] * 30) == 50.0
+    assert score_items("lefs", list(range(5)) * 4) == 40.0
+    # FFI: mean percent of answered items (items 0-10)
+    assert score_items("ffi", [5] * 22 + [np.nan]) == pytest.approx(50.0)
+    assert score_items("visa_a", [10] * 7 + [30]) == 100.0
+    assert score_items("psfs", [2, 4, 6, 8]) == 5.0
+    assert score_items("faam_adl", [4] * 20 + [np.nan]) == 100.0
+    assert score_items("faam_sports", [2] * 8) == 50.0
+    np.testing.assert_allclose(score_items("lefs", np.array([[4] * 20, [1] * 20])), [80, 20])
+    with pytest.raises(InputError, match="item 3 response 7"):
+        score_items("lefs", [0, 0, 7] + [0] * 17)
+    with pytest.raises(InputError, match="needs 20"):
+        score_items("lefs", [0] * 19)
+    with pytest.raises(InputError, match="proprietary"):
+        score_items("fhsq_pain", [1, 2, 3])
+    with pytest.raises(InputError, match="no item scoring"):
+        score_items("nprs", [5])
+
+
+def test_to_improvement_keeps_raw_score_and_does_not_mutate() -> None:
+    df = pd.DataFrame(
+        {"instrument": ["nprs", "lefs", "prtee", "groc"], "score": [2.0, 60.0, 30.0, -2.0]}
+    )
+    before = df.copy()
+    out = to_improvement(df)
+    pd.testing.assert_frame_equal(df, before)
+    assert out["score"].tolist() == [2.0, 60.0, 30.0, -2.0]
+    assert out["score_higher_better"].tolist() == [8.0, 60.0, 70.0, -2.0]
+    s = to_improvement(pd.Series([0.0, 10.0]), "nprs")
+    assert s["score_higher_better"].tolist() == [10.0, 0.0]
+    with pytest.raises(InputError):
+        to_improvement(pd.DataFrame({"instrument": ["nprs"], "score": [11.0]}))
+    with pytest.raises(InputError):
+        to_improvement(pd.Series([1.0]))
+    assert improvement(-2.0, "nprs") == 2.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(key=st.sampled_from(list(INSTRUMENTS)), frac=st.floats(0, 1))
+def test_oriented_scores_stay_in_range(key: str, frac: float) -> None:
+    lo, hi = INSTRUMENT_RANGES[key]
+    score = lo + frac * (hi - lo)
+    out = to_improvement(pd.Series([score]), key)["score_higher_better"].iloc[0]
+    assert lo - 1e-9 <= out <= hi + 1e-9
