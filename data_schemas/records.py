@@ -151,6 +151,7 @@ class VisitRecord(Record):
     visit_key: str
     episode_key: str
     visit_date: dt.date
+    start_time_local: dt.time | None = None
     kind: Annotated[str, _in(v.VISIT_KINDS, "visit kind")]
 
 

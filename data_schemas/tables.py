@@ -243,6 +243,9 @@ class Visit(SQLModel, table=True):
     visit_key: str = Field(max_length=64, unique=True)
     episode_id: int = Field(foreign_key="episode.id")
     visit_date: dt.date = Field(index=True, description="date of the visit (clinic time)")
+    start_time_local: dt.time | None = Field(
+        default=None, description="scheduled start, clinic local time (links device sessions)"
+    )
     kind: str = Field(max_length=16, description="evaluation, treatment, discharge...")
     source_file_id: int | None = Field(default=None, foreign_key="import_file.id")
 

@@ -2,7 +2,9 @@
 
 Rows are matched on their natural keys. A row already in the store with the same content
 is left alone; one with different content is a conflict and the whole file is refused
-(raised as :class:`~device_import.problems.FileRejected`, so the caller rolls back). The
+(raised as :class:`~device_import.problems.FileRejected`, so the caller rolls back). A
+value that one source leaves empty (FHIR carries no symptom duration, say) is not a
+conflict: what is known is kept, and what was unknown is filled in. The
 only sanctioned change is a corrected re-export of a device session, which carries a
 higher export revision: it becomes a new version of the session, the old version stays
 in the store with ``is_current`` false.
@@ -27,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, and_, insert, select, update
 from sqlmodel import SQLModel
 
+from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
 from data_schemas.records import Record, SessionRecord
 from data_schemas.samples import pack_samples
@@ -280,9 +283,11 @@ class Loader:
             if stored is None:
                 new[key] = {**row, "source_file_id": self.source_file_id}
                 continue
-            different = [c for c in row if not _same(stored.get(c), row[c])]
-            if different:
-                column = different[0]
+            known = {c: value for c, value in row.items() if value is not None}
+            different = [c for c, value in known.items() if not _same(stored.get(c), value)]
+            conflicts = [c for c in different if stored.get(c) is not None]
+            if conflicts:
+                column = conflicts[0]
                 raise reject(
                     self.file_name,
                     "conflicts with a record already in the store or earlier in this file "
@@ -292,6 +297,16 @@ class Loader:
                     expected=repr(stored.get(column)),
                     got=row[column],
                 )
+            if different and key in existing:
+                # Another source knew less: fill in what was unknown, change nothing known.
+                filled = {c: known[c] for c in different}
+                self.connection.execute(
+                    update(table).where(table.c.id == stored["id"]).values(**filled)
+                )
+                existing[key] = {**stored, **filled}
+                self.rows[f"{spec.table} (filled in)"] += 1
+            elif different:
+                new[key].update({c: known[c] for c in different})
         if new:
             self.connection.execute(insert(table), list(new.values()))
             self.rows[spec.table] += len(new)

@@ -142,6 +142,16 @@ class FieldReader:
         except ValueError:
             raise self._bad(name, "a date YYYY-MM-DD", value) from None
 
+    def time(self, name: str, *, required: bool = False) -> dt.time | None:
+        """A time of day, HH:MM or HH:MM:SS."""
+        value = self.raw(name, required=required)
+        if value is None:
+            return None
+        try:
+            return dt.time.fromisoformat(str(value))
+        except ValueError:
+            raise self._bad(name, "a time HH:MM", value) from None
+
     def yes_no(self, name: str, *, required: bool = False) -> bool | None:
         """Y/N, yes/no, true/false, 1/0."""
         value = self.raw(name, required=required)

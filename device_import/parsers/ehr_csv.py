@@ -273,6 +273,7 @@ def _visits(fields: FieldReader, context: ParseContext, parsed: ParsedFile) -> N
             visit_key=_visit_key(fields, context),
             episode_key=_episode_key(fields, context),
             visit_date=fields.date("visit_date"),
+            start_time_local=fields.time("start_time"),
             kind=fields.choice("visit_type", VISIT_KIND),
         ),
     )

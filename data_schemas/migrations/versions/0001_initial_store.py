@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -237,6 +238,7 @@ def upgrade() -> None:
         sa.Column("visit_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("episode_id", sa.Integer(), nullable=False),
         sa.Column("visit_date", sa.Date(), nullable=False),
+        sa.Column("start_time_local", sa.Time(), nullable=True),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("source_file_id", sa.Integer(), nullable=True),
         sa.CheckConstraint(

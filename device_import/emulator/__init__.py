@@ -1,0 +1,20 @@
+"""The bundled emulator: a clinic network's raw device and EHR exports plus the planted truth.
+
+Examples
+--------
+>>> from device_import.emulator import load_scenario
+>>> load_scenario("default")["name"]
+'default'
+"""
+
+from .engine import EmulationSummary, emulate
+from .scenario import ScenarioError, load_scenario, shipped_scenarios, validate_scenario
+
+__all__ = [
+    "EmulationSummary",
+    "ScenarioError",
+    "emulate",
+    "load_scenario",
+    "shipped_scenarios",
+    "validate_scenario",
+]

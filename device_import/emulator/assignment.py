@@ -1,0 +1,118 @@
+"""How patients come to receive an arm: a multinomial logit on MEASURED covariates only.
+
+The covariates are the standardized baseline of the primary instrument (``severity_z``),
+age, sex, log symptom duration and the clinic. Nothing unmeasured enters, so an analysis that
+adjusts for these covariates (ANCOVA) can recover the planted effects. Contraindicated
+patients are screened off every iontophoresis arm.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+>>> s = load_scenario()
+>>> eps = pd.DataFrame({"severity_z": [0.0, 2.0], "age": [47, 60], "female": [True, False],
+...                     "symptom_duration_months": [4.0, 12.0], "clinic": [0, 1],
+...                     "contraindicated": [False, True]})
+>>> p = arm_probabilities(s, resolve_clinics(s, 2), eps)
+>>> p.shape, bool(p[1, 2:].sum() == 0)
+((2, 5), True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_schemas.vocabulary import ARMS
+
+from .scenario import Clinic
+
+
+def covariates(eps: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The measured covariates the assignment model uses, by assignment-term name.
+
+    Examples
+    --------
+    >>> eps = pd.DataFrame({"severity_z": [1.0], "age": [57], "female": [True],
+    ...                     "symptom_duration_months": [4.0]})
+    >>> {k: float(v[0]) for k, v in covariates(eps).items()}
+    {'severity': 1.0, 'age_per_10y': 1.0, 'female': 1.0, 'log_duration': 0.0}
+    """
+    return {
+        "severity": eps["severity_z"].to_numpy(float),
+        "age_per_10y": (eps["age"].to_numpy(float) - 47.0) / 10.0,
+        "female": eps["female"].to_numpy(float),
+        "log_duration": np.log(eps["symptom_duration_months"].to_numpy(float) / 4.0),
+    }
+
+
+def arm_probabilities(
+    scenario: dict[str, Any], clinics: list[Clinic], eps: pd.DataFrame
+) -> np.ndarray:
+    """Probability of each arm (columns in ``ARMS`` order) for each episode."""
+    x = covariates(eps)
+    a = scenario["assignment"]
+    clinic = eps["clinic"].to_numpy()
+    ion_clinic = np.array([c.template["ionto_log_odds"] for c in clinics])[clinic]
+    man_clinic = np.array([c.template["manual_log_odds"] for c in clinics])[clinic]
+    lp_ion = ion_clinic + sum(a["ionto"][k] * v for k, v in x.items())
+    lp_man = man_clinic + sum(a["manual"][k] * v for k, v in x.items())
+    logits = np.empty((len(eps), len(ARMS)))
+    for j, arm in enumerate(ARMS):
+        mods = scenario["arms"][arm]["modalities"]
+        logits[:, j] = scenario["arms"][arm]["intercept"]
+        if "iontophoresis" in mods:
+            logits[:, j] += lp_ion
+        if "manual_therapy" in mods:
+            logits[:, j] += lp_man
+    ionto_cols = [
+        j for j, arm in enumerate(ARMS) if "iontophoresis" in scenario["arms"][arm]["modalities"]
+    ]
+    contra = eps["contraindicated"].to_numpy(bool)
+    logits[np.ix_(contra, ionto_cols)] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+NO_IONTO = {
+    "ionto+exercise": "exercise",
+    "ionto+exercise+manual": "exercise+manual",
+    "ionto": "exercise",
+}
+"""The arm a patient actually receives when a planned iontophoresis course never happens."""
+
+
+def assign_arms(
+    rng: np.random.Generator, scenario: dict[str, Any], clinics: list[Clinic], eps: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Planned and true (delivered) arm of each episode.
+
+    A small share of planned iontophoresis courses never start (no prescription obtained),
+    independently of everything else; those patients receive the arm without iontophoresis.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+    >>> s = load_scenario()
+    >>> eps = pd.DataFrame({"severity_z": [0.0] * 3, "age": [47] * 3, "female": [True] * 3,
+    ...                     "symptom_duration_months": [4.0] * 3, "clinic": [0] * 3,
+    ...                     "contraindicated": [True] * 3})
+    >>> planned, true = assign_arms(np.random.default_rng(0), s, resolve_clinics(s, 1), eps)
+    >>> sorted(set(planned) | set(true)) <= ["exercise", "exercise+manual"]
+    True
+    """
+    p = arm_probabilities(scenario, clinics, eps)
+    cum = p.cumsum(axis=1)
+    draw = rng.random(len(eps))[:, None]
+    j = np.minimum((draw > cum).sum(axis=1), len(ARMS) - 1)
+    planned = np.array(ARMS, dtype=object)[j]
+    deviate = rng.random(len(eps)) < scenario["assignment"]["deviation_no_ionto"]
+    true = np.array(
+        [NO_IONTO.get(a, a) if d else a for a, d in zip(planned, deviate, strict=True)],
+        dtype=object,
+    )
+    return planned, true

@@ -1,0 +1,308 @@
+"""FHIR R4 output: NDJSON (one file per resource type) and transaction Bundles.
+
+Resources: Patient, Condition (ICD-10-CM), Encounter, Procedure (CPT),
+Observation (LOINC 72514-3 for NPRS, a local CodeSystem for the other instruments) and
+MedicationAdministration (dexamethasone iontophoresis). They validate with the
+``fhir.resources`` R4B models. Each resource is serialized once and reused for the Bundle.
+
+Examples
+--------
+>>> INSTRUMENT_SYSTEM
+'https://ionto-analytics.example/fhir/CodeSystem/instrument'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from .records import CPT_TEXT
+from .scenario import Clinic
+
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+LOINC_SYSTEM = "http://loinc.org"
+INSTRUMENT_SYSTEM = "https://ionto-analytics.example/fhir/CodeSystem/instrument"
+NPRS_LOINC = "72514-3"
+RESOURCE_TYPES = (
+    "Patient",
+    "Condition",
+    "Encounter",
+    "Procedure",
+    "Observation",
+    "MedicationAdministration",
+)
+_GENDER = {"F": "female", "M": "male"}
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _offset_str(minutes: np.ndarray) -> list[str]:
+    return [
+        f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in minutes.tolist()
+    ]
+
+
+def _it(df: pd.DataFrame) -> Iterator[Any]:
+    """Fast row iteration (object columns avoid per-element Arrow-string access)."""
+    return df.astype(object).itertuples(index=False)
+
+
+class FhirWriter:
+    """Streams resources to ``fhir/ndjson/<Type>.ndjson`` and ``fhir/bundles/``."""
+
+    def __init__(self, out_dir: Path, seed: int, clinics: list[Clinic]) -> None:
+        self.out_dir = out_dir
+        self.seed = seed
+        self.clinics = clinics
+        nd = out_dir / "fhir" / "ndjson"
+        nd.mkdir(parents=True, exist_ok=True)
+        (out_dir / "fhir" / "bundles").mkdir(parents=True, exist_ok=True)
+        self._nd: dict[str, IO[str]] = {
+            t: (nd / f"{t}.ndjson").open("w", encoding="utf-8") for t in RESOURCE_TYPES
+        }
+        self.counts: dict[str, int] = dict.fromkeys(RESOURCE_TYPES, 0)
+        self._bundles: list[str] = []
+
+    def files(self) -> list[str]:
+        """Relative paths of the files written."""
+        return [f"fhir/ndjson/{t}.ndjson" for t in RESOURCE_TYPES] + self._bundles
+
+    def close(self) -> None:
+        """Close the NDJSON files."""
+        for fh in self._nd.values():
+            fh.close()
+
+    def write_chunk(
+        self, ci: int, eps: pd.DataFrame, tables: dict[str, pd.DataFrame], sessions: pd.DataFrame
+    ) -> None:
+        """Write every resource of one chunk; one transaction Bundle per clinic and chunk."""
+        from .engine import _utc_offsets  # local import: engine imports this module
+
+        per_clinic: dict[int, list[tuple[str, str, str]]] = {}
+
+        def emit(clinic: int, rtype: str, rid: str, res: dict[str, Any]) -> None:
+            text = _dumps(res)
+            self._nd[rtype].write(text + "\n")
+            self.counts[rtype] += 1
+            per_clinic.setdefault(clinic, []).append((rtype, rid, text))
+
+        pats = tables["patients"]
+        for r in _it(pats):
+            emit(
+                r.clinic,
+                "Patient",
+                r.mrn,
+                {
+                    "resourceType": "Patient",
+                    "id": r.mrn,
+                    "identifier": [
+                        {
+                            "type": {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                        "code": "MR",
+                                    }
+                                ]
+                            },
+                            "system": f"urn:ionto-emulator:{self.clinics[r.clinic].key}:mrn",
+                            "value": r.mrn,
+                        }
+                    ],
+                    "name": [{"family": r.last_name, "given": [r.first_name]}],
+                    "gender": _GENDER.get(r.sex, "unknown"),
+                    "birthDate": r.birth_date,
+                    "telecom": [
+                        {"system": "phone", "value": r.phone, "use": "home"},
+                        {"system": "email", "value": r.email},
+                    ],
+                    "address": [
+                        {
+                            "line": [r.address_line],
+                            "city": r.city,
+                            "state": r.state,
+                            "postalCode": r.zip,
+                            "country": "US",
+                        }
+                    ],
+                },
+            )
+        for r in _it(tables["episodes"]):
+            emit(
+                r.clinic,
+                "Condition",
+                f"cond-{r.episode_id}",
+                {
+                    "resourceType": "Condition",
+                    "id": f"cond-{r.episode_id}",
+                    "clinicalStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "code": "active",
+                            }
+                        ]
+                    },
+                    "code": {"coding": [{"system": ICD10_SYSTEM, "code": r.icd10_code}]},
+                    "bodySite": [{"text": r.side}],
+                    "subject": {"reference": f"Patient/{r.mrn}"},
+                    "recordedDate": r.intake_date,
+                },
+            )
+        vis = tables["visits"]
+        tz = np.array([self.clinics[c].tz for c in vis["clinic"]], dtype=object)
+        dates = vis["visit_date"].to_numpy().astype("datetime64[D]")
+        off = np.zeros(len(vis), np.int64)
+        for z in np.unique(tz):
+            m = tz == z
+            off[m] = _utc_offsets(z, dates[m])
+        stamp = [
+            f"{d}T{t}:00{o}"
+            for d, t, o in zip(vis["visit_date"], vis["start_time"], _offset_str(off), strict=True)
+        ]
+        when = dict(zip(vis["encounter_id"], stamp, strict=True))
+        for r, st in zip(_it(vis), stamp, strict=True):
+            emit(
+                r.clinic,
+                "Encounter",
+                r.encounter_id,
+                {
+                    "resourceType": "Encounter",
+                    "id": r.encounter_id,
+                    "status": "finished",
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "AMB",
+                        "display": "ambulatory",
+                    },
+                    "type": [{"text": r.visit_type}],
+                    "subject": {"reference": f"Patient/{r.mrn}"},
+                    "period": {"start": st},
+                    "reasonReference": [{"reference": f"Condition/cond-{r.episode_id}"}],
+                },
+            )
+        mrn_of = dict(zip(tables["episodes"]["episode_id"], tables["episodes"]["mrn"], strict=True))
+        for k, r in enumerate(_it(tables["interventions"])):
+            rid = f"proc-{r.encounter_id}-{r.cpt_code}-{k % 1000}"
+            res: dict[str, Any] = {
+                "resourceType": "Procedure",
+                "id": rid,
+                "status": "completed",
+                "code": {
+                    "coding": [
+                        {"system": CPT_SYSTEM, "code": r.cpt_code, "display": CPT_TEXT[r.cpt_code]}
+                    ]
+                },
+                "subject": {"reference": f"Patient/{mrn_of[r.episode_id]}"},
+                "encounter": {"reference": f"Encounter/{r.encounter_id}"},
+                "performedDateTime": when[r.encounter_id],
+            }
+            note = "; ".join(
+                x
+                for x in (
+                    r.detail,
+                    f"{r.minutes} min",
+                    f"device {r.device_serial}" if r.device_serial else "",
+                )
+                if x
+            )
+            res["note"] = [{"text": note}]
+            emit(r.clinic, "Procedure", rid, res)
+        for r in _it(tables["outcomes"]):
+            rid = f"obs-{r.encounter_id}-{r.instrument.replace('_', '-')}"
+            if r.instrument == "nprs":
+                code = {"coding": [{"system": LOINC_SYSTEM, "code": NPRS_LOINC}], "text": "NPRS"}
+            else:
+                code = {
+                    "coding": [{"system": INSTRUMENT_SYSTEM, "code": r.instrument}],
+                    "text": r.version,
+                }
+            unit = (
+                {"unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}
+                if r.instrument == "grip_pain_free_kg"
+                else {"unit": "score"}
+            )
+            emit(
+                r.clinic,
+                "Observation",
+                rid,
+                {
+                    "resourceType": "Observation",
+                    "id": rid,
+                    "status": "final",
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                    "code": "survey",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": code,
+                    "subject": {"reference": f"Patient/{r.mrn}"},
+                    "encounter": {"reference": f"Encounter/{r.encounter_id}"},
+                    "effectiveDateTime": when[r.encounter_id],
+                    "valueQuantity": {"value": float(r.score), **unit},
+                },
+            )
+        ep_id = eps["episode_id"].to_numpy()
+        mrn = eps["mrn"].to_numpy()
+        clinic = eps["clinic"].to_numpy()
+        vis_enc = vis["encounter_id"].to_numpy()
+        for r in _it(sessions):
+            start = np.datetime64(r.utc_start, "s")
+            end = start + np.timedelta64(int(r.duration_s), "s")
+            rid = f"medadm-{r.session_id}".replace("_", "-")
+            emit(
+                int(clinic[r.episode_row]),
+                "MedicationAdministration",
+                rid,
+                {
+                    "resourceType": "MedicationAdministration",
+                    "id": rid,
+                    "status": "completed" if r.end_reason == "DOSE_COMPLETE" else "stopped",
+                    "medicationCodeableConcept": {"text": "dexamethasone sodium phosphate 4 mg/mL"},
+                    "subject": {"reference": f"Patient/{mrn[r.episode_row]}"},
+                    "context": {"reference": f"Encounter/{vis_enc[r.visit_pos]}"},
+                    "effectivePeriod": {"start": f"{start}Z", "end": f"{end}Z"},
+                    "note": [
+                        {
+                            "text": f"{'cathode' if not r.wrong_polarity else 'anode'}; target "
+                            f"{r.target_mA_min:.0f} mA·min; device {r.serial}; episode "
+                            f"{ep_id[r.episode_row]}"
+                        }
+                    ],
+                    "dosage": {
+                        "route": {"text": "iontophoresis (transdermal)"},
+                        "dose": {
+                            "value": float(r.volume_mL),
+                            "unit": "mL",
+                            "system": "http://unitsofmeasure.org",
+                            "code": "mL",
+                        },
+                    },
+                },
+            )
+        for c in sorted(per_clinic):
+            key = self.clinics[c].key
+            rel = f"fhir/bundles/{key}/bundle_{ci:05d}.json"
+            path = self.out_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            base = f"https://ehr.{key.replace('_', '-')}.example/fhir"
+            entries = ",".join(
+                f'{{"fullUrl":"{base}/{t}/{i}","resource":{txt},'
+                f'"request":{{"method":"PUT","url":"{t}/{i}"}}}}'
+                for t, i, txt in per_clinic[c]
+            )
+            path.write_text(
+                f'{{"resourceType":"Bundle","type":"transaction","entry":[{entries}]}}',
+                encoding="utf-8",
+            )
+            self._bundles.append(rel)
