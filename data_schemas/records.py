@@ -178,8 +178,7 @@ class OutcomeRecord(Record):
         low, high = v.INSTRUMENT_RANGES[self.instrument]
         if not (low <= self.score <= high):
             raise ValueError(
-                f"{self.instrument} score must be between {low:g} and {high:g}, "
-                f"got {self.score:g}"
+                f"{self.instrument} score must be between {low:g} and {high:g}, got {self.score:g}"
             )
         return self
 
@@ -201,9 +200,7 @@ class SessionRecord(Record):
     visit_key: str | None = None
     setting: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]
     drug: str
-    drug_concentration_mg_per_mL: Annotated[
-        float | None, _within("concentration_mg_per_mL")
-    ] = None
+    drug_concentration_mg_per_mL: Annotated[float | None, _within("concentration_mg_per_mL")] = None
     drug_volume_mL: Annotated[float | None, _within("volume_mL")] = None
     active_polarity: Annotated[str, _in(v.POLARITIES, "polarity")]
     electrode_area_cm2: Annotated[float | None, _within("electrode_area_cm2")] = None
@@ -218,7 +215,7 @@ class SessionRecord(Record):
     skin_check_after: Annotated[str, _in(v.SKIN_CHECKS, "skin check")] = "not_checked"
     truncated: bool = False
     wrong_polarity: bool
-    peak_current_mA: CurrentMilliamp = None
+    peak_current_mA: Annotated[float | None, _within("measured_current_mA")] = None
     recomputed_dose_mA_min: DoseMilliampMinutes = None
     dose_mismatch: bool = False
     current_limited: bool = False

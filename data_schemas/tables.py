@@ -286,7 +286,7 @@ class IontoSession(SQLModel, table=True):
         _check("ck_session_link", _one_of("link_status", ("linked", "unlinked"))),
         _check("ck_session_clock", _one_of("clock_source", ("device_offset", "clinic_timezone"))),
         _check("ck_session_current", _between("prescribed_current_mA", "current_mA")),
-        _check("ck_session_peak_current", _between("peak_current_mA", "current_mA")),
+        _check("ck_session_peak_current", _between("peak_current_mA", "measured_current_mA")),
         _check("ck_session_prescribed_dose", _between("prescribed_dose_mA_min", "dose_mA_min")),
         _check("ck_session_delivered_dose", _between("delivered_dose_mA_min", "dose_mA_min")),
         _check("ck_session_recomputed_dose", _between("recomputed_dose_mA_min", "dose_mA_min")),

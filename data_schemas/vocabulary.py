@@ -195,8 +195,10 @@ CPT_MODALITY: Final[dict[str, str]] = {
 """CPT codes whose modality the arm definition uses; any other code is ``other``."""
 
 LIMITS: Final[dict[str, tuple[float, float]]] = {
-    # Physically possible ranges; the store refuses rows outside them.
+    # Physically possible ranges; the store refuses rows outside them. A setpoint is at most
+    # 5 mA; a measured current may spike above it until the overcurrent trip (DOMAIN.md 1.4).
     "current_mA": (0.0, 5.0),
+    "measured_current_mA": (0.0, 10.0),
     "dose_mA_min": (0.0, 200.0),
     "voltage_V": (0.0, 100.0),
     "impedance_ohm": (0.0, 1.0e7),

@@ -14,7 +14,10 @@ Session linking rules, in order:
 1. ``encounter``: the device file names the visit (an encounter id typed at the device).
 2. ``device_and_date``: exactly one iontophoresis intervention recorded with this device
    on the session's local date (in the device's clinic's time zone).
-3. Otherwise the session is kept ``unlinked`` and reported; :func:`relink_sessions`
+3. ``device_date_time``: several such visits that day: the one that started last before the
+   session started (at most :data:`LINK_BEFORE` earlier, :data:`LINK_CLOCK_SLACK` of clock
+   slack), when exactly one did.
+4. Otherwise the session is kept ``unlinked`` and reported; :func:`relink_sessions`
    retries after later imports.
 """
 
@@ -37,6 +40,10 @@ from device_import.parsed import ParsedFile
 from device_import.problems import reject
 
 TABLES = SQLModel.metadata.tables
+LINK_BEFORE = dt.timedelta(minutes=60)
+"""A session starts during its visit: at most this long after the visit's start."""
+LINK_CLOCK_SLACK = dt.timedelta(minutes=5)
+"""A device clock may run this far ahead of the EHR's schedule."""
 _CHUNK = 900
 """Keys per IN (...) query: below SQLite's smallest variable limit."""
 
@@ -428,26 +435,37 @@ def find_link(
         if visit_id is not None:
             return _visit_link(connection, visit_id, "encounter")
     _, timezone = _device_clinic(connection, device_id)
-    local_date = started_at_utc.astimezone(ZoneInfo(timezone)).date()
+    local_start = started_at_utc.astimezone(ZoneInfo(timezone))
     interventions, visits = TABLES["intervention"], TABLES["visit"]
-    candidates = (
-        connection.execute(
-            select(visits.c.id)
-            .join(interventions, interventions.c.visit_id == visits.c.id)
-            .where(
-                and_(
-                    interventions.c.device_id == device_id,
-                    interventions.c.modality == "iontophoresis",
-                    visits.c.visit_date == local_date,
-                )
+    candidates = connection.execute(
+        select(visits.c.id, visits.c.start_time_local)
+        .join(interventions, interventions.c.visit_id == visits.c.id)
+        .where(
+            and_(
+                interventions.c.device_id == device_id,
+                interventions.c.modality == "iontophoresis",
+                visits.c.visit_date == local_start.date(),
             )
-            .distinct()
         )
-        .scalars()
-        .all()
-    )
+        .distinct()
+    ).all()
     if len(candidates) == 1:
-        return _visit_link(connection, candidates[0], "device_and_date")
+        return _visit_link(connection, candidates[0][0], "device_and_date")
+    started = dt.datetime.combine(local_start.date(), local_start.time())
+    timed = [
+        (dt.datetime.combine(local_start.date(), begins), visit_id)
+        for visit_id, begins in candidates
+        if begins is not None
+    ]
+    before = [
+        (begins, visit_id)
+        for begins, visit_id in timed
+        if started - LINK_BEFORE <= begins <= started + LINK_CLOCK_SLACK
+    ]
+    if before:
+        latest = max(before)
+        if sum(begins == latest[0] for begins, _ in before) == 1:
+            return _visit_link(connection, latest[1], "device_date_time")
     return None
 
 

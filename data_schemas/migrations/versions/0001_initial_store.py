@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -354,7 +353,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("\"link_status\" IN ('linked', 'unlinked')", name="ck_session_link"),
         sa.CheckConstraint(
-            '"peak_current_mA" IS NULL OR ("peak_current_mA" >= 0.0 AND "peak_current_mA" <= 5.0)',
+            '"peak_current_mA" IS NULL OR ("peak_current_mA" >= 0.0 AND "peak_current_mA" <= 10.0)',
             name="ck_session_peak_current",
         ),
         sa.CheckConstraint(

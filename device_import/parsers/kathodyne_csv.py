@@ -1,0 +1,187 @@
+"""Kathodyne Medical KD-400 clinic unit: CSV with ``#`` header and footer blocks, 1 Hz.
+
+Samples in mA and kΩ, local time with its UTC offset. A log cut off by a power loss has
+no footer and may end mid-line: the complete rows are kept and the session is flagged
+``truncated`` with end reason ``POWER_LOSS``. A corrected re-export carries
+``# export_revision: 2`` (or higher) in its header. Spec:
+``data_schemas/formats/kathodyne_csv.json``.
+
+Examples
+--------
+>>> sniff(b"# Kathodyne Medical KD-400 session export\\n# format_version: 2\\n")
+0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from data_schemas import vocabulary as v
+from data_schemas.samples import SessionSamples
+from device_import.parsed import ParseContext, ParsedFile
+from device_import.parsers.common import FieldReader, decode_text, drug_key
+from device_import.parsers.device_log import (
+    add_session,
+    check_range,
+    device_record,
+    map_code,
+    place_clock,
+    session_key,
+)
+from device_import.problems import reject
+
+FORMAT = "kathodyne_csv"
+MAGIC = b"# Kathodyne Medical KD-400 session export"
+COLUMNS = (
+    "elapsed_s",
+    "local_time",
+    "current_mA",
+    "impedance_kohm",
+    "voltage_V",
+    "dose_mA_min",
+    "state",
+)
+OPEN_CIRCUIT_KOHM = 999.999
+END_CODES = {reason: reason for reason in v.END_REASONS}
+ALARM_CODES = {code: code for code in v.FAULT_CODES}
+POLARITY = {"cathode": "cathode", "anode": "anode"}
+SKIN = {check: check for check in v.SKIN_CHECKS}
+
+
+def sniff(head: bytes) -> int | None:
+    """0 when the file starts with the KD-400 banner, else None."""
+    return 0 if head.lstrip(b"\xef\xbb\xbf").startswith(MAGIC) else None
+
+
+def _block(lines: list[str]) -> dict[str, str]:
+    values = {}
+    for line in lines:
+        key, _, value = line[1:].partition(":")
+        values[key.strip().lower()] = value.strip()
+    return values
+
+
+def _samples(body: str, file: str, first_line: int) -> SessionSamples:
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.float64() for name in COLUMNS if name not in ("local_time", "state")}
+    )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body.encode()),
+            read_options=pacsv.ReadOptions(column_names=list(COLUMNS)),
+            convert_options=convert,
+        )
+    except pa.ArrowInvalid as error:
+        raise reject(
+            file,
+            f"malformed sample row: {error}",
+            record=f"lines from {first_line}",
+            expected="elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state",
+        ) from None
+    columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in COLUMNS[2:6]}
+    t_s = table.column("elapsed_s").to_numpy(zero_copy_only=False)
+    impedance = columns["impedance_kohm"] * 1000.0
+    impedance[columns["impedance_kohm"] >= OPEN_CIRCUIT_KOHM] = np.inf
+    for name, values in (("voltage_V", columns["voltage_V"]),):
+        check_range(values, name, file, first_line=first_line)
+    return SessionSamples(t_s, columns["current_mA"], columns["voltage_V"], impedance)
+
+
+def parse(data: bytes, context: ParseContext) -> ParsedFile:
+    """Parse one KD-400 session export."""
+    text = decode_text(data, context.file)
+    lines = text.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("elapsed_s,"))
+    except StopIteration:
+        raise reject(
+            context.file,
+            "no sample header line",
+            record="header",
+            expected="a line starting 'elapsed_s,'",
+            got="none",
+        ) from None
+    footer = next(
+        (i for i in range(len(lines) - 1, start, -1) if not lines[i].startswith("#")), start
+    )
+    body_lines = lines[start + 1 : footer + 1]
+    footer_values = _block(lines[footer + 1 :])
+    truncated = "end" not in footer_values
+    if truncated and body_lines and body_lines[-1].count(",") < len(COLUMNS) - 1:
+        body_lines = body_lines[:-1]  # the power loss cut the last row short
+    if not body_lines:
+        raise reject(
+            context.file,
+            "header only: the log has no samples",
+            record=f"line {start + 2}",
+            expected="at least one sample row",
+            got="end of file",
+        )
+    header = FieldReader(context.file, "header", _block(lines[1:start]))
+    footer_fields = FieldReader(context.file, "footer", footer_values)
+    serial = header.text("serial")
+    device = device_record(
+        context,
+        serial,
+        "Kathodyne Medical",
+        header.text("model"),
+        "clinic_unit",
+        header.text("firmware", required=False),
+    )
+    samples = _samples("\n".join(body_lines) + "\n", context.file, start + 2)
+    try:
+        local_start = dt.datetime.fromisoformat(header.text("start_local"))
+    except ValueError:
+        raise reject(
+            context.file,
+            "bad start time",
+            record="header",
+            field="start_local",
+            expected="YYYY-MM-DDTHH:MM:SS±HH:MM",
+            got=header.text("start_local"),
+        ) from None
+    parsed = ParsedFile(FORMAT)
+    started, clock = place_clock(local_start, device.serial_hash, context, parsed)
+    duration = float(samples.t_s[-1]) if len(samples) else 0.0
+    alarms = footer_fields.text("alarms", required=False) or ""
+    faults = tuple(
+        sorted(
+            {
+                map_code(item.split(":", 1)[-1], ALARM_CODES, context.file, "alarms")
+                for item in alarms.split(";")
+                if item
+            }
+        )
+    )
+    fields = {
+        "_line": start + 2,
+        "session_key": session_key(context, serial, header.text("session_id")),
+        "export_revision": header.integer("export_revision", required=False) or 1,
+        "device": device,
+        "setting": "clinic_unit",
+        "drug": drug_key(header.text("drug")),
+        "drug_concentration_mg_per_mL": header.number("concentration_mg_ml", required=False),
+        "drug_volume_mL": header.number("volume_ml", required=False),
+        "active_polarity": header.choice("active_electrode", POLARITY),
+        "electrode_area_cm2": header.number("electrode_area_cm2", required=False),
+        "prescribed_current_mA": header.number("target_current_ma", required=False),
+        "prescribed_dose_mA_min": header.number("target_dose_ma_min", required=False),
+        "delivered_dose_mA_min": footer_fields.number("delivered_dose_ma_min", required=False),
+        "started_at_utc": started,
+        "ended_at_utc": started + dt.timedelta(seconds=duration),
+        "clock_source": clock,
+        "end_reason": "POWER_LOSS"
+        if truncated
+        else map_code(footer_fields.text("end_reason"), END_CODES, context.file, "end_reason"),
+        "fault_codes": faults,
+        "skin_check_after": footer_fields.choice("skin_check_after", SKIN, required=False)
+        or "not_checked",
+        "truncated": truncated,
+    }
+    add_session(parsed, context, fields, samples)
+    return parsed
