@@ -207,10 +207,45 @@ def import_(
     raise typer.Exit(report.exit_status)
 
 
-@app.command(context_settings={"allow_extra_args": True})
-def compare(ctx: typer.Context) -> None:
-    """Compare arms on an outcome, adjusted, with confidence intervals."""
-    _not_built(ctx, "ionto compare", 5)
+@app.command()
+def compare(
+    ctx: typer.Context,
+    condition: Annotated[str, typer.Option(help="Condition or family key, e.g. epicondylitis.")],
+    instrument: Annotated[str, typer.Option(help="Instrument key, e.g. prtee or nprs.")],
+    arms: Annotated[
+        tuple[str, str],
+        typer.Option(help="Two arm keys: the estimate is the first minus the second."),
+    ],
+    at_weeks: Annotated[int, typer.Option("--at-weeks", help="Follow-up week.")] = 6,
+    method: Annotated[str, typer.Option(help="ancova, mixed or iptw.")] = "ancova",
+    per_protocol: Annotated[
+        bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Compare two arms on an outcome: difference in mean change, adjusted, with a 95% CI.
+
+    Exit status: 0 on success; 2 when the options or the data do not allow a comparison.
+    """
+    from ionto_analytics.compare_command import run_compare
+    from ionto_analytics.errors import IontoError
+
+    settings = _settings(ctx)
+    try:
+        with settings.open_store() as engine:
+            report = run_compare(
+                engine,
+                condition=condition,
+                instrument=instrument,
+                arms=arms,
+                week=at_weeks,
+                method=method,
+                per_protocol=per_protocol,
+            )
+    except IontoError as error:
+        settings.console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(report.to_json() if as_json else report.to_text())
 
 
 @app.command(context_settings={"allow_extra_args": True})

@@ -55,7 +55,7 @@ def test_info_on_an_empty_store_says_how_to_create_it(tmp_path: Path) -> None:
     assert "ionto db upgrade" in result.stdout
 
 
-@pytest.mark.parametrize(("command", "issue"), [("compare", 5), ("report", 7)])
+@pytest.mark.parametrize(("command", "issue"), [("report", 7)])
 def test_commands_not_built_yet_say_so_and_fail(command: str, issue: int) -> None:
     result = runner.invoke(app, ["--db", "sqlite://", command])
     assert result.exit_code == EXIT_NOT_BUILT

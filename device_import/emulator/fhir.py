@@ -1,9 +1,17 @@
 """FHIR R4 output: NDJSON (one file per resource type) and transaction Bundles.
 
-Resources: Patient, Condition (ICD-10-CM), Encounter, Procedure (CPT),
-Observation (LOINC 72514-3 for NPRS, a local CodeSystem for the other instruments) and
-MedicationAdministration (dexamethasone iontophoresis). They validate with the
-``fhir.resources`` R4B models. Each resource is serialized once and reused for the Bundle.
+Resources: Organization (one per clinic, with its time zone in an extension), Patient,
+Condition (ICD-10-CM), Encounter, Procedure (CPT), Observation (LOINC 72514-3 for NPRS,
+a local CodeSystem for the other instruments) and MedicationAdministration
+(dexamethasone iontophoresis). They validate with the ``fhir.resources`` R4B models.
+Each resource is serialized once and reused for the Bundle.
+
+Resources carry the EHR's business identifiers as a clinic's EHR puts them there: the
+clinic id on the Organization, the episode id on the Condition, the encounter id on the
+Encounter, each assigned by its clinic (``Identifier.assigner``), and references carry
+the target's identifier beside the literal reference. An importer can therefore derive
+the same natural keys as from the EHR CSV export of the same clinics
+(``data_schemas/formats/fhir_r4.json``).
 
 Examples
 --------
@@ -29,7 +37,14 @@ CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 LOINC_SYSTEM = "http://loinc.org"
 INSTRUMENT_SYSTEM = "https://ionto-analytics.example/fhir/CodeSystem/instrument"
 NPRS_LOINC = "72514-3"
+SID = "https://ionto-analytics.example/fhir/sid"
+CLINIC_SYSTEM = f"{SID}/clinic-id"
+EPISODE_SYSTEM = f"{SID}/episode-id"
+ENCOUNTER_SYSTEM = f"{SID}/encounter-id"
+DEVICE_SERIAL_SYSTEM = f"{SID}/device-serial"
+TIMEZONE_EXTENSION = "https://ionto-analytics.example/fhir/StructureDefinition/clinic-timezone"
 RESOURCE_TYPES = (
+    "Organization",
     "Patient",
     "Condition",
     "Encounter",
@@ -45,6 +60,44 @@ def _offset_str(minutes: np.ndarray) -> list[str]:
     return [
         f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in minutes.tolist()
     ]
+
+
+def org_id(clinic_key: str) -> str:
+    """The Organization's FHIR id (ids allow no underscore).
+
+    Examples
+    --------
+    >>> org_id("clinic_01")
+    'clinic-01'
+    """
+    return clinic_key.replace("_", "-")
+
+
+def organization(clinic: Clinic) -> dict[str, Any]:
+    """The Organization resource of a clinic (clinic id, name, time zone)."""
+    return {
+        "resourceType": "Organization",
+        "id": org_id(clinic.key),
+        "extension": [{"url": TIMEZONE_EXTENSION, "valueCode": clinic.tz}],
+        "identifier": [{"system": CLINIC_SYSTEM, "value": clinic.key}],
+        "active": True,
+        "name": clinic.name,
+        "address": [{"city": clinic.city, "state": clinic.state, "country": "US"}],
+    }
+
+
+def _assigner(clinic: Clinic) -> dict[str, Any]:
+    return {"identifier": {"system": CLINIC_SYSTEM, "value": clinic.key}}
+
+
+def _business_ref(
+    rtype: str, rid: str, system: str, value: str, clinic: Clinic
+) -> dict[str, Any]:
+    """A literal reference that also carries the target's business identifier."""
+    return {
+        "reference": f"{rtype}/{rid}",
+        "identifier": {"system": system, "value": value, "assigner": _assigner(clinic)},
+    }
 
 
 def _it(df: pd.DataFrame) -> Iterator[Any]:
@@ -67,6 +120,10 @@ class FhirWriter:
         }
         self.counts: dict[str, int] = dict.fromkeys(RESOURCE_TYPES, 0)
         self._bundles: list[str] = []
+        self._orgs = [_dumps(organization(c)) for c in clinics]
+        for text in self._orgs:
+            self._nd["Organization"].write(text + "\n")
+        self.counts["Organization"] = len(clinics)
 
     def files(self) -> list[str]:
         """Relative paths of the files written."""
@@ -92,7 +149,9 @@ class FhirWriter:
             per_clinic.setdefault(clinic, []).append((rtype, rid, text))
 
         pats = tables["patients"]
+        clinics = self.clinics
         for r in _it(pats):
+            cl = clinics[r.clinic]
             emit(
                 r.clinic,
                 "Patient",
@@ -110,8 +169,9 @@ class FhirWriter:
                                     }
                                 ]
                             },
-                            "system": f"urn:ionto-emulator:{self.clinics[r.clinic].key}:mrn",
+                            "system": f"urn:ionto-emulator:{cl.key}:mrn",
                             "value": r.mrn,
+                            "assigner": _assigner(cl),
                         }
                     ],
                     "name": [{"family": r.last_name, "given": [r.first_name]}],
@@ -130,6 +190,7 @@ class FhirWriter:
                             "country": "US",
                         }
                     ],
+                    "managingOrganization": {"reference": f"Organization/{org_id(cl.key)}"},
                 },
             )
         for r in _it(tables["episodes"]):
@@ -140,6 +201,13 @@ class FhirWriter:
                 {
                     "resourceType": "Condition",
                     "id": f"cond-{r.episode_id}",
+                    "identifier": [
+                        {
+                            "system": EPISODE_SYSTEM,
+                            "value": r.episode_id,
+                            "assigner": _assigner(clinics[r.clinic]),
+                        }
+                    ],
                     "clinicalStatus": {
                         "coding": [
                             {
@@ -167,6 +235,7 @@ class FhirWriter:
         ]
         when = dict(zip(vis["encounter_id"], stamp, strict=True))
         for r, st in zip(_it(vis), stamp, strict=True):
+            cl = clinics[r.clinic]
             emit(
                 r.clinic,
                 "Encounter",
@@ -174,6 +243,13 @@ class FhirWriter:
                 {
                     "resourceType": "Encounter",
                     "id": r.encounter_id,
+                    "identifier": [
+                        {
+                            "system": ENCOUNTER_SYSTEM,
+                            "value": r.encounter_id,
+                            "assigner": _assigner(cl),
+                        }
+                    ],
                     "status": "finished",
                     "class": {
                         "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
@@ -183,12 +259,19 @@ class FhirWriter:
                     "type": [{"text": r.visit_type}],
                     "subject": {"reference": f"Patient/{r.mrn}"},
                     "period": {"start": st},
-                    "reasonReference": [{"reference": f"Condition/cond-{r.episode_id}"}],
+                    "reasonReference": [
+                        _business_ref(
+                            "Condition", f"cond-{r.episode_id}", EPISODE_SYSTEM, r.episode_id, cl
+                        )
+                    ],
+                    "serviceProvider": {"reference": f"Organization/{org_id(cl.key)}"},
                 },
             )
         mrn_of = dict(zip(tables["episodes"]["episode_id"], tables["episodes"]["mrn"], strict=True))
         for k, r in enumerate(_it(tables["interventions"])):
+            cl = clinics[r.clinic]
             rid = f"proc-{r.encounter_id}-{r.cpt_code}-{k % 1000}"
+            start = when[r.encounter_id]
             res: dict[str, Any] = {
                 "resourceType": "Procedure",
                 "id": rid,
@@ -199,24 +282,25 @@ class FhirWriter:
                     ]
                 },
                 "subject": {"reference": f"Patient/{mrn_of[r.episode_id]}"},
-                "encounter": {"reference": f"Encounter/{r.encounter_id}"},
-                "performedDateTime": when[r.encounter_id],
+                "encounter": _business_ref(
+                    "Encounter", r.encounter_id, ENCOUNTER_SYSTEM, r.encounter_id, cl
+                ),
             }
-            note = "; ".join(
-                x
-                for x in (
-                    r.detail,
-                    f"{r.minutes} min",
-                    f"device {r.device_serial}" if r.device_serial else "",
-                )
-                if x
-            )
-            res["note"] = [{"text": note}]
+            # The minutes billed, as the period of the procedure (local time, same offset).
+            end = np.datetime64(start[:16]) + np.timedelta64(round(float(r.minutes) * 60), "s")
+            res["performedPeriod"] = {"start": start, "end": f"{end}{start[19:]}"}
+            if r.detail:
+                res["note"] = [{"text": r.detail}]
+            if r.device_serial:
+                res["usedReference"] = [
+                    {"identifier": {"system": DEVICE_SERIAL_SYSTEM, "value": r.device_serial}}
+                ]
             emit(r.clinic, "Procedure", rid, res)
         for r in _it(tables["outcomes"]):
+            cl = clinics[r.clinic]
             rid = f"obs-{r.encounter_id}-{r.instrument.replace('_', '-')}"
             if r.instrument == "nprs":
-                code = {"coding": [{"system": LOINC_SYSTEM, "code": NPRS_LOINC}], "text": "NPRS"}
+                code = {"coding": [{"system": LOINC_SYSTEM, "code": NPRS_LOINC}], "text": r.version}
             else:
                 code = {
                     "coding": [{"system": INSTRUMENT_SYSTEM, "code": r.instrument}],
@@ -247,7 +331,14 @@ class FhirWriter:
                     ],
                     "code": code,
                     "subject": {"reference": f"Patient/{r.mrn}"},
-                    "encounter": {"reference": f"Encounter/{r.encounter_id}"},
+                    "focus": [
+                        _business_ref(
+                            "Condition", f"cond-{r.episode_id}", EPISODE_SYSTEM, r.episode_id, cl
+                        )
+                    ],
+                    "encounter": _business_ref(
+                        "Encounter", r.encounter_id, ENCOUNTER_SYSTEM, r.encounter_id, cl
+                    ),
                     "effectiveDateTime": when[r.encounter_id],
                     "valueQuantity": {"value": float(r.score), **unit},
                 },
@@ -296,10 +387,11 @@ class FhirWriter:
             path = self.out_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             base = f"https://ehr.{key.replace('_', '-')}.example/fhir"
+            resources = [("Organization", org_id(key), self._orgs[c]), *per_clinic[c]]
             entries = ",".join(
                 f'{{"fullUrl":"{base}/{t}/{i}","resource":{txt},'
                 f'"request":{{"method":"PUT","url":"{t}/{i}"}}}}'
-                for t, i, txt in per_clinic[c]
+                for t, i, txt in resources
             )
             path.write_text(
                 f'{{"resourceType":"Bundle","type":"transaction","entry":[{entries}]}}',

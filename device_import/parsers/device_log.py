@@ -8,6 +8,7 @@ line they came from, so "12.5 mA" in a file written in µA is caught and explain
 Examples
 --------
 >>> import numpy as np
+>>> from device_import.problems import FileRejected
 >>> try:
 ...     check_range(np.array([0.5, 3000.0]), "measured_current_mA", "a.csv", first_line=20)
 ... except FileRejected as error:
@@ -26,7 +27,7 @@ from data_schemas import vocabulary as v
 from data_schemas.records import DeviceRecord
 from data_schemas.samples import SessionSamples
 from device_import.parsed import ParseContext, ParsedFile
-from device_import.problems import FileRejected, reject
+from device_import.problems import reject
 from device_import.session_metrics import finish_session
 
 _UNIT_HINTS = {
