@@ -315,8 +315,27 @@ class Loader:
             elif different:
                 new[key].update({c: known[c] for c in different})
         if new:
+            self._check_lengths(spec.table, list(new.values()))
             self.connection.execute(insert(table), list(new.values()))
             self.rows[spec.table] += len(new)
+
+    def _check_lengths(self, table_name: str, rows: list[dict]) -> None:
+        """Refuse text longer than its column, the same way on SQLite and PostgreSQL."""
+        for column in TABLES[table_name].columns:
+            limit = getattr(column.type, "length", None)
+            if not limit or column.name not in rows[0]:
+                continue
+            for index, row in enumerate(rows):
+                value = row.get(column.name)
+                if isinstance(value, str) and len(value) > limit:
+                    raise reject(
+                        self.file_name,
+                        "text too long for the store",
+                        record=f"{table_name} record {index + 1}",
+                        field=column.name,
+                        expected=f"at most {limit} characters",
+                        got=value,
+                    )
 
     def _device_ids(self, sessions: list[SessionRecord]) -> dict[str, int]:
         devices = {session.device.serial_hash: session.device for session in sessions}

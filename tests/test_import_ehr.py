@@ -117,7 +117,6 @@ def _bad(name: str, text: str) -> dict[str, str]:
 
 BAD_FILES = {
     "empty file": ("visits.csv", "", "unknown format"),
-    "header only": ("visits.csv", EHR_TABLES["visits.csv"].splitlines()[0] + "\n", "header only"),
     "truncated mid-row": (
         "visits.csv",
         EHR_TABLES["visits.csv"][:-30],
@@ -187,6 +186,29 @@ def test_a_bad_file_is_quarantined_whole_and_the_rest_imports(
     kept = tmp_path / "quarantine"
     assert any(path.name.endswith(name) for path in kept.iterdir())
     assert any(path.name.endswith(".reason.json") for path in kept.iterdir())
+
+
+def test_a_table_with_a_header_and_no_rows_imports_empty_and_says_so(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = write_ehr_export(tmp_path / "ehr")
+    (folder / "prescriptions.csv").write_text(
+        EHR_TABLES["prescriptions.csv"].splitlines()[0] + "\n"
+    )
+    report = importer(engine, tmp_path).run([folder])
+    assert report.quarantine == []
+    assert counts(engine)["prescription"] == 0
+    assert any("prescriptions table has a header and no rows" in note for note in report.notes)
+
+
+def test_text_longer_than_its_column_is_refused_on_every_backend(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = write_ehr_export(tmp_path / "ehr")
+    long = EHR_TABLES["outcomes.csv"].replace("nprs,,6,", "nprs," + "v" * 40 + ",6,")
+    (folder / "outcomes.csv").write_text(long)
+    report = importer(engine, tmp_path).run([folder])
+    assert [p.field for p in report.quarantine] == ["instrument_version"]
 
 
 def test_bom_and_crlf_are_read(engine: Engine, tmp_path: Path) -> None:

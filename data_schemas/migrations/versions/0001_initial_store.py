@@ -419,7 +419,7 @@ def upgrade() -> None:
         sa.Column("episode_id", sa.Integer(), nullable=False),
         sa.Column("visit_id", sa.Integer(), nullable=True),
         sa.Column("instrument", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-        sa.Column("instrument_version", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("instrument_version", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("item_responses", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("measured_on", sa.Date(), nullable=False),
