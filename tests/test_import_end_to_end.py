@@ -35,7 +35,7 @@ KEYER = Keyer(SITE_KEY)
 def imported(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    network: EmulationSummary,  # noqa: F811
+    network: EmulationSummary,
 ) -> Iterator[Engine]:
     """The network imported once per backend (device logs parsed by two workers)."""
     with temporary_store_url(request.param, request, tmp_path_factory.mktemp("e2e")) as url:
@@ -58,7 +58,7 @@ def _expected_end_reason(session: dict[str, Any]) -> str:
     return session["end_reason"]
 
 
-def test_counts_per_table_match_the_answer_key(imported: Engine, truth: dict) -> None:  # noqa: F811
+def test_counts_per_table_match_the_answer_key(imported: Engine, truth: dict) -> None:
     counts = store.info(imported).row_counts
     expected = truth["counts"]
     people = {episode["person_index"] for episode in truth["answer_key"]["episodes"]}
@@ -79,7 +79,7 @@ def test_counts_per_table_match_the_answer_key(imported: Engine, truth: dict) ->
         assert counts[table] == expected[key], table
 
 
-def test_arms_delivered_match_the_true_arms(imported: Engine, truth: dict) -> None:  # noqa: F811
+def test_arms_delivered_match_the_true_arms(imported: Engine, truth: dict) -> None:
     interventions, visits, episodes = TABLES["intervention"], TABLES["visit"], TABLES["episode"]
     with imported.connect() as connection:
         rows = connection.execute(
@@ -101,7 +101,7 @@ def test_arms_delivered_match_the_true_arms(imported: Engine, truth: dict) -> No
     assert mismatched == []
 
 
-def test_sessions_are_linked_and_flagged_as_planted(imported: Engine, truth: dict) -> None:  # noqa: F811
+def test_sessions_are_linked_and_flagged_as_planted(imported: Engine, truth: dict) -> None:
     with imported.connect() as connection:
         sessions = {
             row.session_key: row for row in connection.execute(select(TABLES["ionto_session"]))
@@ -155,7 +155,7 @@ def test_completed_clinic_sessions_deliver_their_dose(imported: Engine) -> None:
 
 def test_reimporting_the_network_changes_nothing(
     imported: Engine,
-    network: EmulationSummary,  # noqa: F811
+    network: EmulationSummary,
 ) -> None:
     before = store.info(imported).row_counts
     out = Path(network.out_dir)
