@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from device_import.parsed import ParseContext, ParsedFile
-from device_import.parsers import dermapatch_log, ehr_csv, kathodyne_csv, phoresys_json
+from device_import.parsers import dermapatch_log, ehr_csv, fhir, kathodyne_csv, phoresys_json
 
 SNIFF_BYTES = 4096
 
@@ -34,6 +34,7 @@ class ExportFormat:
 
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("ehr_csv", ehr_csv.sniff, ehr_csv.parse, is_device_log=False),
+    ExportFormat("fhir_r4", fhir.sniff, fhir.parse, is_device_log=False),
     ExportFormat("kathodyne_csv", kathodyne_csv.sniff, kathodyne_csv.parse, is_device_log=True),
     ExportFormat("phoresys_json", phoresys_json.sniff, phoresys_json.parse, is_device_log=True),
     ExportFormat("dermapatch_log", dermapatch_log.sniff, dermapatch_log.parse, is_device_log=True),

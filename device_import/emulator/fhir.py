@@ -90,9 +90,7 @@ def _assigner(clinic: Clinic) -> dict[str, Any]:
     return {"identifier": {"system": CLINIC_SYSTEM, "value": clinic.key}}
 
 
-def _business_ref(
-    rtype: str, rid: str, system: str, value: str, clinic: Clinic
-) -> dict[str, Any]:
+def _business_ref(rtype: str, rid: str, system: str, value: str, clinic: Clinic) -> dict[str, Any]:
     """A literal reference that also carries the target's business identifier."""
     return {
         "reference": f"{rtype}/{rid}",
