@@ -105,7 +105,7 @@ class EpisodeRecord(Record):
     clinic_key: str
     condition: Condition
     icd10_code: str = Field(min_length=3, max_length=10)
-    side: Annotated[str, _in(v.SIDES, "side")] = "unspecified"
+    side: Annotated[str, _in(v.SIDES, "side")] | None = None
     symptom_duration_weeks: float | None = Field(default=None, ge=0, le=2600)
     start_date: dt.date
     end_date: dt.date | None = None

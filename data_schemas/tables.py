@@ -157,7 +157,7 @@ class Episode(SQLModel, table=True):
     __tablename__ = "episode"
     __table_args__ = (
         _check("ck_episode_condition", _one_of("condition", v.CONDITIONS)),
-        _check("ck_episode_side", _one_of("side", v.SIDES)),
+        _check("ck_episode_side", "side IS NULL OR " + _one_of("side", v.SIDES)),
         _check(
             "ck_episode_planned_arm",
             "planned_arm IS NULL OR " + _one_of("planned_arm", v.ARMS),
@@ -177,7 +177,7 @@ class Episode(SQLModel, table=True):
     condition: str = Field(max_length=32, description="condition key")
     condition_family: str = Field(max_length=32, description="family of the condition")
     icd10_code: str = Field(max_length=10, description="ICD-10-CM code")
-    side: str = Field(default="unspecified", max_length=12, description="affected side")
+    side: str | None = Field(default=None, max_length=12, description="affected side")
     symptom_duration_weeks: float | None = Field(default=None, description="at intake, weeks")
     start_date: dt.date = Field(description="intake (evaluation) date")
     end_date: dt.date | None = Field(default=None, description="discharge date")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, and_, insert, select, update
@@ -146,6 +146,7 @@ class LoadOutcome:
     """``imported`` (new rows), ``unchanged`` (all rows were there) or ``superseded``."""
     rows: Counter[str]
     unlinked_sessions: int = 0
+    unresolved: Counter[str] = field(default_factory=Counter)
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
@@ -226,6 +227,8 @@ class Loader:
         self.rows: Counter[str] = Counter()
         self.superseded = 0
         self.unlinked = 0
+        self.unresolved: Counter[str] = Counter()
+        """Optional references that named nothing in the store (kept without them)."""
 
     def load(self, parsed: ParsedFile) -> LoadOutcome:
         """Load every record of ``parsed``; raise FileRejected on a conflict."""
@@ -239,7 +242,7 @@ class Loader:
             status = "superseded"
         else:
             status = "imported" if sum(self.rows.values()) else "unchanged"
-        return LoadOutcome(status, self.rows, self.unlinked)
+        return LoadOutcome(status, self.rows, self.unlinked, self.unresolved)
 
     def _rejected_reference(
         self, spec: TableSpec, index: int, ref: Reference, value: object
@@ -275,6 +278,7 @@ class Loader:
                     raise self._rejected_reference(spec, index, ref, value)
                 else:
                     row[ref.column] = None
+                    self.unresolved[f"{spec.table}.{ref.field}"] += 1
         if spec.derive:
             rows = [spec.derive(row) for row in rows]
         return rows

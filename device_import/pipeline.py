@@ -58,6 +58,8 @@ class ImportReport:
     rows: Counter[str] = field(default_factory=Counter)
     skipped_resources: Counter[str] = field(default_factory=Counter)
     unlinked_sessions: int = 0
+    unresolved_references: Counter[str] = field(default_factory=Counter)
+    """Optional references that named nothing (e.g. an outcome's visit): kept without."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +77,7 @@ class ImportReport:
             "rows": dict(sorted(self.rows.items())),
             "skipped_resources": dict(sorted(self.skipped_resources.items())),
             "unlinked_sessions": self.unlinked_sessions,
+            "unresolved_references": dict(sorted(self.unresolved_references.items())),
         }
 
     def summary(self) -> pd.DataFrame:
@@ -233,6 +236,7 @@ class Importer:
         report.files[outcome.status] += 1
         report.formats[parsed.format] += 1
         report.rows.update(outcome.rows)
+        report.unresolved_references.update(outcome.unresolved)
         report.skipped_resources.update(parsed.skipped_resources)
         report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
 

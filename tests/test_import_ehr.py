@@ -240,3 +240,16 @@ def test_a_zip_entry_escaping_the_archive_is_refused(engine: Engine, tmp_path: P
     assert len(report.quarantine) == 1
     assert "escapes the archive" in report.quarantine[0].reason
     assert not (tmp_path.parent / "etc").exists()
+
+
+def test_an_optional_reference_to_nothing_is_kept_without_it_and_counted(
+    engine: Engine, tmp_path: Path
+) -> None:
+    folder = write_ehr_export(tmp_path / "ehr")
+    text = EHR_TABLES["outcomes.csv"].replace("clinic_01,ENC3,EP002", "clinic_01,ENC9,EP002")
+    (folder / "outcomes.csv").write_text(text)
+    report = importer(engine, tmp_path).run([folder])
+    assert report.quarantine == []
+    assert report.unresolved_references == {"outcome_measurement.visit_key": 1}
+    assert report.to_dict()["unresolved_references"] == {"outcome_measurement.visit_key": 1}
+    assert counts(engine)["outcome_measurement"] == 3

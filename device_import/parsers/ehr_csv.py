@@ -227,7 +227,7 @@ def _episodes(fields: FieldReader, context: ParseContext, parsed: ParsedFile) ->
             clinic_key=_clinic(fields),
             condition=condition,
             icd10_code=code,
-            side=fields.choice("side", SIDE, required=False) or "unspecified",
+            side=fields.choice("side", SIDE, required=False),
             symptom_duration_weeks=None if months is None else round(months * WEEKS_PER_MONTH, 2),
             start_date=fields.date("intake_date"),
             end_date=fields.date("discharge_date", required=False),

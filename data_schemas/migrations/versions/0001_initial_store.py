@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("condition", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("condition_family", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("icd10_code", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-        sa.Column("side", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("side", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=True),
         sa.Column("symptom_duration_weeks", sa.Float(), nullable=True),
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("end_date", sa.Date(), nullable=True),
@@ -133,13 +133,14 @@ def upgrade() -> None:
             "\"condition\" IN ('achilles_tendinopathy', 'bursitis', 'lateral_epicondylitis', 'medial_epicondylitis', 'other_tendinopathy', 'plantar_fasciitis', 'rheumatoid')",
             name="ck_episode_condition",
         ),
-        sa.CheckConstraint(
-            "\"side\" IN ('bilateral', 'left', 'right', 'unspecified')", name="ck_episode_side"
-        ),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="ck_episode_dates"),
         sa.CheckConstraint(
             "planned_arm IS NULL OR \"planned_arm\" IN ('exercise', 'exercise+manual', 'ionto', 'ionto+exercise', 'ionto+exercise+manual')",
             name="ck_episode_planned_arm",
+        ),
+        sa.CheckConstraint(
+            "side IS NULL OR \"side\" IN ('bilateral', 'left', 'right', 'unspecified')",
+            name="ck_episode_side",
         ),
         sa.CheckConstraint(
             "symptom_duration_weeks IS NULL OR symptom_duration_weeks >= 0",
