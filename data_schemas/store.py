@@ -78,6 +78,13 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that
+    # SAVEPOINTs nest inside them (the SQLAlchemy recipe for pysqlite).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: object) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def connect(url: str | None = None) -> Engine:
@@ -98,6 +105,7 @@ def connect(url: str | None = None) -> Engine:
             poolclass=StaticPool if in_memory else None,
         )
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(resolved, pool_pre_ping=True)
 

@@ -34,10 +34,11 @@ class ExportFormat:
 
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("ehr_csv", ehr_csv.sniff, ehr_csv.parse, is_device_log=False),
-    ExportFormat("fhir_r4", fhir.sniff, fhir.parse, is_device_log=False),
+    # Device logs are the most numerous files and have cheap banners: test them before FHIR.
     ExportFormat("kathodyne_csv", kathodyne_csv.sniff, kathodyne_csv.parse, is_device_log=True),
     ExportFormat("phoresys_json", phoresys_json.sniff, phoresys_json.parse, is_device_log=True),
     ExportFormat("dermapatch_log", dermapatch_log.sniff, dermapatch_log.parse, is_device_log=True),
+    ExportFormat("fhir_r4", fhir.sniff, fhir.parse, is_device_log=False),
 )
 
 

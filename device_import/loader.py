@@ -35,7 +35,6 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
 from data_schemas.records import Record, SessionRecord
-from data_schemas.samples import pack_samples
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
 
@@ -220,8 +219,15 @@ def _same(stored: object, new: object) -> bool:
 class Loader:
     """Loads parsed files into the store through one open transaction per file."""
 
-    def __init__(self, connection: Connection, file_name: str, source_file_id: int) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        file_name: str,
+        source_file_id: int,
+        homes: DeviceHomes | None = None,
+    ) -> None:
         self.connection = connection
+        self.homes = homes or DeviceHomes()
         self.file_name = file_name
         self.source_file_id = source_file_id
         self.rows: Counter[str] = Counter()
@@ -390,15 +396,11 @@ class Loader:
                 row["supersedes_id"] = stored["id"]
                 self.superseded += 1
             new_id = self.connection.execute(insert(table).returning(table.c.id), row).scalar_one()
-            samples = parsed.samples.get(session.session_key)
-            if samples is not None:
+            trace = parsed.traces.get(session.session_key)
+            if trace is not None:
                 self.connection.execute(
                     insert(TABLES["session_trace"]),
-                    {
-                        "session_id": new_id,
-                        "sample_count": len(samples),
-                        "packed_samples": pack_samples(samples),
-                    },
+                    {"session_id": new_id, "sample_count": trace[0], "packed_samples": trace[1]},
                 )
                 self.rows["session_trace"] += 1
             self.rows["ionto_session"] += 1
@@ -408,10 +410,12 @@ class Loader:
         row = session.model_dump(exclude={"device", "visit_key", "export_revision"})
         row["fault_codes"] = ";".join(session.fault_codes)
         row["duration_s"] = (session.ended_at_utc - session.started_at_utc).total_seconds()
-        link = find_link(self.connection, device_id, session.visit_key, session.started_at_utc)
+        link = find_link(
+            self.connection, device_id, session.visit_key, session.started_at_utc, self.homes
+        )
         if link is None:
             self.unlinked += 1
-        clinic_id = link_clinic(self.connection, device_id, link)
+        clinic_id = link_clinic(self.connection, device_id, link, self.homes)
         return {
             **row,
             **(link or {"link_status": "unlinked", "link_rule": None}),
@@ -439,25 +443,40 @@ def _visit_link(connection: Connection, visit_id: int, rule: str) -> dict:
     }
 
 
-def _device_clinic(connection: Connection, device_id: int) -> tuple[int | None, str]:
-    devices, clinics = TABLES["device"], TABLES["clinic"]
-    found = connection.execute(
-        select(clinics.c.id, clinics.c.timezone)
-        .join(devices, devices.c.clinic_id == clinics.c.id)
-        .where(devices.c.id == device_id)
-    ).first()
-    return (found[0], found[1]) if found else (None, "UTC")
+class DeviceHomes:
+    """Device id → (clinic id, clinic time zone), looked up once per import run."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[int | None, str]] = {}
+
+    def get(self, connection: Connection, device_id: int) -> tuple[int | None, str]:
+        """The device's clinic and time zone (UTC for a device of no known clinic)."""
+        if device_id not in self._known:
+            devices, clinics = TABLES["device"], TABLES["clinic"]
+            found = connection.execute(
+                select(clinics.c.id, clinics.c.timezone)
+                .join(devices, devices.c.clinic_id == clinics.c.id)
+                .where(devices.c.id == device_id)
+            ).first()
+            if found is None:
+                return None, "UTC"  # not cached: the inventory may arrive later
+            self._known[device_id] = (found[0], found[1])
+        return self._known[device_id]
 
 
 def find_link(
-    connection: Connection, device_id: int, visit_key: str | None, started_at_utc: dt.datetime
+    connection: Connection,
+    device_id: int,
+    visit_key: str | None,
+    started_at_utc: dt.datetime,
+    homes: DeviceHomes,
 ) -> dict | None:
     """The visit, episode and patient of a session by the documented rules, or None."""
     if visit_key is not None:
         visit_id = key_ids(connection, "visit", "visit_key", [visit_key]).get(visit_key)
         if visit_id is not None:
             return _visit_link(connection, visit_id, "encounter")
-    _, timezone = _device_clinic(connection, device_id)
+    _, timezone = homes.get(connection, device_id)
     local_start = started_at_utc.astimezone(ZoneInfo(timezone))
     interventions, visits = TABLES["intervention"], TABLES["visit"]
     candidates = connection.execute(
@@ -492,17 +511,19 @@ def find_link(
     return None
 
 
-def link_clinic(connection: Connection, device_id: int, link: dict | None) -> int | None:
+def link_clinic(
+    connection: Connection, device_id: int, link: dict | None, homes: DeviceHomes
+) -> int | None:
     """The clinic of a session: its episode's clinic when linked, else its device's."""
     if link is not None:
         episodes = TABLES["episode"]
         return connection.execute(
             select(episodes.c.clinic_id).where(episodes.c.id == link["episode_id"])
         ).scalar_one()
-    return _device_clinic(connection, device_id)[0]
+    return homes.get(connection, device_id)[0]
 
 
-def relink_sessions(connection: Connection) -> int:
+def relink_sessions(connection: Connection, homes: DeviceHomes) -> int:
     """Link sessions left unlinked by earlier imports; returns how many got linked."""
     sessions = TABLES["ionto_session"]
     unlinked = connection.execute(
@@ -513,9 +534,9 @@ def relink_sessions(connection: Connection) -> int:
     linked = 0
     for session_id, device_id, started in unlinked:
         started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
-        link = find_link(connection, device_id, None, started)
+        link = find_link(connection, device_id, None, started, homes)
         if link is not None:
-            clinic_id = link_clinic(connection, device_id, link)
+            clinic_id = link_clinic(connection, device_id, link, homes)
             connection.execute(
                 update(sessions)
                 .where(sessions.c.id == session_id)

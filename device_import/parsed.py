@@ -1,4 +1,4 @@
-"""What a parser returns: validated records by table, samples by session, notes.
+"""What a parser returns: validated records by table, packed samples by session, notes.
 
 Examples
 --------
@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from data_schemas.records import Record
-from data_schemas.samples import SessionSamples
 from device_import.privacy import Keyer
 
 
@@ -46,7 +45,8 @@ class ParsedFile:
 
     format: str
     records: dict[str, list[Record]] = field(default_factory=dict)
-    samples: dict[str, SessionSamples] = field(default_factory=dict)
+    traces: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    """Session key → (sample count, packed samples); packed in the parsing worker."""
     notes: list[str] = field(default_factory=list)
     skipped_resources: Counter[str] = field(default_factory=Counter)
 
@@ -60,4 +60,4 @@ class ParsedFile:
 
     def sample_count(self) -> int:
         """How many device samples the file holds."""
-        return sum(len(samples) for samples in self.samples.values())
+        return sum(count for count, _ in self.traces.values())

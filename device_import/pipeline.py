@@ -1,8 +1,9 @@
 """Importing a batch: detect, parse in worker processes, load file by file, report.
 
-Each file is loaded in a transaction of its own together with its ledger row, so a file
-is either fully in the store or not at all; a process killed mid-import leaves no trace
-of the file it was loading and a rerun completes the batch. A file whose SHA-256 is in
+Each file is loaded together with its ledger row in a transaction (treatment-record
+files) or a savepoint within a transaction of up to :data:`DEVICE_LOGS_PER_COMMIT` device
+logs, so a file is either fully in the store or not at all; a process killed mid-import
+leaves no part of any file and a rerun completes the batch. A file whose SHA-256 is in
 the ledger is skipped as unchanged. A bad file is set aside (copied to the quarantine
 folder with a ``.reason.json`` beside it, and recorded in the ledger) and the batch goes
 on. On PostgreSQL, loads take a transaction-level advisory lock, so two imports of
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlmodel import SQLModel
 
 from device_import.formats import SNIFF_BYTES, Detected, detect
-from device_import.loader import Loader, relink_sessions
+from device_import.loader import DeviceHomes, Loader, LoadOutcome, relink_sessions
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected, Problem, reject
@@ -37,6 +38,9 @@ from device_import.sources import SourceFile, collect_sources
 IMPORTER_VERSION = importlib.metadata.version("ionto-analytics")
 ADVISORY_LOCK_ID = 0x10470
 """PostgreSQL advisory lock taken while a file loads (serializes concurrent imports)."""
+
+DEVICE_LOGS_PER_COMMIT = 100
+"""Device logs (one small session each) are committed in groups, each file in a savepoint."""
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 4
@@ -136,6 +140,7 @@ class Importer:
         self.workers = max(1, workers)
         self.quarantine_dir = quarantine_dir
         self.today = today or dt.datetime.now(dt.UTC).date()
+        self._devices = DeviceHomes()
 
     def run(self, paths: list[Path], progress: ProgressCallback | None = None) -> ImportReport:
         """Import every file under ``paths``; never raises for a bad file."""
@@ -148,15 +153,24 @@ class Importer:
         total = len(sources)
         records = [job for job in jobs if not job.detected.format.is_device_log]
         device_logs = [job for job in jobs if job.detected.format.is_device_log]
-        for stage in (records, device_logs):
-            for job, parsed in self._parse_all(stage):
-                self._load(job, parsed, report)
-                done += 1
+        for stage, batch_size in ((records, 1), (device_logs, DEVICE_LOGS_PER_COMMIT)):
+            batch: list[tuple[_Job, ParsedFile | Problem]] = []
+            for item in self._parse_all(stage):
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    self._load_batch(batch, report)
+                    done += len(batch)
+                    batch = []
+                    if progress:
+                        progress(done, total)
+            if batch:
+                self._load_batch(batch, report)
+                done += len(batch)
                 if progress:
                     progress(done, total)
         with self.engine.begin() as connection:
             self._lock(connection)
-            relinked = relink_sessions(connection)
+            relinked = relink_sessions(connection, self._devices)
         if relinked:
             report.notes.append(f"{relinked} earlier unlinked sessions are now linked")
         report.unlinked_sessions = self._count_unlinked()
@@ -213,32 +227,55 @@ class Importer:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
 
-    def _load(self, job: _Job, parsed: ParsedFile | Problem, report: ImportReport) -> None:
-        if isinstance(parsed, Problem):
-            self._quarantine(report, parsed, job.source, job.sha256)
-            return
-        try:
-            with self.engine.begin() as connection:
-                self._lock(connection)
-                if self._already_imported(connection, job.sha256):
-                    report.files["unchanged"] += 1
-                    return
-                ledger_id = self._ledger_row(connection, job, parsed.format)
-                outcome = Loader(connection, job.source.name, ledger_id).load(parsed)
-                connection.execute(
-                    update(_LEDGER)
-                    .where(_LEDGER.c.id == ledger_id)
-                    .values(row_count=sum(outcome.rows.values()))
-                )
-        except FileRejected as error:
-            self._quarantine(report, error.problem, job.source, job.sha256)
-            return
-        report.files[outcome.status] += 1
-        report.formats[parsed.format] += 1
-        report.rows.update(outcome.rows)
-        report.unresolved_references.update(outcome.unresolved)
-        report.skipped_resources.update(parsed.skipped_resources)
-        report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
+    def _load_batch(
+        self, batch: list[tuple[_Job, ParsedFile | Problem]], report: ImportReport
+    ) -> None:
+        """Load files in one transaction, each file in a savepoint of its own.
+
+        A file that fails rolls back to its savepoint alone; a crash rolls back the whole
+        batch, so the store never holds part of a file, and the ledger (written in the
+        same transaction) lets a rerun pick up exactly what is missing.
+        """
+        loaded: list[tuple[_Job, ParsedFile, LoadOutcome | None]] = []
+        refused: list[tuple[_Job, Problem]] = []
+        with self.engine.begin() as connection:
+            self._lock(connection)
+            for job, parsed in batch:
+                if isinstance(parsed, Problem):
+                    refused.append((job, parsed))
+                    continue
+                try:
+                    with connection.begin_nested():
+                        loaded.append((job, parsed, self._load_file(connection, job, parsed)))
+                except FileRejected as error:
+                    refused.append((job, error.problem))
+        for job, parsed, outcome in loaded:
+            if outcome is None:
+                report.files["unchanged"] += 1
+                continue
+            report.files[outcome.status] += 1
+            report.formats[parsed.format] += 1
+            report.rows.update(outcome.rows)
+            report.unresolved_references.update(outcome.unresolved)
+            report.skipped_resources.update(parsed.skipped_resources)
+            report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
+        for job, problem in refused:
+            self._quarantine(report, problem, job.source, job.sha256)
+
+    def _load_file(
+        self, connection: Connection, job: _Job, parsed: ParsedFile
+    ) -> LoadOutcome | None:
+        """Load one file; None when another import loaded the same bytes meanwhile."""
+        if self._already_imported(connection, job.sha256):
+            return None
+        ledger_id = self._ledger_row(connection, job, parsed.format)
+        outcome = Loader(connection, job.source.name, ledger_id, self._devices).load(parsed)
+        connection.execute(
+            update(_LEDGER)
+            .where(_LEDGER.c.id == ledger_id)
+            .values(row_count=sum(outcome.rows.values()))
+        )
+        return outcome
 
     def _already_imported(self, connection: Connection, sha256: str) -> bool:
         query = select(_LEDGER.c.id).where(

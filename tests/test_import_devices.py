@@ -323,3 +323,25 @@ def test_parsers_on_structured_garbage_raise_only_file_rejected() -> None:
     ):
         with pytest.raises(FileRejected):
             phoresys_json.parse(json.dumps(document).encode(), context)
+
+
+def test_a_file_refused_by_the_store_rolls_back_alone_within_its_batch(
+    engine: Engine, network: EmulationSummary, tmp_path: Path
+) -> None:
+    """Device logs commit in groups, each file in a savepoint: a conflict in the middle
+    of a group takes only its own rows with it."""
+    first, second, third = device_files(network, ".csv")[:3]
+    run(engine, network, [first], tmp_path)
+
+    def change_a_sample(text: str) -> str:
+        line = _sample_line(text, 5)
+        return text.replace(line, line.replace(line.split(",")[3], "9.999", 1))
+
+    conflicting = edited(first, tmp_path, change_a_sample)
+    report = run(engine, network, [second, conflicting, third], tmp_path)
+    assert [p.file for p in report.quarantine] == [str(conflicting)]
+    assert len(sessions(engine)) == 3
+    ledger = SQLModel.metadata.tables["import_file"]
+    with engine.connect() as connection:
+        statuses = {row.file_name: row.status for row in connection.execute(select(ledger))}
+    assert statuses[second.name] == statuses[third.name] == "imported"

@@ -25,7 +25,7 @@ import numpy as np
 
 from data_schemas import vocabulary as v
 from data_schemas.records import DeviceRecord
-from data_schemas.samples import SessionSamples
+from data_schemas.samples import SessionSamples, pack_samples
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.problems import reject
 from device_import.session_metrics import finish_session
@@ -116,7 +116,7 @@ def add_session(
         fields["fault_codes"] = tuple(sorted({*fields["fault_codes"], "POWER_LOSS"}))
     record = finish_session(fields, samples)
     parsed.add("ionto_session", record)
-    parsed.samples[record.session_key] = samples
+    parsed.traces[record.session_key] = (len(samples), pack_samples(samples))
     if record.truncated:
         parsed.notes.append("log ends without its end record (power loss): kept as truncated")
 
