@@ -267,6 +267,7 @@ def demo(
     settings = _settings(ctx)
     with settings.open_store() as engine:
         result = run_demo(engine, out, patients=patients, seed=seed, console=settings.console)
+    typer.echo(f"imported: {json.dumps(result.import_summary['files'])}")
     typer.echo(f"exports: {result.exports_dir.resolve()}")
     typer.echo(f"ground truth: {result.ground_truth.resolve()}")
     typer.echo(f"store: {result.store_url}")
