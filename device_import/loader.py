@@ -9,40 +9,26 @@ only sanctioned change is a corrected re-export of a device session, which carri
 higher export revision: it becomes a new version of the session, the old version stays
 in the store with ``is_current`` false.
 
-Session linking rules, in order:
-
-1. ``encounter``: the device file names the visit (an encounter id typed at the device).
-2. ``device_and_date``: exactly one iontophoresis intervention recorded with this device
-   on the session's local date (in the device's clinic's time zone).
-3. ``device_date_time``: several such visits that day: the one that started last before the
-   session started (at most :data:`LINK_BEFORE` earlier, :data:`LINK_CLOCK_SLACK` of clock
-   slack), when exactly one did.
-4. Otherwise the session is kept ``unlinked`` and reported; :func:`relink_sessions`
-   retries after later imports.
+Device sessions are loaded by :mod:`device_import.session_loader`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, and_, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlmodel import SQLModel
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
-from data_schemas.records import Record, SessionRecord
+from data_schemas.records import Record
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
+from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
 
 TABLES = SQLModel.metadata.tables
-LINK_BEFORE = dt.timedelta(minutes=60)
-"""A session starts during its visit: at most this long after the visit's start."""
-LINK_CLOCK_SLACK = dt.timedelta(minutes=5)
-"""A device clock may run this far ahead of the EHR's schedule."""
 _CHUNK = 900
 """Keys per IN (...) query: below SQLite's smallest variable limit."""
 
@@ -347,200 +333,19 @@ class Loader:
                         got=value,
                     )
 
-    def _device_ids(self, sessions: list[SessionRecord]) -> dict[str, int]:
-        devices = {session.device.serial_hash: session.device for session in sessions}
-        found = key_ids(self.connection, "device", "serial_hash", devices)
-        missing = [record for serial, record in devices.items() if serial not in found]
-        if missing:
-            self._load_table(SPECS[1], missing)
-            found = key_ids(self.connection, "device", "serial_hash", devices)
-        return found
-
     def _load_sessions(self, parsed: ParsedFile) -> None:
-        sessions: list[SessionRecord] = parsed.records.get("ionto_session", [])  # type: ignore[assignment]
-        if not sessions:
-            return
-        table = TABLES["ionto_session"]
-        devices = self._device_ids(sessions)
-        keys = [session.session_key for session in sessions]
-        current = {
-            row["session_key"]: dict(row)
-            for chunk in _chunks(sorted(set(keys)))
-            for row in self.connection.execute(
-                select(table).where(table.c.session_key.in_(chunk), table.c.is_current.is_(True))
-            ).mappings()
-        }
-        for index, session in enumerate(sessions):
-            stored = current.get(session.session_key)
-            if stored is not None and stored["content_sha256"] == session.content_sha256:
-                continue
-            version = 1
-            if stored is not None:
-                if session.export_revision <= stored["version"]:
-                    raise reject(
-                        self.file_name,
-                        "a different session with this device serial and session id is "
-                        "already in the store; a corrected re-export must carry a higher "
-                        "export revision",
-                        record=f"session {index + 1}",
-                        field="export_revision",
-                        expected=f"more than {stored['version']}",
-                        got=session.export_revision,
-                    )
-                version = session.export_revision
-            row = self._session_row(session, devices[session.device.serial_hash], version)
-            if stored is not None:
-                self.connection.execute(
-                    update(table).where(table.c.id == stored["id"]).values(is_current=False)
-                )
-                row["supersedes_id"] = stored["id"]
-                self.superseded += 1
-            new_id = self.connection.execute(insert(table).returning(table.c.id), row).scalar_one()
-            trace = parsed.traces.get(session.session_key)
-            if trace is not None:
-                self.connection.execute(
-                    insert(TABLES["session_trace"]),
-                    {"session_id": new_id, "sample_count": trace[0], "packed_samples": trace[1]},
-                )
-                self.rows["session_trace"] += 1
-            self.rows["ionto_session"] += 1
-            current[session.session_key] = {**row, "id": new_id}
-
-    def _session_row(self, session: SessionRecord, device_id: int, version: int) -> dict:
-        row = session.model_dump(exclude={"device", "visit_key", "export_revision"})
-        row["fault_codes"] = ";".join(session.fault_codes)
-        row["duration_s"] = (session.ended_at_utc - session.started_at_utc).total_seconds()
-        link = find_link(
-            self.connection, device_id, session.visit_key, session.started_at_utc, self.homes
-        )
-        if link is None:
-            self.unlinked += 1
-        clinic_id = link_clinic(self.connection, device_id, link, self.homes)
-        return {
-            **row,
-            **(link or {"link_status": "unlinked", "link_rule": None}),
-            "version": version,
-            "is_current": True,
-            "device_id": device_id,
-            "clinic_id": clinic_id,
-            "source_file_id": self.source_file_id,
-        }
-
-
-def _visit_link(connection: Connection, visit_id: int, rule: str) -> dict:
-    visits, episodes = TABLES["visit"], TABLES["episode"]
-    episode_id, patient_id = connection.execute(
-        select(visits.c.episode_id, episodes.c.patient_id)
-        .join(episodes, episodes.c.id == visits.c.episode_id)
-        .where(visits.c.id == visit_id)
-    ).one()
-    return {
-        "visit_id": visit_id,
-        "episode_id": episode_id,
-        "patient_id": patient_id,
-        "link_status": "linked",
-        "link_rule": rule,
-    }
-
-
-class DeviceHomes:
-    """Device id → (clinic id, clinic time zone), looked up once per import run."""
-
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[int | None, str]] = {}
-
-    def get(self, connection: Connection, device_id: int) -> tuple[int | None, str]:
-        """The device's clinic and time zone (UTC for a device of no known clinic)."""
-        if device_id not in self._known:
-            devices, clinics = TABLES["device"], TABLES["clinic"]
-            found = connection.execute(
-                select(clinics.c.id, clinics.c.timezone)
-                .join(devices, devices.c.clinic_id == clinics.c.id)
-                .where(devices.c.id == device_id)
-            ).first()
-            if found is None:
-                return None, "UTC"  # not cached: the inventory may arrive later
-            self._known[device_id] = (found[0], found[1])
-        return self._known[device_id]
-
-
-def find_link(
-    connection: Connection,
-    device_id: int,
-    visit_key: str | None,
-    started_at_utc: dt.datetime,
-    homes: DeviceHomes,
-) -> dict | None:
-    """The visit, episode and patient of a session by the documented rules, or None."""
-    if visit_key is not None:
-        visit_id = key_ids(connection, "visit", "visit_key", [visit_key]).get(visit_key)
-        if visit_id is not None:
-            return _visit_link(connection, visit_id, "encounter")
-    _, timezone = homes.get(connection, device_id)
-    local_start = started_at_utc.astimezone(ZoneInfo(timezone))
-    interventions, visits = TABLES["intervention"], TABLES["visit"]
-    candidates = connection.execute(
-        select(visits.c.id, visits.c.start_time_local)
-        .join(interventions, interventions.c.visit_id == visits.c.id)
-        .where(
-            and_(
-                interventions.c.device_id == device_id,
-                interventions.c.modality == "iontophoresis",
-                visits.c.visit_date == local_start.date(),
+        sessions = parsed.records.get("ionto_session", [])
+        pending = [
+            PendingSession(
+                self.file_name,
+                self.source_file_id,
+                index,
+                session,  # type: ignore[arg-type]
+                parsed.traces.get(session.session_key),  # type: ignore[attr-defined]
             )
-        )
-        .distinct()
-    ).all()
-    if len(candidates) == 1:
-        return _visit_link(connection, candidates[0][0], "device_and_date")
-    started = dt.datetime.combine(local_start.date(), local_start.time())
-    timed = [
-        (dt.datetime.combine(local_start.date(), begins), visit_id)
-        for visit_id, begins in candidates
-        if begins is not None
-    ]
-    before = [
-        (begins, visit_id)
-        for begins, visit_id in timed
-        if started - LINK_BEFORE <= begins <= started + LINK_CLOCK_SLACK
-    ]
-    if before:
-        latest = max(before)
-        if sum(begins == latest[0] for begins, _ in before) == 1:
-            return _visit_link(connection, latest[1], "device_date_time")
-    return None
-
-
-def link_clinic(
-    connection: Connection, device_id: int, link: dict | None, homes: DeviceHomes
-) -> int | None:
-    """The clinic of a session: its episode's clinic when linked, else its device's."""
-    if link is not None:
-        episodes = TABLES["episode"]
-        return connection.execute(
-            select(episodes.c.clinic_id).where(episodes.c.id == link["episode_id"])
-        ).scalar_one()
-    return homes.get(connection, device_id)[0]
-
-
-def relink_sessions(connection: Connection, homes: DeviceHomes) -> int:
-    """Link sessions left unlinked by earlier imports; returns how many got linked."""
-    sessions = TABLES["ionto_session"]
-    unlinked = connection.execute(
-        select(sessions.c.id, sessions.c.device_id, sessions.c.started_at_utc).where(
-            sessions.c.link_status == "unlinked", sessions.c.is_current.is_(True)
-        )
-    ).all()
-    linked = 0
-    for session_id, device_id, started in unlinked:
-        started = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
-        link = find_link(connection, device_id, None, started, homes)
-        if link is not None:
-            clinic_id = link_clinic(connection, device_id, link, homes)
-            connection.execute(
-                update(sessions)
-                .where(sessions.c.id == session_id)
-                .values(**link, clinic_id=clinic_id)
-            )
-            linked += 1
-    return linked
+            for index, session in enumerate(sessions)
+        ]
+        outcome = SessionLoader(self.connection, self.homes).load(pending)
+        self.rows.update(outcome.rows.get(self.source_file_id, Counter()))
+        self.superseded += outcome.superseded[self.source_file_id]
+        self.unlinked += outcome.unlinked[self.source_file_id]

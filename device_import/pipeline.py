@@ -25,14 +25,21 @@ from pathlib import Path
 
 import pandas as pd
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlmodel import SQLModel
 
 from device_import.formats import SNIFF_BYTES, Detected, detect
-from device_import.loader import DeviceHomes, Loader, LoadOutcome, relink_sessions
+from device_import.loader import Loader, LoadOutcome
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected, Problem, reject
+from device_import.session_loader import (
+    DeviceHomes,
+    PendingSession,
+    SessionLoader,
+    SplitBatch,
+    relink_sessions,
+)
 from device_import.sources import SourceFile, collect_sources
 
 IMPORTER_VERSION = importlib.metadata.version("ionto-analytics")
@@ -237,18 +244,21 @@ class Importer:
         same transaction) lets a rerun pick up exactly what is missing.
         """
         loaded: list[tuple[_Job, ParsedFile, LoadOutcome | None]] = []
-        refused: list[tuple[_Job, Problem]] = []
+        refused = [(job, parsed) for job, parsed in batch if isinstance(parsed, Problem)]
+        parsed_files = [(job, parsed) for job, parsed in batch if isinstance(parsed, ParsedFile)]
         with self.engine.begin() as connection:
             self._lock(connection)
-            for job, parsed in batch:
-                if isinstance(parsed, Problem):
-                    refused.append((job, parsed))
-                    continue
-                try:
-                    with connection.begin_nested():
-                        loaded.append((job, parsed, self._load_file(connection, job, parsed)))
-                except FileRejected as error:
-                    refused.append((job, error.problem))
+            try:
+                with connection.begin_nested():
+                    loaded = self._load_together(connection, parsed_files)
+            except (FileRejected, SplitBatch):
+                loaded = []
+                for job, parsed in parsed_files:
+                    try:
+                        with connection.begin_nested():
+                            loaded.append((job, parsed, self._load_file(connection, job, parsed)))
+                    except FileRejected as error:
+                        refused.append((job, error.problem))
         for job, parsed, outcome in loaded:
             if outcome is None:
                 report.files["unchanged"] += 1
@@ -261,6 +271,67 @@ class Importer:
             report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
         for job, problem in refused:
             self._quarantine(report, problem, job.source, job.sha256)
+
+    def _load_together(
+        self, connection: Connection, files: list[tuple[_Job, ParsedFile]]
+    ) -> list[tuple[_Job, ParsedFile, LoadOutcome | None]]:
+        """Load device logs that hold only sessions in bulk: a few queries per batch.
+
+        Raises FileRejected (or SplitBatch) so the caller retries file by file.
+        """
+        if len(files) == 1 or any(set(p.records) != {"ionto_session"} for _, p in files):
+            return [
+                (job, parsed, self._load_file(connection, job, parsed)) for job, parsed in files
+            ]
+        imported = self._imported_among(connection, [job.sha256 for job, _ in files])
+        todo = [(job, parsed) for job, parsed in files if job.sha256 not in imported]
+        ledger = {
+            job.sha256: self._ledger_row(connection, job, parsed.format) for job, parsed in todo
+        }
+        pending = [
+            PendingSession(
+                job.source.name,
+                ledger[job.sha256],
+                index,
+                session,
+                parsed.traces.get(session.session_key),
+            )
+            for job, parsed in todo
+            for index, session in enumerate(parsed.records["ionto_session"])
+        ]
+        outcome = SessionLoader(connection, self._devices).load(pending)
+        results: list[tuple[_Job, ParsedFile, LoadOutcome | None]] = []
+        for job, parsed in files:
+            if job.sha256 in imported:
+                results.append((job, parsed, None))
+                continue
+            file_id = ledger[job.sha256]
+            rows = outcome.rows.get(file_id, Counter())
+            status = (
+                "superseded"
+                if outcome.superseded[file_id]
+                else ("imported" if sum(rows.values()) else "unchanged")
+            )
+            results.append((job, parsed, LoadOutcome(status, rows, outcome.unlinked[file_id])))
+        counts = [
+            {"file_id": ledger[job.sha256], "rows": sum(result[2].rows.values())}
+            for job, result in zip((job for job, _ in files), results, strict=True)
+            if result[2] is not None
+        ]
+        if counts:
+            connection.execute(
+                update(_LEDGER)
+                .where(_LEDGER.c.id == bindparam("file_id"))
+                .values(row_count=bindparam("rows")),
+                counts,
+            )
+        return results
+
+    def _imported_among(self, connection: Connection, hashes: list[str]) -> set[str]:
+        query = select(_LEDGER.c.sha256).where(
+            _LEDGER.c.sha256.in_(hashes), _LEDGER.c.status == "imported"
+        )
+        return set(connection.execute(query).scalars())
 
     def _load_file(
         self, connection: Connection, job: _Job, parsed: ParsedFile
