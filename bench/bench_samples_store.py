@@ -16,8 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, Table, create_engine, text
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    create_engine,
+    insert,
+    select,
+    text,
+)
 
 from data_schemas.samples import SessionSamples, pack_samples, unpack_samples
 
@@ -45,7 +55,7 @@ def tables(metadata: MetaData) -> tuple[Table, Table]:
     return rows, packed
 
 
-def run(url: str, sessions: list[SessionSamples], label: str, size_of) -> None:  # noqa: ANN001
+def run(url: str, sessions: list[SessionSamples], label: str, size_of) -> None:
     engine = create_engine(url)
     metadata = MetaData()
     rows_table, packed_table = tables(metadata)
@@ -97,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
 
-        def sqlite_sizes(connection) -> tuple[int, int]:  # noqa: ANN001
+        def sqlite_sizes(connection) -> tuple[int, int]:
             sizes = dict(connection.execute(text(
                 "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")).all())
             rows = sum(v for k, v in sizes.items() if "sample_row" in k)
@@ -114,7 +124,7 @@ def main() -> None:
     with admin:
         admin.execute(f"CREATE DATABASE {name}")
         try:
-            def pg_sizes(connection) -> tuple[int, int]:  # noqa: ANN001
+            def pg_sizes(connection) -> tuple[int, int]:
                 query = "SELECT pg_total_relation_size(:t)"
                 return (connection.execute(text(query), {"t": "sample_row"}).scalar_one(),
                         connection.execute(text(query), {"t": "sample_packed"}).scalar_one())

@@ -6,6 +6,7 @@ Where no server answers they skip, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from data_schemas import store
+from device_import.emulator import EmulationSummary, emulate
+from tests.import_fixtures import NETWORK
+from tests.proof_fixtures import EmulatedStore, build_emulated_store
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "IONTO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -95,3 +99,21 @@ def engine(empty_engine: Engine) -> Engine:
     """An engine on a store migrated to the newest revision."""
     store.upgrade(empty_engine)
     return empty_engine
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory) -> EmulationSummary:
+    """A small emulated network (150 episodes, 6 clinics, all three device formats)."""
+    return emulate(tmp_path_factory.mktemp("network") / "out", **NETWORK)
+
+
+@pytest.fixture(scope="session")
+def truth(network: EmulationSummary) -> dict:
+    """The parsed ground truth of ``network``."""
+    return json.loads(Path(network.ground_truth).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def emulated_store(tmp_path_factory: pytest.TempPathFactory) -> EmulatedStore:
+    """2,000 emulated episodes (6 clinics), EHR export and device logs imported."""
+    return build_emulated_store(tmp_path_factory.mktemp("proof"))

@@ -25,7 +25,7 @@ from device_import.parsers import dermapatch_log, ehr_csv, kathodyne_csv, phores
 from device_import.pipeline import EXIT_QUARANTINED, Importer, ImportReport
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected
-from tests.import_fixtures import SITE_KEY, device_files, network  # noqa: F401
+from tests.import_fixtures import SITE_KEY, device_files
 
 SESSIONS = SQLModel.metadata.tables["ionto_session"]
 KEYER = Keyer(SITE_KEY)

@@ -25,7 +25,7 @@ from device_import.parsers import phoresys_json
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
 from tests.conftest import BACKENDS, temporary_store_url
-from tests.import_fixtures import SITE_KEY, network, truth  # noqa: F401
+from tests.import_fixtures import SITE_KEY
 
 TABLES = SQLModel.metadata.tables
 KEYER = Keyer(SITE_KEY)

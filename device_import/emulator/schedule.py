@@ -15,6 +15,8 @@ Examples
 >>> v = visit_calendar(np.random.default_rng(0), s, eps, plan)
 >>> bool(v.groupby("episode_row")["day"].is_monotonic_increasing.all())
 True
+>>> int(v["day"].min()), bool(v["day"].max() < 7 * 20)  # whole days from intake
+(0, True)
 """
 
 from __future__ import annotations
@@ -129,7 +131,9 @@ def visit_calendar(
     )
     vis = pd.concat([vis, fu], ignore_index=True).sort_values(["episode_row", "seq"], kind="stable")
     vis = vis.reset_index(drop=True)
-    vis["day"] = (vis["date"].to_numpy() - intake[vis["episode_row"].to_numpy()]).astype(np.int64)
+    # Whole days from intake, whatever resolution pandas gave the dates (it may be seconds).
+    elapsed = vis["date"].to_numpy() - intake[vis["episode_row"].to_numpy()]
+    vis["day"] = elapsed.astype("timedelta64[D]").astype(np.int64)
     slots = (sch["clinic_close_hour"] - 1 - sch["clinic_open_hour"]) * 4
     vis["start_min"] = sch["clinic_open_hour"] * 60 + 15 * rng.integers(0, slots, len(vis))
     return vis

@@ -1,0 +1,389 @@
+"""Read the store into the tidy, validated frames of :mod:`data_schemas.frames`.
+
+One SQLAlchemy Core query per frame, built from the ``Table`` objects of
+``SQLModel.metadata`` (so unit-suffixed column names such as ``prescribed_dose_mA_min`` are
+quoted correctly on PostgreSQL), then vectorized pandas. Every frame is checked with
+:func:`data_schemas.frames.validate_frame` before it is returned.
+
+* :func:`load_episodes` – one row per episode. ``arm`` is the arm of the modalities
+  actually delivered across the episode's interventions
+  (:func:`data_schemas.vocabulary.arm_from_modalities`); ``planned_arm`` is the plan of care
+  (for intention-to-treat). ``episode_id`` is the episode's ``episode_key``, ``patient_id``
+  the patient's pseudonym, ``clinic_id`` the ``clinic_key``.
+* :func:`load_outcomes` – long; ``days_from_intake`` = measured_on − episode start date.
+* :func:`load_sessions` – current versions of device sessions only (``is_current``).
+* :func:`load_interventions` – one row per billed/documented intervention.
+
+Rows the frame contract cannot hold (an episode whose age is unknown, a session whose
+delivered dose is unknown, a measurement dated before intake) are left out with a
+:class:`~ionto_analytics.errors.StatisticalWarning` that gives the count: nothing is
+dropped silently.
+
+Examples
+--------
+>>> from data_schemas import store
+>>> engine = store.connect("sqlite://")
+>>> store.upgrade(engine)
+>>> load_episodes(engine).shape
+(0, 12)
+>>> sorted(load_sessions(engine).columns)[:3]
+['clinic_id', 'current_limited', 'delivered_dose_mA_min']
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, Select, and_, case, func, select
+from sqlmodel import SQLModel
+
+from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
+from data_schemas.frames import validate_frame
+from data_schemas.vocabulary import OLDEST_POOLED_AGE, arm_from_modalities
+from ionto_analytics.errors import StatisticalWarning
+
+__all__ = ["load_all", "load_episodes", "load_interventions", "load_outcomes", "load_sessions"]
+
+
+def _t(name: str):
+    return SQLModel.metadata.tables[name]
+
+
+def _read(engine: Engine, query: Select) -> pd.DataFrame:
+    with engine.connect() as connection:
+        result = connection.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _naive_dates(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
+
+
+def _utc(s: pd.Series) -> pd.Series:
+    out = pd.to_datetime(s, utc=True)
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _str_or_none(s: pd.Series) -> pd.Series:
+    return s.astype(object).where(s.notna(), None)
+
+
+def _warn_dropped(n: int, what: str, why: str) -> None:
+    if n:
+        warnings.warn(f"{n} {what} left out of the frame: {why}", StatisticalWarning, stacklevel=3)
+
+
+def _arm_lookup() -> dict[tuple[bool, bool, bool], str | None]:
+    out: dict[tuple[bool, bool, bool], str | None] = {}
+    for ion in (False, True):
+        for ex in (False, True):
+            for man in (False, True):
+                mods = [
+                    m
+                    for m, on in (("iontophoresis", ion), ("exercise", ex), ("manual_therapy", man))
+                    if on
+                ]
+                out[(ion, ex, man)] = arm_from_modalities(mods)
+    return out
+
+
+def load_episodes(engine: Engine) -> pd.DataFrame:
+    """One row per episode, validated against :data:`data_schemas.frames.EpisodeFrame`.
+
+    ``arm`` comes from the modalities of the episode's interventions (null when they make
+    no arm, e.g. no intervention recorded yet); ``planned_arm`` is the plan of care.
+    ``age_years`` is the age at intake (90 for the Safe Harbor "90+" group; from the birth
+    year when the age at intake is missing); ``n_visits`` counts the episode's visits
+    except post-discharge follow-ups.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A migrated store (SQLite or PostgreSQL).
+
+    Returns
+    -------
+    DataFrame
+        Columns of ``FRAME_COLUMNS["episode"]``.
+
+    Warns
+    -----
+    StatisticalWarning
+        When episodes with an unknown age are left out (count given).
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> from data_schemas.frames import FRAME_COLUMNS
+    >>> list(load_episodes(engine).columns) == list(FRAME_COLUMNS["episode"])
+    True
+    """
+    ep, pt, cl = _t("episode"), _t("patient"), _t("clinic")
+    vi, iv = _t("visit"), _t("intervention")
+    visits = (
+        select(
+            vi.c.episode_id.label("episode_pk"),
+            func.count(vi.c.id).label("n_visits"),
+        )
+        .where(vi.c.kind != "follow_up")
+        .group_by(vi.c.episode_id)
+        .subquery("visits")
+    )
+
+    def has(modality: str):
+        return func.max(case((iv.c.modality == modality, 1), else_=0))
+
+    mods = (
+        select(
+            vi.c.episode_id.label("episode_pk"),
+            has("iontophoresis").label("has_ionto"),
+            has("exercise").label("has_exercise"),
+            has("manual_therapy").label("has_manual"),
+        )
+        .select_from(iv.join(vi, iv.c.visit_id == vi.c.id))
+        .group_by(vi.c.episode_id)
+        .subquery("mods")
+    )
+    query = (
+        select(
+            ep.c.episode_key.label("episode_id"),
+            pt.c.pseudonym.label("patient_id"),
+            cl.c.clinic_key.label("clinic_id"),
+            ep.c.condition,
+            ep.c.planned_arm,
+            ep.c.age_at_intake_years,
+            pt.c.birth_year,
+            pt.c.aged_90_plus,
+            pt.c.sex,
+            ep.c.symptom_duration_weeks,
+            ep.c.start_date,
+            ep.c.end_date,
+            visits.c.n_visits,
+            mods.c.has_ionto,
+            mods.c.has_exercise,
+            mods.c.has_manual,
+        )
+        .select_from(
+            ep.join(pt, pt.c.id == ep.c.patient_id)
+            .join(cl, cl.c.id == ep.c.clinic_id)
+            .outerjoin(visits, visits.c.episode_pk == ep.c.id)
+            .outerjoin(mods, mods.c.episode_pk == ep.c.id)
+        )
+        .order_by(ep.c.id)
+    )
+    raw = _read(engine, query)
+    start = _naive_dates(raw["start_date"])
+    age = pd.to_numeric(raw["age_at_intake_years"], errors="coerce").astype(float)
+    from_year = start.dt.year.astype(float) - pd.to_numeric(raw["birth_year"]).astype(float)
+    age = age.fillna(from_year)
+    age = age.mask(raw["aged_90_plus"].astype(bool), float(OLDEST_POOLED_AGE))
+    age = age.clip(upper=float(OLDEST_POOLED_AGE))
+    flags = [
+        raw[c].fillna(0).astype(int).astype(bool)
+        for c in ("has_ionto", "has_exercise", "has_manual")
+    ]
+    lookup = _arm_lookup()
+    arm = [lookup[key] for key in zip(*(f.tolist() for f in flags), strict=True)]
+    out = pd.DataFrame(
+        {
+            "episode_id": raw["episode_id"].astype(object),
+            "patient_id": raw["patient_id"].astype(object),
+            "clinic_id": raw["clinic_id"].astype(object),
+            "condition": raw["condition"].astype(object),
+            "arm": pd.Series(arm, dtype=object, index=raw.index),
+            "planned_arm": _str_or_none(raw["planned_arm"]),
+            "age_years": age,
+            "sex": raw["sex"].astype(object),
+            "symptom_duration_weeks": pd.to_numeric(raw["symptom_duration_weeks"]).astype(float),
+            "start_date": start,
+            "end_date": _naive_dates(raw["end_date"]),
+            "n_visits": raw["n_visits"].fillna(0).astype(np.int64),
+        }
+    )
+    unknown_age = out["age_years"].isna()
+    _warn_dropped(int(unknown_age.sum()), "episode(s)", "age at intake and birth year both unknown")
+    out = out[~unknown_age.to_numpy()].reset_index(drop=True)
+    return validate_frame(out, "episode")
+
+
+def load_outcomes(engine: Engine) -> pd.DataFrame:
+    """The long outcome frame, validated against :data:`data_schemas.frames.OutcomeFrame`.
+
+    ``days_from_intake`` = ``measured_on`` − the episode's ``start_date`` in days.
+
+    Warns
+    -----
+    StatisticalWarning
+        When measurements dated before intake are left out (count given).
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> load_outcomes(engine).columns.tolist()
+    ['episode_id', 'instrument', 'score', 'days_from_intake', 'visit_id']
+    """
+    om, ep, vi = _t("outcome_measurement"), _t("episode"), _t("visit")
+    query = (
+        select(
+            ep.c.episode_key.label("episode_id"),
+            om.c.instrument,
+            om.c.score,
+            om.c.measured_on,
+            ep.c.start_date,
+            vi.c.visit_key.label("visit_id"),
+        )
+        .select_from(
+            om.join(ep, ep.c.id == om.c.episode_id).outerjoin(vi, vi.c.id == om.c.visit_id)
+        )
+        .order_by(om.c.episode_id, om.c.instrument, om.c.measured_on)
+    )
+    raw = _read(engine, query)
+    days = (_naive_dates(raw["measured_on"]) - _naive_dates(raw["start_date"])).dt.days
+    out = pd.DataFrame(
+        {
+            "episode_id": raw["episode_id"].astype(object),
+            "instrument": raw["instrument"].astype(object),
+            "score": pd.to_numeric(raw["score"]).astype(float),
+            "days_from_intake": days.astype(np.int64),
+            "visit_id": _str_or_none(raw["visit_id"]),
+        }
+    )
+    before = out["days_from_intake"] < 0
+    _warn_dropped(int(before.sum()), "outcome measurement(s)", "dated before the intake date")
+    out = out[~before.to_numpy()].reset_index(drop=True)
+    return validate_frame(out, "outcome")
+
+
+def load_sessions(engine: Engine) -> pd.DataFrame:
+    """Current device sessions, validated against :data:`data_schemas.frames.SessionFrame`.
+
+    Superseded versions (``is_current`` false) are not read. ``episode_id`` is null for a
+    session not linked to an episode; ``clinic_id`` is the session's clinic, else the
+    device's. ``delivered_dose_mA_min`` is the device's figure, else the one recomputed
+    from the samples; ``fault_codes`` is null when no fault was raised.
+
+    Warns
+    -----
+    StatisticalWarning
+        When sessions with no delivered dose at all, or no clinic, are left out.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> len(load_sessions(engine))
+    0
+    """
+    se, ep, dv, cl = _t("ionto_session"), _t("episode"), _t("device"), _t("clinic")
+    dev_clinic = cl.alias("device_clinic")
+    query = (
+        select(
+            se.c.session_key.label("session_id"),
+            ep.c.episode_key.label("episode_id"),
+            func.coalesce(cl.c.clinic_key, dev_clinic.c.clinic_key).label("clinic_id"),
+            dv.c.model.label("device_model"),
+            dv.c.kind.label("device_kind"),
+            se.c.started_at_utc,
+            se.c.prescribed_dose_mA_min,
+            se.c.delivered_dose_mA_min,
+            se.c.recomputed_dose_mA_min,
+            se.c.end_reason,
+            se.c.fault_codes,
+            se.c.wrong_polarity,
+            se.c.current_limited,
+            se.c.skin_check_after,
+        )
+        .select_from(
+            se.join(dv, dv.c.id == se.c.device_id)
+            .outerjoin(ep, ep.c.id == se.c.episode_id)
+            .outerjoin(cl, cl.c.id == se.c.clinic_id)
+            .outerjoin(dev_clinic, dev_clinic.c.id == dv.c.clinic_id)
+        )
+        .where(and_(se.c.is_current.is_(True)))
+        .order_by(se.c.started_at_utc, se.c.id)
+    )
+    raw = _read(engine, query)
+    delivered = pd.to_numeric(raw["delivered_dose_mA_min"]).astype(float)
+    delivered = delivered.fillna(pd.to_numeric(raw["recomputed_dose_mA_min"]).astype(float))
+    faults = raw["fault_codes"].astype(object)
+    faults = faults.where(faults.notna() & (faults.astype(str) != ""), None)
+    out = pd.DataFrame(
+        {
+            "session_id": raw["session_id"].astype(object),
+            "episode_id": _str_or_none(raw["episode_id"]),
+            "clinic_id": _str_or_none(raw["clinic_id"]),
+            "device_model": raw["device_model"].astype(object),
+            "device_kind": raw["device_kind"].astype(object),
+            "started_at_utc": _utc(raw["started_at_utc"]),
+            "prescribed_dose_mA_min": pd.to_numeric(raw["prescribed_dose_mA_min"]).astype(float),
+            "delivered_dose_mA_min": delivered,
+            "end_reason": raw["end_reason"].astype(object),
+            "fault_codes": faults,
+            "wrong_polarity": raw["wrong_polarity"].astype(bool),
+            "current_limited": raw["current_limited"].astype(bool),
+            "skin_check_after": _str_or_none(raw["skin_check_after"]),
+        }
+    )
+    no_dose = out["delivered_dose_mA_min"].isna()
+    no_clinic = out["clinic_id"].isna()
+    _warn_dropped(int(no_dose.sum()), "session(s)", "no delivered or recomputed dose")
+    _warn_dropped(int((no_clinic & ~no_dose).sum()), "session(s)", "no clinic known")
+    out = out[~(no_dose | no_clinic).to_numpy()].reset_index(drop=True)
+    return validate_frame(out, "session")
+
+
+def load_interventions(engine: Engine) -> pd.DataFrame:
+    """Interventions, validated against :data:`data_schemas.frames.InterventionFrame`.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> load_interventions(engine).columns.tolist()
+    ['episode_id', 'visit_id', 'modality', 'cpt_code', 'minutes']
+    """
+    iv, vi, ep = _t("intervention"), _t("visit"), _t("episode")
+    query = (
+        select(
+            ep.c.episode_key.label("episode_id"),
+            vi.c.visit_key.label("visit_id"),
+            iv.c.modality,
+            iv.c.cpt_code,
+            iv.c.minutes,
+        )
+        .select_from(iv.join(vi, vi.c.id == iv.c.visit_id).join(ep, ep.c.id == vi.c.episode_id))
+        .order_by(vi.c.episode_id, vi.c.visit_date, iv.c.id)
+    )
+    raw = _read(engine, query)
+    out = pd.DataFrame(
+        {
+            "episode_id": raw["episode_id"].astype(object),
+            "visit_id": raw["visit_id"].astype(object),
+            "modality": raw["modality"].astype(object),
+            "cpt_code": _str_or_none(raw["cpt_code"]),
+            "minutes": pd.to_numeric(raw["minutes"]).astype(float),
+        }
+    )
+    return validate_frame(out, "intervention")
+
+
+def load_all(engine: Engine) -> dict[str, pd.DataFrame]:
+    """The four frames by name: ``episode``, ``outcome``, ``session``, ``intervention``.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> sorted(load_all(engine))
+    ['episode', 'intervention', 'outcome', 'session']
+    """
+    return {
+        "episode": load_episodes(engine),
+        "outcome": load_outcomes(engine),
+        "session": load_sessions(engine),
+        "intervention": load_interventions(engine),
+    }
