@@ -29,7 +29,7 @@ import os
 import secrets
 import unicodedata
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_schemas.vocabulary import OLDEST_POOLED_AGE
@@ -50,14 +50,26 @@ def _normalized(text: str) -> str:
 
 @dataclass(frozen=True)
 class Keyer:
-    """Keyed hashes under one site key."""
+    """Keyed hashes under one site key.
+
+    Hashes are remembered (an export repeats the same episode id on every outcome row),
+    so each distinct identifier is hashed once per process.
+    """
 
     site_key: bytes
+    _seen: dict[tuple[str, ...], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def key(self, kind: str, *parts: str) -> str:
         """A keyed hash of a source identifier, namespaced by ``kind``."""
-        message = "\x1f".join((kind, *(str(part).strip() for part in parts)))
-        return hmac.new(self.site_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        message = (kind, *(str(part).strip() for part in parts))
+        known = self._seen.get(message)
+        if known is None:
+            text = "\x1f".join(message).encode("utf-8")
+            known = hmac.new(self.site_key, text, hashlib.sha256).hexdigest()
+            self._seen[message] = known
+        return known
 
     def person(self, given_name: str, family_name: str, birth_date: str) -> str:
         """The pseudonym of a person: same name and birth date, same pseudonym."""

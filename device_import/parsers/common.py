@@ -59,10 +59,13 @@ def zone(name: str, file: str, record: str) -> ZoneInfo:
 class FieldReader:
     """Typed access to the named fields of one record, raising FileRejected on bad values."""
 
-    def __init__(self, file: str, record: str, values: dict[str, object]) -> None:
+    def __init__(
+        self, file: str, record: str, values: dict[str, object], *, lowercase: bool = False
+    ) -> None:
+        """``lowercase=True`` promises the keys are lower case already (saves a copy)."""
         self.file = file
         self.record = record
-        self.values = {key.lower(): value for key, value in values.items()}
+        self.values = values if lowercase else {key.lower(): v for key, v in values.items()}
 
     def _bad(
         self, name: str, expected: str, got: object, reason: str | None = None

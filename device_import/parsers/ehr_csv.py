@@ -115,7 +115,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
     build = _BUILDERS[table]
     count = 0
     for line, values in _rows(text, context.file):
-        fields = FieldReader(context.file, f"line {line}", values)
+        fields = FieldReader(context.file, f"line {line}", values, lowercase=True)
         try:
             build(fields, context, parsed)
         except FileRejected:
