@@ -8,7 +8,7 @@ DEMO_DIR ?= demo
 DEMO_DB ?= sqlite:///ionto.db
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint lab postgres dictionary bench clean
+.PHONY: setup demo test lint lab postgres browser dictionary bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,21 @@ postgres:  ## start the local PostgreSQL server when it is installed but stopped
 	  fi; \
 	fi
 
+browser:  ## Debian's headless Chromium, for the report's PDF and browser tests
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)"; \
+	  fi; }
+
 demo: setup  ## emulate a clinic network, import, analyse, write the report
 	$(BIN)/ionto --db $(DEMO_DB) demo --out $(DEMO_DIR)
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup postgres lint  ## the whole test suite, on SQLite and PostgreSQL
+test: setup postgres browser lint  ## the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lab: setup  ## JupyterLab on notebooks/ against the demo store
