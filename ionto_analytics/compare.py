@@ -120,7 +120,19 @@ def ols_fit(
         fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
         return fit, f"cluster-robust by {cluster} (CR1, t df = G − 1)", notes
     if se == "hc3":
-        return model.fit(cov_type="HC3", use_t=True), "HC3 robust", notes
+        design = model.wexog  # the (weighted) design matrix
+        leverage = np.einsum("ij,ij->i", design, design @ np.linalg.pinv(design.T @ design))
+        if np.nanmax(leverage) < 1 - 1e-8:
+            return model.fit(cov_type="HC3", use_t=True), "HC3 robust", notes
+        # HC3 divides by 1 - leverage: an episode fitted exactly (alone in its clinic, say)
+        # makes it undefined; HC1 needs no leverage and is the usual fallback.
+        msg = (
+            f"{int((leverage >= 1 - 1e-8).sum())} observation(s) fitted exactly (e.g. the "
+            "only episode of a clinic); HC1 used instead of HC3"
+        )
+        warnings.warn(msg, StatisticalWarning, stacklevel=3)
+        notes.append(msg)
+        return model.fit(cov_type="HC1", use_t=True), "HC1 robust", notes
     raise InputError(f"se must be 'auto', 'cluster' or 'hc3', got {se!r}")
 
 

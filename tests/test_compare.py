@@ -305,3 +305,19 @@ def test_coverage_study() -> None:
     for name in cover:
         assert lo <= cover[name] <= 100, (name, cover[name])
         assert abs(np.mean(est[name]) - truth) < 0.05, (name, np.mean(est[name]))
+
+
+def test_ancova_falls_back_to_hc1_when_an_episode_is_fitted_exactly(
+    sim: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A clinic with a single episode is fitted exactly by its fixed effect (leverage 1),
+    which leaves HC3 undefined (0/0); the estimate must stay finite and say why."""
+    episodes, outcomes = sim
+    lonely = episodes.iloc[[0]].assign(clinic_id="clinic_alone")
+    episodes = pd.concat([episodes.iloc[1:], lonely], ignore_index=True)
+    frame = comparison_frame(episodes, outcomes, "nprs", 6, ARMS)
+    assert (frame.data["clinic_id"] == "clinic_alone").sum() == 1
+    with pytest.warns(StatisticalWarning, match="HC1 used instead of HC3"):
+        result = ancova(frame, se="hc3")
+    assert np.isfinite([result.estimate, result.ci_low, result.ci_high]).all()
+    assert "HC1" in result.method
