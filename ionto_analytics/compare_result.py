@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ionto_analytics.plots import dose_response_figure, love_figure
+
 __all__ = ["ComparisonResult", "jsonable"]
 
 
@@ -158,52 +160,9 @@ class ComparisonResult:
         """A plotly Figure: the dose-response curve with its band, the balance (love) plot,
         or a forest plot of the estimate and the secondary table rows. Never shown."""
         if self.curve is not None:
-            c = self.curve
-            fig = go.Figure(
-                [
-                    go.Scatter(
-                        x=c["x"],
-                        y=c["ci_high"],
-                        mode="lines",
-                        line={"width": 0},
-                        showlegend=False,
-                        hoverinfo="skip",
-                    ),
-                    go.Scatter(
-                        x=c["x"],
-                        y=c["ci_low"],
-                        mode="lines",
-                        line={"width": 0},
-                        fill="tonexty",
-                        name=f"{self.conf_level:.0%} band",
-                    ),
-                    go.Scatter(x=c["x"], y=c["estimate"], mode="lines", name="estimate"),
-                ]
-            )
-            fig.update_layout(
-                title=self.estimand,
-                xaxis_title="cumulative delivered mA·min",
-                yaxis_title=f"difference in {self.instrument} vs reference",
-            )
-            return fig
+            return dose_response_figure(self)
         if self.balance is not None:
-            b = self.balance
-            fig = go.Figure(
-                [
-                    go.Scatter(
-                        x=b["smd_before"].abs(), y=b["variable"], mode="markers", name="before"
-                    ),
-                    go.Scatter(
-                        x=b["smd_after"].abs(),
-                        y=b["variable"],
-                        mode="markers",
-                        name="after weighting",
-                    ),
-                ]
-            )
-            fig.add_vline(x=0.1, line_dash="dash")
-            fig.update_layout(title="Covariate balance", xaxis_title="|SMD|")
-            return fig
+            return love_figure(self)
         labels = [" − ".join(self.arms) or "estimate"]
         est, lo, hi = [self.estimate], [self.ci_low], [self.ci_high]
         if self.table is not None and {"term", "estimate", "ci_low", "ci_high"} <= set(

@@ -1,0 +1,414 @@
+"""Outcome figures: trajectories by arm, responder waterfall and rates, forest plot.
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = pd.DataFrame({"arm": ["ionto+exercise"] * 2, "week": [0, 6], "n": [30, 25],
+...                   "mean": [6.0, 3.5], "ci_low": [5.5, 3.0], "ci_high": [6.5, 4.0]})
+>>> trajectory_figure(t, instrument="nprs").layout.yaxis.title.text
+'NPRS score (0–10 points, lower is better)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ionto_analytics.errors import InputError
+from ionto_analytics.plots.style import (
+    OTHER_COLOUR,
+    _finish,
+    _n_text,
+    _ordered_groups,
+    _require,
+    _rgba,
+    arm_colour,
+    arm_label,
+    instrument_axis_label,
+)
+
+__all__ = ["forest_figure", "responder_figure", "responder_rate_figure", "trajectory_figure"]
+
+
+def trajectory_figure(
+    trajectories: pd.DataFrame,
+    *,
+    group: str = "arm",
+    instrument: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Mean outcome over weeks by arm, each with its confidence band.
+
+    Parameters
+    ----------
+    trajectories : DataFrame
+        ``group`` column, ``week``, ``n``, ``mean``, ``ci_low``, ``ci_high``; optional
+        ``n_label`` (text shown for n, e.g. ``"<11"``), ``instrument`` and ``measure``
+        (``"score"``, ``"change"`` or ``"improvement"``), as from
+        :func:`ionto_analytics.explorer.trajectories`.
+    group : str
+        Column with one line per value (arms get their fixed colours).
+    instrument : str or None
+        Instrument key for the axis label (default: the frame's ``instrument`` column).
+    title : str or None
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Per group: a band trace (``legendgroup`` = the group, not in the legend) then a line.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"arm": ["exercise"] * 2, "week": [0, 6], "n": [30, 25],
+    ...                   "mean": [50.0, 35.0], "ci_low": [45.0, 30.0],
+    ...                   "ci_high": [55.0, 40.0]})
+    >>> fig = trajectory_figure(t, instrument="prtee")
+    >>> fig.data[1].name, fig.data[1].line.color
+    ('Exercise', '#0072B2')
+    """
+    _require(trajectories, [group, "week", "n", "mean", "ci_low", "ci_high"], "trajectories")
+    if instrument is None and "instrument" in trajectories.columns and len(trajectories):
+        instrument = str(trajectories["instrument"].iloc[0])
+    measure = (
+        str(trajectories["measure"].iloc[0])
+        if "measure" in trajectories.columns and len(trajectories)
+        else "score"
+    )
+    fig = go.Figure()
+    for g in _ordered_groups(trajectories[group]):
+        d = trajectories[trajectories[group] == g].sort_values("week")
+        colour = arm_colour(g)
+        x = d["week"].to_numpy(float)
+        lo, hi = d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x[ok], x[ok][::-1]]),
+                y=np.concatenate([hi[ok], lo[ok][::-1]]),
+                fill="toself",
+                fillcolor=_rgba(colour, 0.15),
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=str(g),
+                name=f"{arm_label(g)} 95% CI",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=d["mean"],
+                mode="lines+markers",
+                line={"color": colour, "width": 2.5},
+                marker={"size": 7},
+                name=arm_label(g),
+                legendgroup=str(g),
+                customdata=np.column_stack([_n_text(d), lo, hi]),
+                hovertemplate=(
+                    f"<b>{arm_label(g)}</b><br>week %{{x}}<br>mean %{{y:.1f}}"
+                    " (95% CI %{customdata[1]:.1f} to %{customdata[2]:.1f})"
+                    "<br>n = %{customdata[0]}<extra></extra>"
+                ),
+            )
+        )
+    return _finish(
+        fig,
+        title,
+        "Weeks since intake",
+        instrument_axis_label(instrument, measure),
+    )
+
+
+def _forest_rows(results: object) -> pd.DataFrame:
+    items: list[object]
+    if isinstance(results, pd.DataFrame) or hasattr(results, "estimate"):
+        items = [results]
+    else:
+        items = list(results)  # type: ignore[call-overload]
+    frames = []
+    for it in items:
+        if isinstance(it, pd.DataFrame):
+            frames.append(it)
+        elif hasattr(it, "summary") and hasattr(it, "estimate"):
+            frames.append(it.summary())  # type: ignore[attr-defined]
+        else:
+            raise InputError(
+                f"forest_figure: expected ComparisonResult objects or summary DataFrames, "
+                f"got {type(it).__name__}"
+            )
+    if not frames:
+        raise InputError("forest_figure: nothing to plot (empty list of results)")
+    rows = pd.concat(frames, ignore_index=True)
+    return _require(rows, ["estimate", "ci_low", "ci_high"], "forest_figure rows")
+
+
+def forest_figure(
+    results: object,
+    *,
+    labels: Sequence[str] | None = None,
+    null: float = 0.0,
+    xaxis_title: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Forest plot: one row per comparison, estimate with its confidence interval.
+
+    Parameters
+    ----------
+    results : ComparisonResult, DataFrame, or a list of them
+        Result objects (their ``summary()`` is used) or summary frames with ``estimate``,
+        ``ci_low``, ``ci_high`` and optionally ``contrast``, ``instrument``, ``week``,
+        ``method``, ``n``, ``n_<arm>``, ``label``.
+    labels : sequence of str, optional
+        Row labels (default: the ``label`` column, else contrast · instrument · week · method).
+    null : float
+        Position of the no-difference line.
+    xaxis_title, title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One scatter trace whose marker colours are the first arm of each contrast.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"contrast": ["ionto+exercise − exercise"], "instrument": "nprs",
+    ...                      "week": 6, "method": "ANCOVA", "estimate": [-0.8],
+    ...                      "ci_low": [-1.5], "ci_high": [-0.1], "n": [120]})
+    >>> fig = forest_figure(rows)
+    >>> list(fig.data[0].y), fig.data[0].marker.color[0]
+    (['ionto+exercise − exercise · nprs · week 6 · ANCOVA'], '#D55E00')
+    """
+    rows = _forest_rows(results)
+    if labels is not None:
+        if len(labels) != len(rows):
+            raise InputError(f"forest_figure: {len(labels)} labels for {len(rows)} rows")
+        lab = [str(v) for v in labels]
+    elif "label" in rows.columns:
+        lab = rows["label"].astype(str).tolist()
+    else:
+        lab = []
+        for _, r in rows.iterrows():
+            parts = [str(r[c]) for c in ("contrast", "instrument") if c in rows and pd.notna(r[c])]
+            if "week" in rows and pd.notna(r["week"]):
+                w = r["week"]
+                parts.append(f"week {w}" if str(w).isdigit() else str(w))
+            if "method" in rows and pd.notna(r["method"]):
+                parts.append(str(r["method"]).split(",")[0])
+            lab.append(" · ".join(parts) or "estimate")
+    first_arms = [
+        str(c).split(" − ")[0] if isinstance(c, str) else None
+        for c in (rows["contrast"] if "contrast" in rows else [None] * len(rows))
+    ]
+    colours = [arm_colour(a) for a in first_arms]
+    n_cols = [c for c in rows.columns if c.startswith("n_")]
+    hover = []
+    for _, r in rows.iterrows():
+        ns = ", ".join(f"{c[2:]}: {int(r[c])}" for c in n_cols if pd.notna(r[c]))
+        total = f"n = {int(r['n']):,}" if "n" in rows and pd.notna(r["n"]) else ""
+        hover.append("; ".join(p for p in (total, ns) if p))
+    e = rows["estimate"].to_numpy(float)
+    fig = go.Figure(
+        go.Scatter(
+            x=e,
+            y=lab,
+            mode="markers",
+            marker={"color": colours, "size": 11, "symbol": "square"},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["ci_high"].to_numpy(float) - e,
+                "arrayminus": e - rows["ci_low"].to_numpy(float),
+                "color": "#444444",
+                "thickness": 1.6,
+            },
+            customdata=np.column_stack(
+                [rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float), hover]
+            ),
+            hovertemplate=(
+                "<b>%{y}</b><br>estimate %{x:.2f} (95% CI %{customdata[0]:.2f} to "
+                "%{customdata[1]:.2f})<br>%{customdata[2]}<extra></extra>"
+            ),
+            name="estimate (95% CI)",
+            showlegend=False,
+        )
+    )
+    fig.add_vline(x=null, line={"dash": "dash", "color": OTHER_COLOUR})
+    if xaxis_title is None:
+        inst = rows["instrument"].dropna().unique() if "instrument" in rows else []
+        xaxis_title = (
+            "Difference, first arm − second arm (95% CI)"
+            if len(inst) != 1
+            else f"{instrument_axis_label(str(inst[0]), 'difference')}, first − second arm"
+        )
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(height=max(260, 70 + 45 * len(rows)))
+    return _finish(fig, title or "Comparisons (estimate and 95% CI)", xaxis_title, None)
+
+
+def responder_figure(
+    responders: pd.DataFrame,
+    *,
+    group: str = "arm",
+    instrument: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Waterfall of each episode's improvement, coloured by arm, with the MCID line.
+
+    Episodes are sorted from most to least improved within each arm; bars at or above the
+    dashed MCID line are responders. Baseline-dependent MCIDs (NPRS "2 points or 30 %")
+    make the line step with each episode's threshold. Episodes with no follow-up in the
+    window are not drawn and are counted in the title.
+
+    Parameters
+    ----------
+    responders : DataFrame
+        :func:`ionto_analytics.outcomes.mcid_responders` output with a ``group`` column:
+        ``improvement``, ``mcid_threshold`` and ``group``.
+    group : str
+    instrument : str or None
+    title : str or None
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace per arm, then the ``MCID`` line trace.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"arm": ["exercise", "exercise", "ionto+exercise"],
+    ...                   "improvement": [3.0, 0.5, 2.5], "mcid_threshold": 2.0})
+    >>> [t.name for t in responder_figure(d, instrument="nprs").data]
+    ['Exercise', 'Iontophoresis + exercise', 'MCID']
+    """
+    _require(responders, [group, "improvement", "mcid_threshold"], "responders")
+    if instrument is None and "instrument" in responders.columns and len(responders):
+        instrument = str(responders["instrument"].iloc[0])
+    has = responders["improvement"].notna()
+    missing = int((~has).sum())
+    d = responders[has.to_numpy()]
+    fig = go.Figure()
+    xs, thr = [], []
+    start = 0
+    for g in _ordered_groups(d[group]):
+        part = d[d[group] == g].sort_values("improvement", ascending=False)
+        x = np.arange(start, start + len(part))
+        start += len(part) + 2
+        flags = part["improvement"].to_numpy(float) >= part["mcid_threshold"].to_numpy(float)
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=part["improvement"],
+                marker={"color": arm_colour(g), "line": {"width": 0}},
+                name=arm_label(g),
+                legendgroup=str(g),
+                customdata=np.column_stack(
+                    [part["mcid_threshold"].to_numpy(float), np.where(flags, "yes", "no")]
+                ),
+                hovertemplate=(
+                    f"<b>{arm_label(g)}</b> (n = {len(part):,})<br>improvement %{{y:.1f}}"
+                    "<br>MCID %{customdata[0]:.1f}; responder: %{customdata[1]}<extra></extra>"
+                ),
+            )
+        )
+        xs += [*x.tolist(), None]
+        thr += [*part["mcid_threshold"].tolist(), None]
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=thr,
+            mode="lines",
+            line={"dash": "dash", "color": "#222222", "width": 1.5, "shape": "hvh"},
+            name="MCID",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_hline(y=0, line={"color": "#444444", "width": 1})
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_layout(bargap=0.05)
+    note = f" ({missing} without a follow-up not shown)" if missing else ""
+    return _finish(
+        fig,
+        (title or "Improvement per episode and the MCID") + note,
+        "Episodes, most to least improved within each arm",
+        instrument_axis_label(instrument, "improvement"),
+    )
+
+
+def responder_rate_figure(
+    rates: pd.DataFrame,
+    *,
+    group: str = "arm",
+    mcid_text: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Share of MCID responders per arm with Wilson 95% intervals.
+
+    Parameters
+    ----------
+    rates : DataFrame
+        ``group``, ``n``, ``proportion``, ``ci_low``, ``ci_high``; optional ``n_label`` and
+        ``suppressed`` (True: the bar is not drawn, small cells), as from
+        :func:`ionto_analytics.explorer.responder_rates`.
+    group : str
+    mcid_text : str, optional
+        E.g. ``"MCID 11 points (PRTEE)"``, written on the axis.
+    title : str, optional
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace, bar colours by arm.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"arm": ["exercise", "ionto+exercise"], "n": [40, 38],
+    ...                   "proportion": [0.4, 0.55], "ci_low": [0.26, 0.39],
+    ...                   "ci_high": [0.55, 0.70]})
+    >>> list(responder_rate_figure(r).data[0].marker.color)
+    ['#0072B2', '#D55E00']
+    """
+    _require(rates, [group, "n", "proportion", "ci_low", "ci_high"], "rates")
+    order = _ordered_groups(rates[group])
+    d = rates.set_index(group).loc[order].reset_index()
+    sup = d["suppressed"].to_numpy(bool) if "suppressed" in d else np.zeros(len(d), bool)
+    p = np.where(sup, np.nan, d["proportion"].to_numpy(float))
+    lo = np.where(sup, np.nan, d["ci_low"].to_numpy(float))
+    hi = np.where(sup, np.nan, d["ci_high"].to_numpy(float))
+    n_txt = _n_text(d)
+    text = [
+        "suppressed (<11)" if s else f"{100 * v:.0f}% (n = {n})"
+        for s, v, n in zip(sup, p, n_txt, strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=[arm_label(g) for g in d[group]],
+            y=100 * p,
+            marker={"color": [arm_colour(g) for g in d[group]]},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": 100 * (hi - p),
+                "arrayminus": 100 * (p - lo),
+                "color": "#444444",
+            },
+            text=text,
+            textposition="outside",
+            customdata=np.column_stack([n_txt, 100 * lo, 100 * hi]),
+            hovertemplate=(
+                "<b>%{x}</b><br>%{y:.0f}% responders (95% CI %{customdata[1]:.0f}–"
+                "%{customdata[2]:.0f}%)<br>n = %{customdata[0]}<extra></extra>"
+            ),
+            name="responders",
+            showlegend=False,
+        )
+    )
+    fig.update_yaxes(range=[0, 105])
+    y = "Responders (%)" + (f": improved ≥ {mcid_text}" if mcid_text else " (improved ≥ MCID)")
+    return _finish(fig, title or "MCID responders by arm", None, y)

@@ -1,0 +1,231 @@
+"""The shared style: fixed arm colours, labels with units, the layout template, helpers.
+
+Colours are the Okabe–Ito colour-blind-safe palette; the iontophoresis arms are warm, the
+arms without iontophoresis cool, so the same arm has the same colour in every figure.
+
+Examples
+--------
+>>> ARM_COLOURS["ionto+exercise"], ARM_COLOURS["exercise"]
+('#D55E00', '#0072B2')
+>>> set(ARM_COLOURS) == set(ARMS) == set(ARM_LABELS)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from data_schemas.vocabulary import ARMS
+from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import get_instrument
+
+__all__ = [
+    "ARM_COLOURS",
+    "ARM_LABELS",
+    "DEVICE_PALETTE",
+    "INSTRUMENT_SHORT_NAMES",
+    "LIMIT_STYLES",
+    "OTHER_COLOUR",
+    "PHASE_COLOURS",
+    "TEMPLATE",
+    "arm_colour",
+    "arm_label",
+    "instrument_axis_label",
+    "instrument_short_name",
+]
+
+ARM_COLOURS: dict[str, str] = {
+    "exercise": "#0072B2",
+    "exercise+manual": "#56B4E9",
+    "ionto+exercise": "#D55E00",
+    "ionto+exercise+manual": "#E69F00",
+    "ionto": "#CC79A7",
+}
+"""One colour per arm key of :data:`data_schemas.vocabulary.ARMS` (Okabe–Ito)."""
+
+ARM_LABELS: dict[str, str] = {
+    "exercise": "Exercise",
+    "exercise+manual": "Exercise + manual therapy",
+    "ionto+exercise": "Iontophoresis + exercise",
+    "ionto+exercise+manual": "Iontophoresis + exercise + manual therapy",
+    "ionto": "Iontophoresis only",
+}
+"""Readable arm names for legends."""
+
+INSTRUMENT_SHORT_NAMES: dict[str, str] = {
+    "nprs": "NPRS",
+    "vas": "VAS pain",
+    "visa_a": "VISA-A",
+    "prtee": "PRTEE",
+    "quickdash": "QuickDASH",
+    "dash": "DASH",
+    "grip_pain_free_kg": "pain-free grip",
+    "ffi": "FFI",
+    "faam_adl": "FAAM ADL",
+    "faam_sports": "FAAM Sports",
+    "fhsq_pain": "FHSQ pain",
+    "fhsq_function": "FHSQ function",
+    "lefs": "LEFS",
+    "psfs": "PSFS",
+    "groc": "GROC",
+}
+"""Short names clinicians use, for axis titles and sentences."""
+
+OTHER_COLOUR = "#7F7F7F"
+"""Colour for anything that is not an arm (no arm, all patients, reference lines)."""
+
+DEVICE_PALETTE: tuple[str, ...] = ("#009E73", "#0072B2", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9")
+"""Colours given to device models in sorted order of their names."""
+
+PHASE_COLOURS: dict[str, str] = {
+    "ramp_up": "rgba(86, 180, 233, 0.18)",
+    "limited": "rgba(230, 159, 0, 0.25)",
+    "paused": "rgba(204, 121, 167, 0.25)",
+    "ramp_down": "rgba(0, 158, 115, 0.18)",
+    "stopped": "rgba(127, 127, 127, 0.22)",
+}
+"""Shading of the session phases in :func:`trace_figure` (``treat`` is left unshaded)."""
+
+LIMIT_STYLES: dict[float, dict[str, Any]] = {
+    0.95: {"dash": "dash", "color": "#7F7F7F", "width": 1.5},
+    0.998: {"dash": "solid", "color": "#404040", "width": 1.5},
+}
+"""Line style of the funnel plot's control limits by coverage."""
+
+TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": "Arial, Helvetica, sans-serif", "size": 14, "color": "#222222"},
+        "title": {"font": {"size": 17}, "x": 0.0, "xanchor": "left"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {
+            "showline": True,
+            "linecolor": "#444444",
+            "ticks": "outside",
+            "zeroline": False,
+            "gridcolor": "#EBEBEB",
+            "showgrid": True,
+        },
+        "yaxis": {
+            "showline": True,
+            "linecolor": "#444444",
+            "ticks": "outside",
+            "zeroline": False,
+            "gridcolor": "#EBEBEB",
+            "showgrid": True,
+        },
+        "legend": {"bgcolor": "rgba(255,255,255,0.8)"},
+        "hoverlabel": {"font": {"size": 13}},
+        "margin": {"l": 70, "r": 30, "t": 70, "b": 60},
+    }
+)
+"""The layout template every builder applies (never set as plotly's global default)."""
+
+
+def arm_colour(arm: object) -> str:
+    """The fixed colour of an arm key (grey for anything else).
+
+    Examples
+    --------
+    >>> arm_colour("ionto"), arm_colour(None)
+    ('#CC79A7', '#7F7F7F')
+    """
+    return ARM_COLOURS.get(arm, OTHER_COLOUR) if isinstance(arm, str) else OTHER_COLOUR
+
+
+def arm_label(arm: object) -> str:
+    """Readable name of an arm key (the value itself when it is not an arm).
+
+    Examples
+    --------
+    >>> arm_label("exercise+manual"), arm_label(None)
+    ('Exercise + manual therapy', 'no arm')
+    """
+    if not isinstance(arm, str):
+        return "no arm"
+    return ARM_LABELS.get(arm, arm)
+
+
+def instrument_axis_label(instrument: str | None, what: str = "score") -> str:
+    """Axis title with the instrument's name, range and direction.
+
+    Parameters
+    ----------
+    instrument : str or None
+        Instrument key.
+    what : {"score", "change", "improvement", "difference"}
+        What the axis shows.
+
+    Examples
+    --------
+    >>> instrument_axis_label("prtee")
+    'PRTEE score (0–100 points, lower is better)'
+    >>> instrument_axis_label("visa_a", "improvement")
+    'Improvement in VISA-A (points, higher = better)'
+    """
+    if not instrument:
+        return {"score": "Score", "change": "Change from baseline (points)"}.get(
+            what, "Difference (points)"
+        )
+    inst = get_instrument(instrument)
+    name = instrument_short_name(inst.key)
+    lo, hi = inst.range
+    if what == "score":
+        return f"{name} score ({lo:g}–{hi:g} {inst.unit}, {inst.direction} is better)"
+    if what == "change":
+        return f"Change in {name} from baseline ({inst.unit}; {inst.direction} is better)"
+    if what == "improvement":
+        return f"Improvement in {name} ({inst.unit}, higher = better)"
+    return f"Difference in {name} ({inst.unit})"
+
+
+def instrument_short_name(instrument: str) -> str:
+    """Short display name of an instrument key (the key itself when unknown).
+
+    Examples
+    --------
+    >>> instrument_short_name("visa_a"), instrument_short_name("prtee")
+    ('VISA-A', 'PRTEE')
+    """
+    return INSTRUMENT_SHORT_NAMES.get(instrument, instrument)
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    h = colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _require(df: object, cols: Sequence[str], what: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
+    return df
+
+
+def _finish(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title={"text": title or ""})
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def _ordered_groups(values: Iterable[object]) -> list[object]:
+    """Arms in vocabulary order first, then anything else in order of appearance."""
+    seen = list(dict.fromkeys(v for v in values))
+    arms = [a for a in ARMS if a in seen]
+    return arms + [v for v in seen if v not in ARMS]
+
+
+def _n_text(df: pd.DataFrame) -> list[str]:
+    if "n_label" in df.columns:
+        return [str(v) for v in df["n_label"]]
+    return [f"{int(v):,}" if pd.notna(v) else "?" for v in df["n"]]

@@ -1,0 +1,162 @@
+"""The explorer's callbacks, called directly: filters, trajectories, responder rates with
+small-cell suppression, the plain-language reading and the ipywidgets front end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from ionto_analytics import explorer as X
+from ionto_analytics.errors import InputError
+
+
+def _data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clinic c1: 60 lateral epicondylitis episodes (30 per arm); clinic c2: 8 episodes;
+    6 plantar fasciitis episodes scored on FFI. PRTEE at day 0 and day 42."""
+    rng = np.random.default_rng(3)
+    rows, out = [], []
+    for i in range(74):
+        clinic = "c1" if i < 60 else "c2"
+        cond = "plantar_fasciitis" if i >= 68 else "lateral_epicondylitis"
+        arm = "ionto+exercise" if i % 2 else "exercise"
+        eid = f"e{i:02d}"
+        rows.append(
+            {
+                "episode_id": eid,
+                "patient_id": f"p{i}",
+                "clinic_id": clinic,
+                "condition": cond,
+                "arm": arm,
+                "start_date": pd.Timestamp("2025-01-01") + pd.Timedelta(days=i),
+            }
+        )
+        inst = "ffi" if cond == "plantar_fasciitis" else "prtee"
+        base = float(rng.uniform(40, 70))
+        drop = 20.0 if i % 3 else 2.0  # two thirds improve by 20 (> 11 and > 37 % of ≤ 54)
+        out += [
+            {"episode_id": eid, "instrument": inst, "score": base, "days_from_intake": 0},
+            {"episode_id": eid, "instrument": inst, "score": base - drop, "days_from_intake": 42},
+            {"episode_id": eid, "instrument": "nprs", "score": 6.0, "days_from_intake": 0},
+        ]
+    return pd.DataFrame(rows), pd.DataFrame(out)
+
+
+def test_small_count_rule() -> None:
+    assert [X.small_count(k) for k in (0, 1, 10, 11, 2500)] == ["0", "<11", "<11", "11", "2,500"]
+
+
+def test_filter_episodes_by_clinic_condition_and_dates() -> None:
+    ep, _ = _data()
+    assert len(X.filter_episodes(ep, clinic="c2")) == 14
+    assert len(X.filter_episodes(ep, condition="epicondylitis")) == 68
+    got = X.filter_episodes(ep, start="2025-01-11", end="2025-01-20")
+    assert got["episode_id"].tolist() == [f"e{i}" for i in range(10, 20)]
+    with pytest.raises(InputError, match="unknown condition"):
+        X.filter_episodes(ep, condition="knee")
+
+
+def test_trajectories_means_and_suppression() -> None:
+    ep, out = _data()
+    t = X.trajectories(ep[ep["clinic_id"] == "c1"], out, "prtee", weeks=(6,))
+    ex0 = t[(t["arm"] == "exercise") & (t["week"] == 0)].iloc[0]
+    ids = ep.loc[(ep["clinic_id"] == "c1") & (ep["arm"] == "exercise"), "episode_id"]
+    base = out[
+        out["episode_id"].isin(ids)
+        & (out["days_from_intake"] == 0)
+        & (out["instrument"] == "prtee")
+    ]["score"]
+    assert ex0["n"] == 30 and ex0["mean"] == pytest.approx(base.mean())
+    half = 2.045229642132703 * base.std(ddof=1) / np.sqrt(30)  # t(0.975, 29)
+    assert ex0["ci_high"] - ex0["mean"] == pytest.approx(half)
+    small = X.trajectories(ep[ep["clinic_id"] == "c2"], out, "prtee", weeks=(6,))
+    assert (small["n_label"] == "<11").all() and small["mean"].isna().all()
+    change = X.trajectories(ep, out, "prtee", weeks=(6,), measure="change", suppress=False)
+    assert (change.loc[change["week"] == 0, "mean"] == 0).all()
+
+
+def test_responder_rates_counts_wilson_and_small_cells() -> None:
+    ep, out = _data()
+    before = (ep.copy(deep=True), out.copy(deep=True))
+    c1 = ep[ep["clinic_id"] == "c1"]
+    r = X.responder_rates(c1, out, "prtee", 6).set_index("arm")
+    pd.testing.assert_frame_equal(ep, before[0])
+    pd.testing.assert_frame_equal(out, before[1])
+    assert r.loc["all", "n"] == 60 and r.loc["all", "responders"] == 40
+    lo, hi = proportion_confint(40, 60, alpha=0.05, method="wilson")  # statsmodels reference
+    assert (r.loc["all", "ci_low"], r.loc["all", "ci_high"]) == pytest.approx((lo, hi))
+    assert r.loc["all", "percent_label"] == "67 %" and not r.loc["all", "suppressed"]
+    # Clinic c2: 8 + 6 episodes in all, arms of 4: every count is 1-10.
+    r2 = X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6)
+    assert (r2["n_label"] == "<11").all() and r2["suppressed"].all()
+    assert set(r2["percent_label"]) == {"suppressed"}
+
+
+def test_complementary_suppression_hides_a_second_arm() -> None:
+    ep, out = _data()
+    # 30 exercise episodes in c1 + 3 ionto from c2 would reveal 3 = total − 30.
+    keep = ep[
+        (ep["clinic_id"] == "c1") & (ep["arm"] == "exercise")
+        | ep["episode_id"].isin(["e61", "e63", "e65"])
+    ]
+    r = X.responder_rates(keep, out, "prtee", 6).set_index("arm")
+    assert r.loc["ionto+exercise", "n_label"] == "<11"
+    assert r.loc["exercise", "n_label"] == "suppressed"
+    assert r.loc["all", "n_label"] == "33"
+
+
+def test_reading_sentence_and_small_n_message() -> None:
+    ep, out = _data()
+    r = X.responder_rates(ep[ep["clinic_id"] == "c1"], out, "prtee", 6)
+    text = X.reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
+    assert text.startswith("Of 60 patients with lateral epicondylitis at c1, 67 % improved")
+    assert "MCID (11 points or 37 % of the baseline score on PRTEE) at week 6 (95 % CI" in text
+    small = X.reading(
+        X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6), instrument="prtee", week=6
+    )
+    assert small.startswith("Fewer than 11 patients") and "%" not in small
+
+
+def test_explore_returns_figure_table_and_reading() -> None:
+    ep, out = _data()
+    v = X.explore(ep, out, instrument="prtee", condition="lateral_epicondylitis", clinic="c1")
+    assert isinstance(v.figure, go.Figure)
+    assert list(v.table.columns) == ["Arm", "Patients", "Improved ≥ MCID", "%", "95 % CI"]
+    assert v.table["Arm"].tolist() == ["Exercise", "Iontophoresis + exercise", "All arms"]
+    assert "<table" in v._repr_html_()
+    v2 = X.explore(ep, out, instrument="prtee", clinic="c2")
+    assert "<11" in v2.table["Patients"].tolist()
+
+
+def test_explorer_widget_callbacks_update_in_place() -> None:
+    ep, out = _data()
+    app = X.Explorer(ep, out, condition="epicondylitis", instrument="prtee")
+    assert app.view is not None and app.view.filters["condition"] == "epicondylitis"
+    first = app.view
+    app.controls["clinic"].value = "c2"  # observers fire synchronously
+    assert app.view is not first and app.view.filters["clinic"] == "c2"
+    assert app.view.reading.startswith("Fewer than 11")
+    app.controls["condition"].value = "plantar_fasciitis"
+    assert set(app.controls["instrument"].options) == {"ffi", "nprs"}
+    assert app.view.filters["instrument"] in {"ffi", "nprs"}
+    app.controls["week"].value = 12
+    assert app.view.filters["week"] == 12
+    assert "application/vnd.jupyter.widget-view+json" in app._repr_mimebundle_()
+
+
+def test_explorer_options_from_data() -> None:
+    ep, out = _data()
+    o = X.explorer_options(ep, out)
+    assert o["clinics"] == ["all", "c1", "c2"]
+    assert o["conditions"][:2] == ["all", "epicondylitis"]
+    assert o["instruments"][0] in {"prtee", "nprs"}
+    assert str(o["start"]) == "2025-01-01"
+
+
+def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    with pytest.raises(InputError, match="make demo"):
+        X.open_store()
+    assert not (tmp_path / "none.db").exists()
