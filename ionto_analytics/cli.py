@@ -27,9 +27,6 @@ from sqlalchemy.engine import make_url
 from data_schemas import store
 from ionto_analytics.progress import progress_bar
 
-EXIT_NOT_BUILT = 3
-"""Exit status of a command whose part of the toolkit is not built yet."""
-
 app = typer.Typer(
     help="ionto-analytics: does iontophoresis help your patients, at which dose?",
     no_args_is_help=True,
@@ -156,13 +153,6 @@ def emulate(
     console.print(f"ground truth: {summary.ground_truth}")
 
 
-def _not_built(ctx: typer.Context, what: str, issue: int) -> None:
-    _settings(ctx).console.print(
-        f"[red]{what} is not built yet (issue #{issue}); nothing was done.[/red]"
-    )
-    raise typer.Exit(EXIT_NOT_BUILT)
-
-
 @app.command("import")
 def import_(
     ctx: typer.Context,
@@ -248,10 +238,46 @@ def compare(
     typer.echo(report.to_json() if as_json else report.to_text())
 
 
-@app.command(context_settings={"allow_extra_args": True})
-def report(ctx: typer.Context) -> None:
-    """Write the quarterly outcomes report."""
-    _not_built(ctx, "ionto report", 7)
+@app.command()
+def report(
+    ctx: typer.Context,
+    quarter: Annotated[str, typer.Option(help="Calendar quarter, e.g. 2025Q3.")],
+    clinic: Annotated[
+        str | None, typer.Option(help="One clinic's report (clinic key); default all.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the report files.")] = Path("reports"),
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also print a PDF with headless Chromium.")
+    ] = False,
+) -> None:
+    """Write the quarterly outcomes report: one self-contained HTML file (and a PDF).
+
+    Exit status: 0 on success; 2 when the options, the store or Chromium do not allow it.
+    """
+    from ionto_analytics.errors import IontoError
+    from ionto_analytics.report import write_report
+
+    settings = _settings(ctx)
+    try:
+        with (
+            settings.open_store() as engine,
+            progress_bar(f"report {quarter}", unit="steps") as advance,
+        ):
+            files = write_report(
+                engine,
+                quarter,
+                clinic,
+                out_dir=out,
+                pdf=pdf,
+                progress=advance,
+                store_description=make_url(settings.db_url).render_as_string(hide_password=True),
+            )
+    except IontoError as error:
+        settings.console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(f"html: {files.html.resolve()}")
+    if files.pdf is not None:
+        typer.echo(f"pdf: {files.pdf.resolve()}")
 
 
 @app.command()
@@ -271,8 +297,7 @@ def demo(
     typer.echo(f"exports: {result.exports_dir.resolve()}")
     typer.echo(f"ground truth: {result.ground_truth.resolve()}")
     typer.echo(f"store: {result.store_url}")
-    if result.not_built:
-        typer.echo("not built yet: " + "; ".join(result.not_built))
+    typer.echo(f"quarterly report: {result.report.resolve()}")
 
 
 if __name__ == "__main__":

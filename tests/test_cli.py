@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data_schemas.tables import SCHEMA_REVISION
-from ionto_analytics.cli import EXIT_NOT_BUILT, app
+from ionto_analytics.cli import app
 
 runner = CliRunner()
 
@@ -53,10 +53,3 @@ def test_info_on_an_empty_store_says_how_to_create_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'new.db'}", "db", "info"])
     assert result.exit_code == 0
     assert "ionto db upgrade" in result.stdout
-
-
-@pytest.mark.parametrize(("command", "issue"), [("report", 7)])
-def test_commands_not_built_yet_say_so_and_fail(command: str, issue: int) -> None:
-    result = runner.invoke(app, ["--db", "sqlite://", command])
-    assert result.exit_code == EXIT_NOT_BUILT
-    assert f"issue #{issue}" in result.stderr

@@ -28,6 +28,9 @@ def test_demo_emulates_imports_and_reports_where_things_are(
     assert counts["episode"] == 300
     assert counts["ionto_session"] > 0
     assert "planted" in result.stderr and "estimate" in result.stderr
+    report = Path(result.stdout.split("quarterly report: ")[1].strip())
+    assert report.exists() and report.suffix == ".html"
+    assert report.name.startswith("quarterly_report_2025Q")
 
 
 def test_demo_analysis_covers_the_planted_effects(emulated_store: EmulatedStore) -> None:

@@ -1,0 +1,409 @@
+"""The quarterly report: quarters, every section against the store, privacy, provenance, CLI.
+
+Expected numbers are recomputed independently with SQL on the store tables (or plain
+pandas on the raw rows), not with the report's own helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from data_schemas import store
+from ionto_analytics.cli import app
+from ionto_analytics.errors import InputError
+from ionto_analytics.report import (
+    QuarterlyReport,
+    build_report,
+    code_version,
+    data_snapshot_hash,
+    write_report,
+)
+from ionto_analytics.report.data import ReportData, load_report_data
+from ionto_analytics.report.quarter import Quarter
+from ionto_analytics.report.render import render_html
+from ionto_analytics.report.sections import volume_section
+from ionto_analytics.suppression import SUPPRESSED_TEXT
+from tests.report_fixtures import QUARTER, ReportStore, build_report_store
+
+runner = CliRunner()
+Q = Quarter.parse(QUARTER)
+
+
+@pytest.fixture(scope="module")
+def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
+    return build_report_store(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def report_engine(report_store: ReportStore):
+    e = store.connect(report_store.url)
+    yield e
+    e.dispose()
+
+
+@pytest.fixture(scope="module")
+def data(report_engine) -> ReportData:
+    return load_report_data(report_engine)
+
+
+@pytest.fixture(scope="module")
+def report(data: ReportData) -> QuarterlyReport:
+    return build_report(data, Q)
+
+
+@pytest.fixture(scope="module")
+def html(report: QuarterlyReport) -> str:
+    return render_html(report)
+
+
+def _sql(engine, query: str, **params) -> list:
+    with engine.connect() as c:
+        return c.execute(text(query), params).fetchall()
+
+
+# --------------------------------------------------------------------------- quarters
+
+
+@pytest.mark.parametrize(
+    ("text_", "start", "end", "previous"),
+    [
+        ("2025Q3", dt.date(2025, 7, 1), dt.date(2025, 9, 30), "2025Q2"),
+        ("2025q1", dt.date(2025, 1, 1), dt.date(2025, 3, 31), "2024Q4"),
+        ("2024-Q4", dt.date(2024, 10, 1), dt.date(2024, 12, 31), "2024Q3"),
+        ("2024Q1", dt.date(2024, 1, 1), dt.date(2024, 3, 31), "2023Q4"),
+    ],
+)
+def test_quarter_parsing_dates_and_previous(text_, start, end, previous) -> None:
+    q = Quarter.parse(text_)
+    assert (q.start, q.end, str(q.previous())) == (start, end, previous)
+    assert q.previous().next() == q
+
+
+@pytest.mark.parametrize("bad", ["2025Q0", "2025Q5", "Q3 2025", "2025", "", "25Q3"])
+def test_bad_quarters_are_refused_with_the_expected_form(bad: str) -> None:
+    with pytest.raises(InputError, match="2025Q3"):
+        Quarter.parse(bad)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def test_volume_matches_sql_on_the_store(report_engine, report: QuarterlyReport) -> None:
+    v = report.section("volume").values
+    s, e = str(Q.start), str(Q.end)
+    visits = _sql(
+        report_engine, "SELECT count(*) FROM visit WHERE visit_date BETWEEN :s AND :e", s=s, e=e
+    )
+    active = _sql(
+        report_engine,
+        "SELECT count(DISTINCT id), count(DISTINCT patient_id) FROM episode WHERE "
+        "start_date BETWEEN :s AND :e OR id IN "
+        "(SELECT episode_id FROM visit WHERE visit_date BETWEEN :s AND :e)",
+        s=s,
+        e=e,
+    )
+    new = _sql(
+        report_engine, "SELECT count(*) FROM episode WHERE start_date BETWEEN :s AND :e", s=s, e=e
+    )
+    sessions = _sql(
+        report_engine,
+        "SELECT count(*), sum(coalesce(delivered_dose_mA_min, recomputed_dose_mA_min)) "
+        "FROM ionto_session WHERE is_current AND date(started_at_utc) BETWEEN :s AND :e",
+        s=s,
+        e=e,
+    )
+    assert v["visits"] == visits[0][0] > 0
+    assert (v["episodes"], v["patients"]) == tuple(active[0])
+    assert v["new_episodes"] == new[0][0]
+    assert v["sessions"] == sessions[0][0] > 0
+    assert v["dose_mA_min"] == pytest.approx(sessions[0][1], rel=1e-9)
+
+
+def test_previous_quarter_column_is_that_quarters_own_figures(
+    data: ReportData, report: QuarterlyReport
+) -> None:
+    now = report.section("volume")
+    before = volume_section(data, Q.previous())
+    assert now.values["previous"]["Episodes active"] == before.values["episodes"]
+    assert now.values["previous"]["Visits"] == before.values["visits"]
+    assert now.values["previous"]["Iontophoresis sessions"] == before.values["sessions"]
+    summary = now.tables[0].frame
+    assert list(summary.columns) == [str(Q), str(Q.previous()), "Change"]
+    a, b = now.values["visits"], before.values["visits"]
+    assert summary.loc["Visits", "Change"] == f"{(a - b) / b:+.0%}"
+
+
+def test_by_condition_and_by_clinic_totals_agree(report: QuarterlyReport) -> None:
+    tables = {t.key: t for t in report.section("volume").tables}
+    cond = tables["volume_by_condition"].audit[0].values
+    clin = tables["volume_by_clinic"].audit[0].values
+    for col in ("Episodes active", "Visits", "Iontophoresis sessions"):
+        assert cond.loc["Total", col] == clin.loc["Total", col]
+    assert cond.loc["Total", "Episodes active"] == report.section("volume").values["episodes"]
+
+
+def test_outcomes_mean_change_recomputed_by_hand(data: ReportData, report: QuarterlyReport) -> None:
+    """NPRS, lateral epicondylitis, discharged in Q: baseline = earliest day ≤ 7 (same-day
+    scores averaged), latest = last day > 7; mean of latest − baseline. Exact (same data)."""
+    ep = data.episodes
+    ends = pd.to_datetime(ep["end_date"])
+    ids = set(
+        ep.loc[
+            (ep["condition"] == "lateral_epicondylitis")
+            & (ends >= pd.Timestamp(Q.start))
+            & (ends <= pd.Timestamp(Q.end)),
+            "episode_id",
+        ]
+    )
+    o = data.outcomes[
+        data.outcomes["episode_id"].isin(ids) & (data.outcomes["instrument"] == "nprs")
+    ]
+    o = o.groupby(["episode_id", "days_from_intake"], as_index=False)["score"].mean()
+    changes = []
+    for _, g in o.groupby("episode_id"):
+        base, late = g[g["days_from_intake"] <= 7], g[g["days_from_intake"] > 7]
+        if len(base) and len(late):
+            changes.append(late.sort_values("days_from_intake")["score"].iloc[-1]
+                           - base.sort_values("days_from_intake")["score"].iloc[0])  # fmt: skip
+    cur = report.section("outcomes").values["current"]
+    row = cur[(cur["condition"] == "lateral_epicondylitis") & (cur["instrument"] == "nprs")].iloc[0]
+    assert row["n"] == len(changes) >= 11
+    assert row["change"] == pytest.approx(np.mean(changes), abs=1e-9)
+    assert row["ci_low"] < row["change"] < row["ci_high"]
+    assert 0 <= row["responders"] <= row["n"]
+
+
+def test_outcomes_previous_quarter_and_trials_are_shown(report: QuarterlyReport) -> None:
+    sec = report.section("outcomes")
+    table = sec.tables[0].frame
+    assert f"mean change {Q.previous()}" in table.columns
+    trials = sec.tables[1].frame
+    assert any("Nirschl 2003" in t for t in trials.index)
+    assert any("Gudeman 1997" in t for t in trials.index)
+    assert any("not a trial" in n or "observational" in n for n in sec.notes)
+
+
+def test_combinations_give_ancova_and_iptw_with_a_reading(report: QuarterlyReport) -> None:
+    sec = report.section("combinations")
+    table = sec.tables[0].frame
+    assert {"ANCOVA", "IPTW"} <= set(table["method"])
+    shown = table[table["reading"] != ""]
+    assert len(shown) > 0
+    assert all("iontophoresis" in r for r in shown["reading"])
+    funnel = sec.values["funnel"]
+    assert funnel is not None and funnel.clinics["n"].sum() > 0
+    assert {f.key for f in sec.figures} >= {"clinic_funnel"}
+
+
+def test_device_quality_matches_sql(report_engine, report: QuarterlyReport) -> None:
+    sec = report.section("devices")
+    counts = sec.values["counts"]
+    rows = _sql(
+        report_engine,
+        "SELECT d.model, count(*), sum(s.wrong_polarity), sum(s.current_limited) "
+        "FROM ionto_session s JOIN device d ON d.id = s.device_id WHERE s.is_current AND "
+        "date(s.started_at_utc) BETWEEN :s AND :e GROUP BY d.model",
+        s=str(Q.start),
+        e=str(Q.end),
+    )
+    for model, n, wrong, limited in rows:
+        assert counts.loc[model, "Sessions"] == n
+        assert counts.loc[model, "Wrong polarity"] == wrong
+        assert counts.loc[model, "Current limited"] == limited
+
+
+def test_safety_skin_counts_and_screening_match_sql(report_engine, report: QuarterlyReport) -> None:
+    sec = report.section("safety")
+    rows = dict(
+        _sql(
+            report_engine,
+            "SELECT skin_check_after, count(*) FROM ionto_session WHERE is_current AND "
+            "date(started_at_utc) BETWEEN :s AND :e GROUP BY 1",
+            s=str(Q.start),
+            e=str(Q.end),
+        )
+    )
+    skin = sec.values["skin"]
+    for kind in ("erythema", "vesicles", "burn"):
+        assert int(skin[kind].sum()) == rows.get(kind, 0)
+    assert sec.values["checked"] == sum(rows.get(k, 0) for k in ("normal", "erythema",
+                                                                   "vesicles", "burn"))  # fmt: skip
+    screen = sec.values["screening"]
+    assert screen["episodes"] > 0 and screen["any_missing"] <= screen["episodes"]
+
+
+def test_data_quality_matches_the_ledger(report_engine, report: QuarterlyReport) -> None:
+    sec = report.section("data_quality")
+    led = sec.values["ledger"]
+    files = _sql(report_engine, "SELECT status, count(*) FROM import_file GROUP BY status")
+    want = dict(files)
+    assert led.loc["Total", "imported, all time"] == want.get("imported", 0)
+    assert led.loc["Total", "quarantined, all time"] == want.get("quarantined", 0)
+    unlinked = _sql(
+        report_engine,
+        "SELECT count(*) FROM ionto_session WHERE is_current AND link_status='unlinked'",
+    )
+    assert sec.values["unlinked"]["Unlinked, all time"].sum() == unlinked[0][0]
+
+
+def test_every_count_table_is_protected_and_prints_no_small_count(report: QuarterlyReport) -> None:
+    audited = 0
+    for sec in report.sections:
+        for t in sec.tables:
+            for sup in t.audit:
+                assert sup.problems() == [], (t.key, sup.problems())
+                audited += 1
+            if not t.audit:
+                continue
+            for cell in t.frame.to_numpy().ravel():
+                m = re.fullmatch(r"([\d,]+)(?: \(.*\))?", str(cell))
+                if m and t.key != "import_ledger":
+                    assert not 1 <= int(m.group(1).replace(",", "")) <= 10, (t.key, cell)
+    assert audited >= 8
+    assert SUPPRESSED_TEXT in render_html(report)
+
+
+def test_clinic_report_is_that_clinics_row(data: ReportData, report: QuarterlyReport) -> None:
+    clinic = sorted(data.episodes["clinic_id"].unique())[0]
+    one = build_report(data, Q, clinic)
+    row = report.section("volume").tables[2].audit[0].values.loc[clinic]
+    assert one.section("volume").values["episodes"] == row["Episodes active"]
+    assert one.section("volume").values["visits"] == row["Visits"]
+    assert one.provenance["clinic"] == clinic
+    with pytest.raises(InputError, match="known clinics"):
+        build_report(data, Q, "no_such_clinic")
+
+
+def test_sections_do_not_modify_the_loaded_frames(report_engine) -> None:
+    data = load_report_data(report_engine)
+    before = {f.name: getattr(data, f.name).copy() for f in dataclasses.fields(data)
+              if isinstance(getattr(data, f.name), pd.DataFrame)}  # fmt: skip
+    build_report(data, Q)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(getattr(data, name), frame)
+
+
+# --------------------------------------------------------------------------- privacy, provenance
+
+
+def test_no_pseudonym_key_birth_year_or_free_text_in_the_html(report_engine, html: str) -> None:
+    secrets = [r[0] for r in _sql(report_engine, "SELECT pseudonym FROM patient")]
+    secrets += [r[0] for r in _sql(report_engine, "SELECT episode_key FROM episode")]
+    secrets += [r[0] for r in _sql(report_engine, "SELECT session_key FROM ionto_session")]
+    secrets += [r[0] for r in _sql(report_engine, "SELECT visit_key FROM visit")]
+    secrets += [r[0] for r in _sql(report_engine, "SELECT serial_hash FROM device")]
+    assert len(secrets) > 1000
+    # every run of 16+ hex digits in the page, against the first 16 of every key (a key,
+    # or even a shortened one, would show up as such a run)
+    runs = {m[i : i + 16] for m in re.findall(r"[0-9a-fA-F]{16,}", html)
+            for i in range(len(m) - 15)}  # fmt: skip
+    assert not {s[:16] for s in secrets} & runs
+    assert "birth" not in html.lower()
+    details = {r[0] for r in _sql(report_engine, "SELECT DISTINCT details FROM intervention")}
+    for d in details:
+        if len(d) > 12:
+            assert d not in html
+    names = {r[0] for r in _sql(report_engine, "SELECT file_name FROM import_file")}
+    assert not any(n in html for n in names)
+
+
+def test_provenance_fields(data: ReportData, report: QuarterlyReport, html: str) -> None:
+    p = report.provenance
+    assert re.fullmatch(r"[0-9a-f]{64}", p["data_snapshot_sha256"])
+    assert p["data_snapshot_sha256"] == data_snapshot_hash(data)
+    assert p["quarter"] == QUARTER and p["previous_quarter"] == str(Q.previous())
+    assert p["code_version"] == code_version()
+    assert p["code_version"].startswith("0.") or "git" in p["code_version"]
+    generated = dt.datetime.strptime(p["generated_at_utc"], "%Y-%m-%d %H:%M:%S UTC")
+    assert abs((dt.datetime.now(dt.UTC).replace(tzinfo=None) - generated).total_seconds()) < 600
+    assert p["data_snapshot_sha256"] in html
+    # one more quarantined file, or one row fewer, changes the hash
+    led = data.ledger.copy()
+    led.loc[0, "status"] = "quarantined"
+    assert data_snapshot_hash(dataclasses.replace(data, ledger=led)) != p["data_snapshot_sha256"]
+
+
+def test_html_is_self_contained_with_plotly_once(html: str, report: QuarterlyReport) -> None:
+    n_figures = sum(len(s.figures) for s in report.sections)
+    assert n_figures >= 5
+    assert html.count("Plotly.newPlot(") == n_figures
+    assert html.count("plotly.js v") == 1  # the bundle's banner: embedded once
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=\"https?:", html)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_the_report(report_store: ReportStore, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["--db", report_store.url, "report", "--quarter", QUARTER, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / f"quarterly_report_{QUARTER}.html"
+    assert out.exists() and f"html: {out.resolve()}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quarter", "2025Q7"], "expected a year and Q1-Q4"),
+        (["--quarter", QUARTER, "--clinic", "nowhere"], "known clinics"),
+    ],
+)
+def test_cli_refuses_bad_options(report_store: ReportStore, tmp_path: Path, args, message) -> None:
+    result = runner.invoke(app, ["--db", report_store.url, "report", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_cli_pdf_without_chromium_fails_clearly(
+    report_store: ReportStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IONTO_CHROMIUM", str(tmp_path / "no-chromium"))
+    result = runner.invoke(
+        app, ["--db", report_store.url, "report", "--quarter", QUARTER, "--pdf",
+              "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "needs headless Chromium" in result.stderr
+    assert not list(tmp_path.glob("*.html"))
+
+
+def test_write_report_names_files_by_quarter_and_clinic(report_engine, tmp_path: Path) -> None:
+    files = write_report(report_engine, QUARTER, "clinic_01", out_dir=tmp_path)
+    assert files.html.name == f"quarterly_report_{QUARTER}_clinic_01.html"
+    assert files.pdf is None
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def test_notebook_runs_with_papermill_parameters(report_store: ReportStore, tmp_path: Path) -> None:
+    papermill = pytest.importorskip("papermill")
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "04_quarterly_report.ipynb"
+    source = json.loads(nb.read_text(encoding="utf-8"))
+    assert all(not c.get("outputs") for c in source["cells"] if c["cell_type"] == "code")
+    assert any("parameters" in c["metadata"].get("tags", []) for c in source["cells"])
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(nb),
+        str(out),
+        parameters={"quarter": QUARTER, "clinic": None, "store_url": report_store.url},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    done = json.loads(out.read_text(encoding="utf-8"))
+    text_out = json.dumps(done["cells"])
+    for title in ("Volume", "Outcomes by condition", "Device quality", "Safety"):
+        assert title in text_out
