@@ -57,7 +57,8 @@ def _read(engine: Engine, query: Select) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def _naive_dates(s: pd.Series) -> pd.Series:
+def naive_dates(s: pd.Series) -> pd.Series:
+    """Calendar dates (strings or date objects) as naive ``datetime64[ns]``."""
     return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
 
 
@@ -175,7 +176,7 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
         .order_by(ep.c.id)
     )
     raw = _read(engine, query)
-    start = _naive_dates(raw["start_date"])
+    start = naive_dates(raw["start_date"])
     age = pd.to_numeric(raw["age_at_intake_years"], errors="coerce").astype(float)
     from_year = start.dt.year.astype(float) - pd.to_numeric(raw["birth_year"]).astype(float)
     age = age.fillna(from_year)
@@ -199,7 +200,7 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
             "sex": raw["sex"].astype(object),
             "symptom_duration_weeks": pd.to_numeric(raw["symptom_duration_weeks"]).astype(float),
             "start_date": start,
-            "end_date": _naive_dates(raw["end_date"]),
+            "end_date": naive_dates(raw["end_date"]),
             "n_visits": raw["n_visits"].fillna(0).astype(np.int64),
         }
     )
@@ -242,7 +243,7 @@ def load_outcomes(engine: Engine) -> pd.DataFrame:
         .order_by(om.c.episode_id, om.c.instrument, om.c.measured_on)
     )
     raw = _read(engine, query)
-    days = (_naive_dates(raw["measured_on"]) - _naive_dates(raw["start_date"])).dt.days
+    days = (naive_dates(raw["measured_on"]) - naive_dates(raw["start_date"])).dt.days
     out = pd.DataFrame(
         {
             "episode_id": raw["episode_id"].astype(object),

@@ -27,7 +27,7 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.vocabulary import CONTRAINDICATIONS
 from ionto_analytics.errors import StatisticalWarning
-from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
+from ionto_analytics.load import load_episodes, load_outcomes, load_sessions, naive_dates
 
 __all__ = ["ReportData", "load_report_data"]
 
@@ -87,10 +87,6 @@ def _read(engine: Engine, query) -> pd.DataFrame:
         return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def _dates(s: pd.Series) -> pd.Series:
-    return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
-
-
 def load_report_data(engine: Engine) -> ReportData:
     """Load the frames and tables of :class:`ReportData` from a migrated store.
 
@@ -128,7 +124,7 @@ def load_report_data(engine: Engine) -> ReportData:
             vi.c.kind,
         ).select_from(vi.join(ep, ep.c.id == vi.c.episode_id)),
     )
-    visits["visit_date"] = _dates(visits["visit_date"])
+    visits["visit_date"] = naive_dates(visits["visit_date"])
     screening = _read(
         engine,
         select(ep.c.episode_key.label("episode_id"), *(ep.c[c] for c in CONTRAINDICATIONS)),
@@ -141,7 +137,7 @@ def load_report_data(engine: Engine) -> ReportData:
             ep.c.episode_key.label("episode_id"), ae.c.event_type, ae.c.grade, ae.c.onset_date
         ).select_from(ae.join(ep, ep.c.id == ae.c.episode_id)),
     )
-    adverse["onset_date"] = _dates(adverse["onset_date"])
+    adverse["onset_date"] = naive_dates(adverse["onset_date"])
     dev_clinic = cl.alias("device_clinic")
     links = _read(
         engine,
