@@ -30,6 +30,7 @@ interval), mean bias relative to the planted effect, and per target.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import tempfile
 import time
@@ -38,8 +39,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.proof_fixtures
 
 TARGETS: tuple[tuple[str, str, str, str, int], ...] = (
     ("lateral_epicondylitis", "prtee", "ionto+exercise+manual", "exercise", 6),
@@ -102,15 +101,16 @@ def estimate_targets(
 def study(seed: int, patients: int = 1500) -> list[dict]:
     """One emulated study: emulate, import the EHR export, load, estimate every target."""
     from data_schemas import store
+    from device_import.emulator import emulate
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer
     from ionto_analytics.load import load_episodes, load_outcomes
-    from tests.proof_fixtures import emulate_for_import
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "emu"
         t0 = time.perf_counter()
-        truth = emulate_for_import(out, seed=seed, patients=patients)
+        summary = emulate(out, seed=seed, patients=patients)
+        truth = json.loads(Path(summary.ground_truth).read_text(encoding="utf-8"))
         t1 = time.perf_counter()
         engine = store.connect(f"sqlite:///{Path(tmp) / 'store.db'}")
         store.upgrade(engine)
