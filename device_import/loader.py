@@ -26,11 +26,9 @@ from data_schemas import vocabulary as v
 from data_schemas.records import Record
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
-from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
+from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader, chunks
 
 TABLES = SQLModel.metadata.tables
-_CHUNK = 900
-"""Keys per IN (...) query: below SQLite's smallest variable limit."""
 
 
 @dataclass(frozen=True)
@@ -134,18 +132,13 @@ class LoadOutcome:
     unresolved: Counter[str] = field(default_factory=Counter)
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def key_ids(connection: Connection, table: str, key_column: str, keys: Iterable) -> dict:
     """Map natural key → id for the keys that exist (current session versions only)."""
     target = TABLES[table]
     id_column = target.c.id
     wanted = sorted({key for key in keys if key is not None})
     found: dict = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         query = select(target.c[key_column], id_column).where(target.c[key_column].in_(chunk))
         if table == "ionto_session":
             query = query.where(target.c.is_current.is_(True))
@@ -158,7 +151,7 @@ def _patient_ids(connection: Connection, refs: Iterable[str]) -> dict[str, int]:
     found = key_ids(connection, "patient_link", "source_key", refs)
     links = TABLES["patient_link"]
     resolved = {}
-    for chunk in _chunks(sorted(found)):
+    for chunk in chunks(sorted(found)):
         query = select(links.c.source_key, links.c.patient_id).where(links.c.source_key.in_(chunk))
         resolved.update((key, id_) for key, id_ in connection.execute(query))
     resolved.update(key_ids(connection, "patient", "pseudonym", set(refs) - set(resolved)))
@@ -171,7 +164,7 @@ def _existing_rows(
     first = natural_key[0]
     wanted = sorted({row[first] for row in rows}, key=str)
     existing: dict[tuple, dict] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         for found in connection.execute(select(table).where(table.c[first].in_(chunk))).mappings():
             existing[tuple(found[column] for column in natural_key)] = dict(found)
     return existing
@@ -182,7 +175,7 @@ def _add_age_at_intake(connection: Connection, rows: list[dict]) -> None:
     patients = TABLES["patient"]
     wanted = sorted({row["patient_id"] for row in rows if row.get("age_at_intake_years") is None})
     born: dict[int, tuple[int | None, bool]] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         query = select(patients.c.id, patients.c.birth_year, patients.c.aged_90_plus)
         for patient_id, year, pooled in connection.execute(query.where(patients.c.id.in_(chunk))):
             born[patient_id] = (year, pooled)
