@@ -49,7 +49,7 @@ data_schemas.errors.SchemaError: outcome frame: column 'score': nprs score outsi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,7 +59,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaError as PanderaSchemaError
 from pandera.errors import SchemaErrors as PanderaSchemaErrors
 
-from data_schemas.errors import SchemaError
+from data_schemas.errors import InputError, SchemaError
 from data_schemas.vocabulary import (
     ARMS,
     CONDITIONS,
@@ -355,4 +355,26 @@ def validate_frame(df: pd.DataFrame, schema_name: str) -> pd.DataFrame:
             problems.append(str(exc))
     if problems:
         raise SchemaError(f"{schema_name} frame: " + "; ".join(problems))
+    return df
+
+
+def require_columns(
+    df: object, columns: Sequence[str], what: str, *, hint: str = ""
+) -> pd.DataFrame:
+    """``df`` when it is a DataFrame holding ``columns``; else an InputError naming them.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"score": [1.0]}), ["score"], "outcomes").shape
+    (1, 1)
+    >>> require_columns(pd.DataFrame({"score": [1.0]}), ["arm"], "outcomes")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: outcomes: missing column(s) ['arm']; have ['score']
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{what}: missing column(s) {missing}; have {list(df.columns)}{hint}")
     return df

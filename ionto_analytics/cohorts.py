@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from data_schemas.frames import FRAME_COLUMNS
+from data_schemas.frames import FRAME_COLUMNS, require_columns
 from data_schemas.vocabulary import ARMS, conditions_in
 from ionto_analytics.compare_result import jsonable
 from ionto_analytics.errors import InputError
@@ -65,15 +65,7 @@ def _date(value: dt.date | str | pd.Timestamp | None, name: str) -> pd.Timestamp
         raise InputError(f"Cohort {name}: expected a date, got {value!r}") from error
 
 
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{what}: missing column(s) {missing}; expected the frame from "
-            f"ionto_analytics.load (columns {list(columns)})"
-        )
+_LOAD_HINT = "; expected the frame from ionto_analytics.load"
 
 
 @dataclass(frozen=True)
@@ -179,21 +171,23 @@ class Cohort:
         -------
         CohortResult
         """
-        _require(
+        require_columns(
             episodes,
             ("episode_id", "clinic_id", "condition", "arm", "start_date", "n_visits"),
             "episodes",
+            hint=_LOAD_HINT,
         )
-        _require(outcomes, ("episode_id", "instrument"), "outcomes")
+        require_columns(outcomes, ("episode_id", "instrument"), "outcomes", hint=_LOAD_HINT)
         if self.intention_to_treat:
-            _require(episodes, ("planned_arm",), "episodes")
+            require_columns(episodes, ("planned_arm",), "episodes", hint=_LOAD_HINT)
         if sessions is None:
             sessions = pd.DataFrame({c: pd.Series(dtype=object) for c in FRAME_COLUMNS["session"]})
         if self.per_protocol:
-            _require(
+            require_columns(
                 sessions,
                 ("episode_id", "prescribed_dose_mA_min", "delivered_dose_mA_min", "wrong_polarity"),
                 "sessions",
+                hint=_LOAD_HINT,
             )
         ep = episodes.copy()
         if self.intention_to_treat:

@@ -53,6 +53,7 @@ from sqlalchemy import Engine, and_, select
 from sqlmodel import SQLModel
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
+from data_schemas.frames import require_columns
 from data_schemas.samples import unpack_samples
 from ionto_analytics.errors import InputError
 
@@ -91,18 +92,9 @@ EVENTS: tuple[str, ...] = (
 RateMethod = Literal["clopper-pearson", "poisson"]
 
 
-def _require(df: object, cols: Sequence[str], what: str) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InputError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
-    return df
-
-
 def _by_list(by: str | Sequence[str] | None, df: pd.DataFrame) -> list[str]:
     cols = [] if by is None else [by] if isinstance(by, str) else list(by)
-    _require(df, cols, "sessions")
+    require_columns(df, cols, "sessions")
     return cols
 
 
@@ -267,7 +259,7 @@ def dose_delivery(
     >>> dose_delivery(s)["dose_flags"].tolist()
     ['over_prescribed;above_ceiling', 'no_prescription']
     """
-    _require(
+    require_columns(
         sessions,
         ["session_id", "prescribed_dose_mA_min", "delivered_dose_mA_min"],
         "sessions",
@@ -358,7 +350,7 @@ def dose_summary(
     [['A', 2, 1], ['B', 2, 0]]
     """
     cols = _by_list(by, sessions)
-    _require(sessions, ["current_limited"], "sessions")
+    require_columns(sessions, ["current_limited"], "sessions")
     d = dose_delivery(sessions, tolerance=tolerance)
     d["_all"] = "all sessions"
     keys = cols or ["_all"]
@@ -431,7 +423,7 @@ def fault_pareto(sessions: pd.DataFrame, by: str | Sequence[str] | None = None) 
     >>> fault_pareto(s)[["fault_code", "n_faults", "cumulative_share"]].values.tolist()
     [['PAUSED', 2, 0.6666666666666666], ['CURRENT_LIMITED', 1, 1.0]]
     """
-    _require(sessions, ["fault_codes"], "sessions")
+    require_columns(sessions, ["fault_codes"], "sessions")
     cols = _by_list(by, sessions)
     d = sessions[cols].copy()
     d["_n"] = 1
@@ -515,7 +507,7 @@ def event_rates(
     flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     skin_needed = any(e in ("skin_reaction", *SKIN_REACTIONS) for e in events)
     if skin_needed:
-        _require(sessions, ["skin_check_after"], "sessions")
+        require_columns(sessions, ["skin_check_after"], "sessions")
         skin = sessions["skin_check_after"].astype(object)
         checked = (skin.notna() & (skin != "not_checked")).to_numpy(bool)
         flags["skin_reaction"] = (skin.isin(SKIN_REACTIONS).to_numpy(bool), checked)
@@ -523,7 +515,7 @@ def event_rates(
             flags[name] = ((skin == name).to_numpy(bool), checked)
     for name in ("wrong_polarity", "current_limited"):
         if name in events:
-            _require(sessions, [name], "sessions")
+            require_columns(sessions, [name], "sessions")
             flags[name] = (
                 sessions[name].astype(bool).to_numpy(),
                 np.ones(len(sessions), bool),
@@ -611,7 +603,7 @@ def trace_phases(
     >>> trace_phases(s, setpoint_mA=2.0, end_reason="DOSE_COMPLETE")["phase"].tolist()
     ['ramp_up', 'ramp_up', 'treat', 'treat', 'ramp_down', 'ramp_down']
     """
-    _require(samples, ["t_s", "current_mA", "voltage_V", "impedance_ohm"], "samples")
+    require_columns(samples, ["t_s", "current_mA", "voltage_V", "impedance_ohm"], "samples")
     out = samples.copy()
     n = len(out)
     out["phase"] = pd.Series(["treat"] * n, index=out.index, dtype=object)
@@ -772,7 +764,7 @@ def trace_choices(sessions: pd.DataFrame, limit: int = 60) -> dict[str, str]:
     >>> list(trace_choices(s).values())
     ['s2', 's1']
     """
-    _require(
+    require_columns(
         sessions,
         ["session_id", "device_model", "end_reason", "fault_codes", "started_at_utc"],
         "sessions",

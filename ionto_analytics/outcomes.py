@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from data_schemas.frames import require_columns
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import check_scores, get_instrument, select_mcid
 
@@ -82,18 +83,10 @@ def _window_week(label: str) -> int | None:
     return None if label == "discharge" else int(label.split("_")[1])
 
 
-def _require(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InputError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
-
-
 def _prepare(
     outcomes: pd.DataFrame, instrument: str | None, *, episode: str, score: str, day: str
 ) -> pd.DataFrame:
-    _require(outcomes, [episode, "instrument", score, day], "outcomes")
+    require_columns(outcomes, [episode, "instrument", score, day], "outcomes")
     df = outcomes[[episode, "instrument", score, day]].copy()
     if instrument is not None:
         get_instrument(instrument)
@@ -257,7 +250,7 @@ def change_from_baseline(
 def _conditions(episodes: pd.DataFrame | None, episode_ids: pd.Series) -> pd.Series:
     if episodes is None:
         return pd.Series([None] * len(episode_ids), index=episode_ids.index, dtype=object)
-    _require(episodes, ["episode_id", "condition"], "episodes")
+    require_columns(episodes, ["episode_id", "condition"], "episodes")
     cmap = episodes.drop_duplicates("episode_id").set_index("episode_id")["condition"]
     return episode_ids.map(cmap)
 
@@ -300,7 +293,7 @@ def mcid_responders(
     >>> r[["mcid_threshold", "responder"]].values.tolist()
     [[1.5, True], [2.0, False]]
     """
-    _require(
+    require_columns(
         changes,
         ["episode_id", "instrument", "window", "baseline", "score", "improvement"],
         "changes",
@@ -488,7 +481,7 @@ def kaplan_meier(
     >>> kaplan_meier(d)["survival"].round(4).tolist()
     [0.75, 0.5, 0.0]
     """
-    _require(data, [duration, event] + ([by] if by else []), "kaplan_meier data")
+    require_columns(data, [duration, event] + ([by] if by else []), "kaplan_meier data")
     t = data[duration].to_numpy(dtype=float)
     if np.isnan(t).any() or (t < 0).any():
         raise InputError(f"kaplan_meier: '{duration}' must be ≥ 0 and not missing")
@@ -523,8 +516,8 @@ def change_per_visit(changes: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFr
     >>> change_per_visit(ch, ep)["improvement_per_visit"].tolist()
     [0.5]
     """
-    _require(changes, ["episode_id", "change", "improvement"], "changes")
-    _require(episodes, ["episode_id", "n_visits"], "episodes")
+    require_columns(changes, ["episode_id", "change", "improvement"], "changes")
+    require_columns(episodes, ["episode_id", "n_visits"], "episodes")
     out = changes.copy()
     visits = (
         out["episode_id"]

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from data_schemas.frames import require_columns
 from ionto_analytics.errors import InputError
 from ionto_analytics.plots.style import (
     ARM_COLOURS,
     LIMIT_STYLES,
     OTHER_COLOUR,
     _finish,
-    _require,
     _rgba,
     instrument_axis_label,
 )
@@ -61,7 +61,7 @@ def love_figure(balance: object, *, threshold: float = 0.1, title: str | None = 
         balance = getattr(balance, "balance", None)
         if balance is None:
             raise InputError("love_figure: the result has no balance table (use an IPTW result)")
-    b = _require(balance, ["variable", "smd_before", "smd_after"], "balance")
+    b = require_columns(balance, ["variable", "smd_before", "smd_after"], "balance")
     b = b.assign(_order=b["smd_before"].abs()).sort_values("_order")
     fig = go.Figure(
         [
@@ -121,7 +121,7 @@ def attrition_figure(attrition: pd.DataFrame, *, title: str | None = None) -> go
     ['<b>all episodes</b><br>n = 100', '<b>condition</b><br>n = 60',
      'Excluded: 40<br>condition not epicondylitis', '<b>analysed</b><br>n = 60']
     """
-    a = _require(attrition, ["step", "excluded", "remaining", "reason"], "attrition")
+    a = require_columns(attrition, ["step", "excluded", "remaining", "reason"], "attrition")
     if a.empty:
         raise InputError("attrition_figure: the attrition table is empty")
     keep = [i for i in range(len(a)) if i in (0, len(a) - 1) or int(a["excluded"].iloc[i]) > 0]
@@ -233,7 +233,7 @@ def dose_response_figure(
         instrument = instrument or getattr(res, "instrument", None)
         conf_level = conf_level or getattr(res, "conf_level", None)
         title = title or getattr(res, "estimand", None)
-    c = _require(curve, ["x", "estimate", "ci_low", "ci_high"], "curve").sort_values("x")
+    c = require_columns(curve, ["x", "estimate", "ci_low", "ci_high"], "curve").sort_values("x")
     level = conf_level or 0.95
     colour = ARM_COLOURS["ionto+exercise"]
     x = c["x"].to_numpy(float)
@@ -311,10 +311,10 @@ def funnel_figure(
         limits = getattr(funnel, "limits", limits)
         instrument = instrument or getattr(funnel, "instrument", None)
         funnel = funnel.clinics  # type: ignore[attr-defined]
-    clinics = _require(funnel, ["clinic_id", "n", "difference"], "clinics")
+    clinics = require_columns(funnel, ["clinic_id", "n", "difference"], "clinics")
     if limits is None:
         raise InputError("funnel_figure: pass the control limits (or a ClinicFunnel result)")
-    lim = _require(limits, ["n", "level", "lower", "upper"], "limits")
+    lim = require_columns(limits, ["n", "level", "lower", "upper"], "limits")
     flag = clinics["flag"] if "flag" in clinics else pd.Series("", index=clinics.index)
     flag_colour = {
         "above 99.8%": "#009E73",

@@ -17,12 +17,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from data_schemas.frames import require_columns
 from ionto_analytics.plots.style import (
     DEVICE_PALETTE,
     PHASE_COLOURS,
     _finish,
     _ordered_groups,
-    _require,
     arm_colour,
 )
 
@@ -61,7 +61,7 @@ def pareto_figure(
     ['faults', 'cumulative %']
     """
     cols = ["fault_code", "n_faults"] + ([by] if by else [])
-    p = _require(pareto, cols, "pareto")
+    p = require_columns(pareto, cols, "pareto")
     totals = p.groupby("fault_code", sort=False)["n_faults"].sum().sort_values(ascending=False)
     order = totals.index.tolist()
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -137,7 +137,7 @@ def dose_delivery_figure(
     plotly.graph_objects.Figure
         One box trace per group.
     """
-    d = _require(delivery, ["delivered_fraction", by], "delivery")
+    d = require_columns(delivery, ["delivered_fraction", by], "delivery")
     d = d[d["delivered_fraction"].notna().to_numpy()]
     colours = _device_colours(d[by]) if by == "device_model" else {}
     fig = go.Figure()
@@ -190,7 +190,7 @@ def rate_figure(
         One scatter trace per event.
     """
     cols = [by, "event", "n_events", "n_sessions", "rate_per_1000", "ci_low", "ci_high"]
-    r = _require(rates, cols, "rates")
+    r = require_columns(rates, cols, "rates")
     if event is not None:
         r = r[r["event"] == event]
     palette = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -255,7 +255,7 @@ def trace_figure(trace: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     >>> [tr.name for tr in trace_figure(t).data]
     ['current (mA)', 'voltage (V)', 'impedance (kΩ)']
     """
-    t = _require(
+    t = require_columns(
         trace, ["t_s", "current_mA", "voltage_V", "impedance_ohm", "phase", "event"], "trace"
     )
     minutes = t["t_s"].to_numpy(float) / 60.0

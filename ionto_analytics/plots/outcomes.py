@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from data_schemas.frames import require_columns
 from ionto_analytics.errors import InputError
 from ionto_analytics.plots.style import (
     OTHER_COLOUR,
     _finish,
     _n_text,
     _ordered_groups,
-    _require,
     _rgba,
     arm_colour,
     arm_label,
@@ -70,7 +70,7 @@ def trajectory_figure(
     >>> fig.data[1].name, fig.data[1].line.color
     ('Exercise', '#0072B2')
     """
-    _require(trajectories, [group, "week", "n", "mean", "ci_low", "ci_high"], "trajectories")
+    require_columns(trajectories, [group, "week", "n", "mean", "ci_low", "ci_high"], "trajectories")
     if instrument is None and "instrument" in trajectories.columns and len(trajectories):
         instrument = str(trajectories["instrument"].iloc[0])
     measure = (
@@ -143,7 +143,7 @@ def _forest_rows(results: object) -> pd.DataFrame:
     if not frames:
         raise InputError("forest_figure: nothing to plot (empty list of results)")
     rows = pd.concat(frames, ignore_index=True)
-    return _require(rows, ["estimate", "ci_low", "ci_high"], "forest_figure rows")
+    return require_columns(rows, ["estimate", "ci_low", "ci_high"], "forest_figure rows")
 
 
 def forest_figure(
@@ -286,7 +286,7 @@ def responder_figure(
     >>> [t.name for t in responder_figure(d, instrument="nprs").data]
     ['Exercise', 'Iontophoresis + exercise', 'MCID']
     """
-    _require(responders, [group, "improvement", "mcid_threshold"], "responders")
+    require_columns(responders, [group, "improvement", "mcid_threshold"], "responders")
     if instrument is None and "instrument" in responders.columns and len(responders):
         instrument = str(responders["instrument"].iloc[0])
     has = responders["improvement"].notna()
@@ -374,7 +374,7 @@ def responder_rate_figure(
     >>> list(responder_rate_figure(r).data[0].marker.color)
     ['#0072B2', '#D55E00']
     """
-    _require(rates, [group, "n", "proportion", "ci_low", "ci_high"], "rates")
+    require_columns(rates, [group, "n", "proportion", "ci_low", "ci_high"], "rates")
     order = _ordered_groups(rates[group])
     d = rates.set_index(group).loc[order].reset_index()
     sup = d["suppressed"].to_numpy(bool) if "suppressed" in d else np.zeros(len(d), bool)

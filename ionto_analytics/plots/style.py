@@ -13,14 +13,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from data_schemas.vocabulary import ARMS
-from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
 
 __all__ = [
@@ -198,15 +197,6 @@ def _rgba(colour: str, alpha: float) -> str:
     h = colour.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r}, {g}, {b}, {alpha})"
-
-
-def _require(df: object, cols: Sequence[str], what: str) -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"{what}: expected a DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InputError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
-    return df
 
 
 def _finish(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
