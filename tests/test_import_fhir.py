@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from data_schemas import store
+from data_schemas import fhir_systems, store
 from device_import.emulator import EmulationSummary, emulate
 from device_import.emulator import fhir as emulator_fhir
 from device_import.formats import detect
 from device_import.parsed import ParseContext
-from device_import.parsers import fhir, fhir_graph
+from device_import.parsers import fhir, fhir_graph, fhir_resources
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected
@@ -70,11 +70,14 @@ def test_identifier_systems_agree_with_the_emulator_and_the_spec() -> None:
         "TIMEZONE_EXTENSION",
         "INSTRUMENT_SYSTEM",
     ):
-        assert getattr(fhir_graph, name) == getattr(emulator_fhir, name), name
+        shared = getattr(fhir_systems, name)
+        assert getattr(emulator_fhir, name) is shared, name
+        for reader in (fhir_graph, fhir_resources):
+            assert getattr(reader, name, shared) is shared, name
     spec = json.loads((Path(__file__).parents[1] / "data_schemas/formats/fhir_r4.json").read_text())
     declared = json.dumps(spec)
     for name in ("CLINIC_SYSTEM", "EPISODE_SYSTEM", "ENCOUNTER_SYSTEM", "TIMEZONE_EXTENSION"):
-        assert getattr(fhir_graph, name) in declared, name
+        assert getattr(fhir_systems, name) in declared, name
 
 
 # -- Bundles and NDJSON ----------------------------------------------------------------
@@ -219,7 +222,7 @@ def test_an_unknown_instrument_code_is_rejected(engine: Engine, tmp_path: Path) 
     resources[6] = fx.score(
         "urn:uuid:8a1e3b8e-0000-4000-8000-000000000002",
         "urn:uuid:8a1e3b8e-0000-4000-8000-000000000005",
-        fhir_graph.INSTRUMENT_SYSTEM,
+        fhir_systems.INSTRUMENT_SYSTEM,
         "happiness_index",
         3,
     )

@@ -29,20 +29,22 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from data_schemas.fhir_systems import (
+    CLINIC_SYSTEM,
+    CPT_SYSTEM,
+    DEVICE_SERIAL_SYSTEM,
+    ENCOUNTER_SYSTEM,
+    EPISODE_SYSTEM,
+    ICD10_SYSTEM,
+    INSTRUMENT_SYSTEM,
+    LOINC_SYSTEM,
+    NPRS_LOINC,
+    TIMEZONE_EXTENSION,
+)
+
 from .records import CPT_TEXT
 from .scenario import Clinic
 
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
-CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
-LOINC_SYSTEM = "http://loinc.org"
-INSTRUMENT_SYSTEM = "https://ionto-analytics.example/fhir/CodeSystem/instrument"
-NPRS_LOINC = "72514-3"
-SID = "https://ionto-analytics.example/fhir/sid"
-CLINIC_SYSTEM = f"{SID}/clinic-id"
-EPISODE_SYSTEM = f"{SID}/episode-id"
-ENCOUNTER_SYSTEM = f"{SID}/encounter-id"
-DEVICE_SERIAL_SYSTEM = f"{SID}/device-serial"
-TIMEZONE_EXTENSION = "https://ionto-analytics.example/fhir/StructureDefinition/clinic-timezone"
 RESOURCE_TYPES = (
     "Organization",
     "Patient",

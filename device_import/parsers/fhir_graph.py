@@ -44,35 +44,30 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from data_schemas import vocabulary as v
+from data_schemas.fhir_systems import (
+    CLINIC_SYSTEM,
+    CPT_SYSTEM,
+    ENCOUNTER_SYSTEM,
+    EPISODE_SYSTEM,
+    ICD10_SYSTEM,
+    NPRS_LOINC,
+    TIMEZONE_EXTENSION,
+)
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.parsers.common import zone
 from device_import.privacy import age_fields
 from device_import.problems import FileRejected, reject
 
-SID = "https://ionto-analytics.example/fhir/sid"
-CLINIC_SYSTEM = f"{SID}/clinic-id"
-"""Identifier system of a clinic's Organization: the value is the EHR's ``clinic_id``."""
-EPISODE_SYSTEM = f"{SID}/episode-id"
-"""Identifier system of a Condition that is an episode: the EHR's ``episode_id``."""
-ENCOUNTER_SYSTEM = f"{SID}/encounter-id"
-"""Identifier system of an Encounter: the EHR's ``encounter_id``."""
-DEVICE_SERIAL_SYSTEM = f"{SID}/device-serial"
-"""Identifier system of a device serial number (kept only as a keyed hash)."""
-TIMEZONE_EXTENSION = "https://ionto-analytics.example/fhir/StructureDefinition/clinic-timezone"
-"""Extension on an Organization: the clinic's IANA time zone (``valueCode``)."""
-INSTRUMENT_SYSTEM = "https://ionto-analytics.example/fhir/CodeSystem/instrument"
-"""Local CodeSystem of outcome instruments; codes are instrument keys."""
-LOINC_SYSTEM = "http://loinc.org"
-LOINC_INSTRUMENTS = {"72514-3": "nprs"}
+LOINC_INSTRUMENTS = {NPRS_LOINC: "nprs"}
 """LOINC codes of instrument scores (DOMAIN.md section 4: only NPRS is confirmed)."""
 ICD10_SYSTEMS = frozenset(
     {
-        "http://hl7.org/fhir/sid/icd-10-cm",
+        ICD10_SYSTEM,
         "http://hl7.org/fhir/sid/icd-10",
         "urn:oid:2.16.840.1.113883.6.90",
     }
 )
-CPT_SYSTEMS = frozenset({"http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"})
+CPT_SYSTEMS = frozenset({CPT_SYSTEM, "urn:oid:2.16.840.1.113883.6.12"})
 MR_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 SERIAL_TYPE_CODE = "SNO"
 

@@ -20,13 +20,11 @@ from typing import Any
 
 from data_schemas import records as r
 from data_schemas import vocabulary as v
+from data_schemas.fhir_systems import DEVICE_SERIAL_SYSTEM, INSTRUMENT_SYSTEM, LOINC_SYSTEM
 from device_import.parsers.common import zone
 from device_import.parsers.fhir_graph import (
     CPT_SYSTEMS,
-    DEVICE_SERIAL_SYSTEM,
-    INSTRUMENT_SYSTEM,
     LOINC_INSTRUMENTS,
-    LOINC_SYSTEM,
     MR_TYPE_SYSTEM,
     SERIAL_TYPE_CODE,
     SKIP,
