@@ -25,7 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from data_schemas import vocabulary as v
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic revision these models correspond to."""
 
 SQLModel.metadata.naming_convention = {
@@ -266,7 +266,7 @@ class Intervention(SQLModel, table=True):
     cpt_code: str = Field(max_length=8, description="CPT code, e.g. 97033")
     minutes: float | None = Field(default=None, description="minutes of the intervention")
     details: str = Field(default="", max_length=200, description="e.g. eccentric loading")
-    device_id: int | None = Field(default=None, foreign_key="device.id")
+    device_id: int | None = Field(default=None, foreign_key="device.id", index=True)
     source_file_id: int | None = Field(default=None, foreign_key="import_file.id")
 
 

@@ -38,6 +38,7 @@ from device_import.session_loader import (
     PendingSession,
     SessionLoader,
     SplitBatch,
+    chunks,
     relink_sessions,
 )
 from device_import.sources import SourceFile, collect_sources
@@ -285,9 +286,7 @@ class Importer:
             ]
         imported = self._imported_among(connection, [job.sha256 for job, _ in files])
         todo = [(job, parsed) for job, parsed in files if job.sha256 not in imported]
-        ledger = {
-            job.sha256: self._ledger_row(connection, job, parsed.format) for job, parsed in todo
-        }
+        ledger = self._ledger_rows(connection, [(job, parsed.format) for job, parsed in todo])
         pending = [
             PendingSession(
                 job.source.name,
@@ -339,7 +338,7 @@ class Importer:
         """Load one file; None when another import loaded the same bytes meanwhile."""
         if self._already_imported(connection, job.sha256):
             return None
-        ledger_id = self._ledger_row(connection, job, parsed.format)
+        ledger_id = self._ledger_rows(connection, [(job, parsed.format)])[job.sha256]
         outcome = Loader(connection, job.source.name, ledger_id, self._devices).load(parsed)
         connection.execute(
             update(_LEDGER)
@@ -354,20 +353,40 @@ class Importer:
         )
         return connection.execute(query).first() is not None
 
-    def _ledger_row(self, connection: Connection, job: _Job, format_name: str) -> int:
-        connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256 == job.sha256))
-        return connection.execute(
-            insert(_LEDGER).returning(_LEDGER.c.id),
-            {
-                "sha256": job.sha256,
-                "file_name": job.source.base_name[:255],
-                "format": format_name,
-                "importer_version": IMPORTER_VERSION,
-                "status": "imported",
-                "imported_at_utc": dt.datetime.now(dt.UTC),
-                "row_count": 0,
-            },
-        ).scalar_one()
+    def _ledger_rows(
+        self, connection: Connection, files: list[tuple[_Job, str]]
+    ) -> dict[str, int]:
+        """Ledger rows (status imported) for files about to load: SHA-256 → ledger id.
+
+        A row left by an earlier quarantine of the same bytes is replaced. Three statements
+        for the whole group, whatever its size.
+        """
+        hashes = [job.sha256 for job, _ in files]
+        if not hashes:
+            return {}
+        for chunk in chunks(hashes):
+            connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256.in_(chunk)))
+        now = dt.datetime.now(dt.UTC)
+        connection.execute(
+            insert(_LEDGER),
+            [
+                {
+                    "sha256": job.sha256,
+                    "file_name": job.source.base_name[:255],
+                    "format": format_name,
+                    "importer_version": IMPORTER_VERSION,
+                    "status": "imported",
+                    "imported_at_utc": now,
+                    "row_count": 0,
+                }
+                for job, format_name in files
+            ],
+        )
+        ids: dict[str, int] = {}
+        for chunk in chunks(hashes):
+            query = select(_LEDGER.c.sha256, _LEDGER.c.id).where(_LEDGER.c.sha256.in_(chunk))
+            ids.update((sha256, id_) for sha256, id_ in connection.execute(query))
+        return ids
 
     def _quarantine(
         self,

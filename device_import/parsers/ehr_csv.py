@@ -61,7 +61,8 @@ VISIT_KIND = {kind: kind for kind in v.VISIT_KINDS} | {
 
 
 def _header(head: bytes) -> list[str] | None:
-    lines = head.decode("utf-8-sig", errors="replace").splitlines()
+    first_line = head.split(b"\n", 1)[0]  # decode the header line only: sniffed per file
+    lines = first_line.decode("utf-8-sig", errors="replace").splitlines()
     if not lines:
         return None
     first = lines[0]
