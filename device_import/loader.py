@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, select, update
 from sqlmodel import SQLModel
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
 from data_schemas.records import Record
+from device_import.bulk_insert import insert_rows
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
 from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader, chunks
@@ -305,7 +306,7 @@ class Loader:
                 new[key].update({c: known[c] for c in different})
         if new:
             self._check_lengths(spec.table, list(new.values()))
-            self.connection.execute(insert(table), list(new.values()))
+            insert_rows(self.connection, table, list(new.values()))
             self.rows[spec.table] += len(new)
 
     def _check_lengths(self, table_name: str, rows: list[dict]) -> None:

@@ -54,6 +54,10 @@ class ParsedFile:
         """Add one record bound for ``table``."""
         self.records.setdefault(table, []).append(record)
 
+    def extend(self, table: str, records: list[Record]) -> None:
+        """Add records bound for ``table``."""
+        self.records.setdefault(table, []).extend(records)
+
     def record_count(self) -> int:
         """How many records of all kinds the file holds."""
         return sum(len(records) for records in self.records.values())

@@ -63,12 +63,12 @@ class Keyer:
 
     def key(self, kind: str, *parts: str) -> str:
         """A keyed hash of a source identifier, namespaced by ``kind``."""
-        message = (kind, *(str(part).strip() for part in parts))
-        known = self._seen.get(message)
+        as_given = (kind, *parts)
+        known = self._seen.get(as_given)
         if known is None:
-            text = "\x1f".join(message).encode("utf-8")
+            text = "\x1f".join((kind, *(str(part).strip() for part in parts))).encode("utf-8")
             known = hmac.new(self.site_key, text, hashlib.sha256).hexdigest()
-            self._seen[message] = known
+            self._seen[as_given] = known
         return known
 
     def person(self, given_name: str, family_name: str, birth_date: str) -> str:

@@ -81,7 +81,9 @@ class FieldReader:
 
     def raw(self, name: str, *, required: bool = True) -> object:
         """The value as written; missing or empty raises when required."""
-        value = self.values.get(name.lower())
+        value = self.values.get(name)
+        if value is None:
+            value = self.values.get(name.lower())
         if isinstance(value, str):
             value = value.strip()
         if value in (None, ""):

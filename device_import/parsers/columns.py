@@ -1,0 +1,130 @@
+"""Reading a CSV table column by column, with the same errors as row-by-row reading.
+
+An EHR export repeats the same values down a column (a visit date, an episode id, a
+score), so each column is converted once per distinct value: the conversion is a
+:class:`~device_import.parsers.common.FieldReader` call on the first row that holds the
+value, which is also what raises, naming that row's line, when the value is bad.
+Records are validated a table at a time (one pydantic call for the whole list), and a
+record that fails names its line.
+
+Examples
+--------
+>>> table = ColumnReader("v.csv", ["visit_date", "score"],
+...                      [["2026-03-01", "4"], ["2026-03-01", " "]], [2, 3])
+>>> table.convert("visit_date", lambda fields, name: fields.date(name))
+[datetime.date(2026, 3, 1), datetime.date(2026, 3, 1)]
+>>> table.text("score", required=False)
+['4', None]
+>>> from device_import.problems import FileRejected
+>>> try:
+...     table.text("score")
+... except FileRejected as error:
+...     print(error.problem.record, "|", error.problem.reason)
+line 3 | missing value in field score
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from device_import.parsers.common import FieldReader
+from device_import.problems import reject
+
+Value = TypeVar("Value")
+Model = TypeVar("Model", bound=BaseModel)
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+class ColumnReader:
+    """Typed access to whole columns of one table (cells stripped, empty cells None)."""
+
+    def __init__(
+        self, file: str, header: list[str], rows: list[list[str]], lines: list[int]
+    ) -> None:
+        """``header`` in lower case; ``lines[i]`` is the file line of ``rows[i]``."""
+        self.file = file
+        self.header = header
+        self.rows = rows
+        self.lines = lines
+        self._position = {name: index for index, name in enumerate(header)}
+        self._columns: dict[str, list[str | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def fields(self, index: int) -> FieldReader:
+        """Row ``index`` as a FieldReader that names its line."""
+        values = dict(zip(self.header, self.rows[index], strict=True))
+        return FieldReader(self.file, f"line {self.lines[index]}", values, lowercase=True)
+
+    def values(self, name: str) -> list[str | None]:
+        """The stripped cells of a column; None where empty or where the column is absent."""
+        key = name.lower()
+        column = self._columns.get(key)
+        if column is None:
+            position = self._position.get(key)
+            if position is None:
+                column = [None] * len(self.rows)
+            else:
+                column = [row[position].strip() or None for row in self.rows]
+            self._columns[key] = column
+        return column
+
+    def text(self, name: str, *, required: bool = True) -> list[str | None]:
+        """A text column; a missing required value raises naming its line."""
+        column = self.values(name)
+        if required and None in column:
+            self.fields(column.index(None)).text(name)
+        return column
+
+    def convert(self, name: str, read: Callable[[FieldReader, str], Value]) -> list[Value]:
+        """``read(fields, name)`` for each row, computed once per distinct cell value."""
+        known: dict[str | None, Value] = {}
+        converted = []
+        for index, value in enumerate(self.values(name)):
+            if value not in known:
+                known[value] = read(self.fields(index), name)
+            converted.append(known[value])
+        return converted
+
+    def validated(self, model: type[Model], records: list[dict]) -> list[Model]:
+        """``records`` (one per row) validated as ``model``; a bad one names its line."""
+        adapter = _ADAPTERS.get(model)
+        if adapter is None:
+            adapter = _ADAPTERS.setdefault(model, TypeAdapter(list[model]))
+        try:
+            return adapter.validate_python(records)
+        except ValidationError as error:
+            first = error.errors()[0]
+            index, *where = first["loc"]
+            place = ".".join(str(part) for part in where)
+            message = f"{place}: {first['msg']}" if place else first["msg"]
+            raise reject(self.file, message, record=f"line {self.lines[int(index)]}") from None
+
+
+def read_table(text: str, file: str) -> ColumnReader:
+    """A CSV table's rows (blank rows skipped); a row of the wrong width raises."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip().lower() for name in next(reader)]
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for row in reader:
+        if not "".join(row).strip():
+            continue
+        if len(row) != width:
+            raise reject(
+                file,
+                "row has the wrong number of fields (truncated or malformed row?)",
+                record=f"line {reader.line_num}",
+                expected=f"{width} fields",
+                got=f"{len(row)} fields",
+            )
+        rows.append(row)
+        lines.append(reader.line_num)
+    return ColumnReader(file, header, rows, lines)
