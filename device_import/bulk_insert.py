@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 
 def _converters(connection: Connection, table: Table, columns: Sequence[str]) -> list:
@@ -50,8 +51,8 @@ def _tuples(rows: list[dict], columns: Sequence[str], converters: list) -> list[
 def insert_rows(connection: Connection, table: Table, rows: list[dict]) -> None:
     """Insert ``rows`` (dicts with the same keys, named by column) into ``table``.
 
-    Raises KeyError when a row lacks a column the first row has, and the database's own
-    error (a constraint, a type) as Core's insert would.
+    Raises KeyError when a row lacks a column the first row has, and the database's error
+    (a constraint, a type) wrapped as Core's insert would wrap it (``IntegrityError``...).
     """
     if not rows:
         return
@@ -59,10 +60,16 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict]) -> None:
     values = _tuples(rows, columns, _converters(connection, table, columns))
     if connection.dialect.name == "postgresql":
         names = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
+        command = f"COPY {table.name} ({names}) FROM STDIN"
         cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for record in values:
-                copy.write_row(record)
+        try:
+            with cursor.copy(command) as copy:
+                for record in values:
+                    copy.write_row(record)
+        except connection.dialect.loaded_dbapi.Error as error:  # as Core would raise it
+            raise DBAPIError.instance(
+                command, None, error, connection.dialect.loaded_dbapi.Error
+            ) from error
         return
     statement = insert(table).compile(dialect=connection.dialect, column_keys=columns)
     order = list(statement.positiontup)
