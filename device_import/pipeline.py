@@ -17,11 +17,13 @@ import hashlib
 import importlib.metadata
 import json
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 from pydantic import ValidationError
@@ -49,6 +51,10 @@ ADVISORY_LOCK_ID = 0x10470
 
 DEVICE_LOGS_PER_COMMIT = 100
 """Device logs (one small session each) are committed in groups, each file in a savepoint."""
+PARSE_GROUP = 8
+"""Files handed to a worker process at a time."""
+PARSE_GROUPS_AHEAD = 64
+"""Groups parsed ahead of the loader: bounds the memory that parsed files hold."""
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 4
@@ -57,6 +63,7 @@ EXIT_COULD_NOT_RUN = 2
 """``ionto import`` exit status when the import could not run at all."""
 
 ProgressCallback = Callable[[int, int], None]
+Item = TypeVar("Item")
 _LEDGER = SQLModel.metadata.tables["import_file"]
 
 
@@ -120,6 +127,10 @@ def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
         return Problem(job.source.name, None, location, None, None, first["msg"])
 
 
+def _parse_group(jobs: list[_Job], context: ParseContext) -> list[ParsedFile | Problem]:
+    return [_parse_job(job, context) for job in jobs]
+
+
 def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
     devices = SQLModel.metadata.tables["device"]
     clinics = SQLModel.metadata.tables["clinic"]
@@ -129,6 +140,48 @@ def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
         )
     )
     return {serial: DeviceHome(clinic, zone) for serial, clinic, zone in rows}
+
+
+def _batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+class _Parser:
+    """Parses jobs in worker processes, a bounded number of files ahead of the loader."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    def __enter__(self) -> _Parser:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def parse(
+        self, jobs: list[_Job], context: ParseContext
+    ) -> Iterator[tuple[_Job, ParsedFile | Problem]]:
+        """Results in the order of ``jobs``; with workers, parsing starts at once."""
+        if self.pool is None or len(jobs) <= 1:
+            return ((job, _parse_job(job, context)) for job in jobs)
+        pool = self.pool
+        groups = iter([jobs[at : at + PARSE_GROUP] for at in range(0, len(jobs), PARSE_GROUP)])
+        pending = deque(
+            (group, pool.submit(_parse_group, group, context))
+            for group in islice(groups, PARSE_GROUPS_AHEAD)
+        )
+
+        def results() -> Iterator[tuple[_Job, ParsedFile | Problem]]:
+            while pending:
+                group, future = pending.popleft()
+                following = next(groups, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_parse_group, following, context)))
+                yield from zip(group, future.result(), strict=True)
+
+        return results()
 
 
 class Importer:
@@ -151,31 +204,28 @@ class Importer:
         self._devices = DeviceHomes()
 
     def run(self, paths: list[Path], progress: ProgressCallback | None = None) -> ImportReport:
-        """Import every file under ``paths``; never raises for a bad file."""
+        """Import every file under ``paths``; never raises for a bad file.
+
+        Treatment records load first, one file at a time, so that device logs are placed
+        with the device inventory they bring; device logs load in groups.
+        """
         report = ImportReport()
         sources, problems = collect_sources(paths)
         for problem in problems:
             self._quarantine(report, problem, None, None)
         jobs = self._plan(sources, report)
         done = len(sources) - len(jobs)
-        total = len(sources)
         records = [job for job in jobs if not job.detected.format.is_device_log]
         device_logs = [job for job in jobs if job.detected.format.is_device_log]
-        for stage, batch_size in ((records, 1), (device_logs, DEVICE_LOGS_PER_COMMIT)):
-            batch: list[tuple[_Job, ParsedFile | Problem]] = []
-            for item in self._parse_all(stage):
-                batch.append(item)
-                if len(batch) >= batch_size:
+        with _Parser(self.workers) as parser:
+            for stage, batch_size in ((records, 1), (device_logs, DEVICE_LOGS_PER_COMMIT)):
+                if not stage:
+                    continue
+                for batch in _batched(parser.parse(stage, self._context()), batch_size):
                     self._load_batch(batch, report)
                     done += len(batch)
-                    batch = []
                     if progress:
-                        progress(done, total)
-            if batch:
-                self._load_batch(batch, report)
-                done += len(batch)
-                if progress:
-                    progress(done, total)
+                        progress(done, len(sources))
         with self.engine.begin() as connection:
             self._lock(connection)
             relinked = relink_sessions(connection, self._devices)
@@ -218,18 +268,6 @@ class Importer:
         with self.engine.connect() as connection:
             homes = _device_homes(connection)
         return ParseContext("", self.keyer, homes, self.today)
-
-    def _parse_all(self, jobs: list[_Job]) -> Iterator[tuple[_Job, ParsedFile | Problem]]:
-        if not jobs:
-            return
-        context = self._context()
-        if self.workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                yield job, _parse_job(job, context)
-            return
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
-            contexts = [context] * len(jobs)
-            yield from zip(jobs, pool.map(_parse_job, jobs, contexts, chunksize=4), strict=True)
 
     def _lock(self, connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
@@ -353,9 +391,7 @@ class Importer:
         )
         return connection.execute(query).first() is not None
 
-    def _ledger_rows(
-        self, connection: Connection, files: list[tuple[_Job, str]]
-    ) -> dict[str, int]:
+    def _ledger_rows(self, connection: Connection, files: list[tuple[_Job, str]]) -> dict[str, int]:
         """Ledger rows (status imported) for files about to load: SHA-256 → ledger id.
 
         A row left by an earlier quarantine of the same bytes is replaced. Three statements
