@@ -14,6 +14,8 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,12 +120,42 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Config]:
+    """An Alembic configuration whose migrations run in one transaction on ``engine``.
+
+    On SQLite a migration that rebuilds a table runs as SQLite prescribes for schema
+    changes: foreign keys off for the transaction, every reference checked before the
+    commit (a broken one rolls the migration back), foreign keys on again.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # must be set outside a transaction
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config = alembic_config(engine)
+                config.attributes["connection"] = connection
+                yield config
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or migrate the store to ``revision``."""
-    with engine.begin() as connection:
-        config = alembic_config(engine)
-        config.attributes["connection"] = connection
+    """Create or migrate the store to ``revision``, in one transaction."""
+    with _migrating(engine) as config:
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the store back to ``revision``, in one transaction (rows are kept)."""
+    with _migrating(engine) as config:
+        command.downgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

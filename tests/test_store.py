@@ -181,3 +181,27 @@ def test_info_counts_rows(migrated: Engine) -> None:
         with migrated.begin() as connection:
             for table in reversed(SQLModel.metadata.sorted_tables):
                 connection.execute(table.delete())
+
+
+def test_a_store_with_rows_migrates_up_and_down_keeping_rows_and_rules(
+    empty_engine: Engine,
+) -> None:
+    """Revision 0003 rebuilds SQLite tables (batch mode): rows, references and rules survive."""
+    store.upgrade(empty_engine, "0002")
+    with empty_engine.begin() as connection:
+        _insert_graph(connection, valid_rows())
+    counts = store.info(empty_engine).row_counts
+    store.upgrade(empty_engine)
+    assert store.current_revision(empty_engine) == SCHEMA_REVISION
+    assert store.info(empty_engine).row_counts == counts
+    store.downgrade(empty_engine, "0002")
+    assert store.current_revision(empty_engine) == "0002"
+    assert store.info(empty_engine).row_counts == counts
+    store.upgrade(empty_engine)
+    visit = {**valid_rows()["visit"], "id": 2, "visit_key": "w" * 64}
+    for bad, constraint in (
+        ({"episode_id": 999}, "FOREIGN KEY|foreign key"),
+        ({"kind": "party"}, "ck_visit_kind"),
+    ):
+        with pytest.raises(IntegrityError, match=constraint), empty_engine.begin() as connection:
+            connection.execute(TABLES["visit"].insert().values(**{**visit, **bad}))
