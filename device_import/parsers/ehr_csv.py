@@ -64,6 +64,8 @@ VISIT_KIND = {kind: kind for kind in v.VISIT_KINDS} | {
 
 def _header(head: bytes) -> list[str] | None:
     first_line = head.split(b"\n", 1)[0]  # decode the header line only: sniffed per file
+    if b"clinic_id" not in first_line.lower():  # every table has it; cheap for other files
+        return None
     lines = first_line.decode("utf-8-sig", errors="replace").splitlines()
     if not lines:
         return None

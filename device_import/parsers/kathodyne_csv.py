@@ -15,7 +15,6 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +45,13 @@ COLUMNS = (
     "dose_mA_min",
     "state",
 )
+SAMPLE_COLUMNS = ("elapsed_s", "current_mA", "impedance_kohm", "voltage_V")
+"""The columns a session keeps; the others are checked for shape only."""
+_READ_OPTIONS = pacsv.ReadOptions(column_names=list(COLUMNS))
+_CONVERT_OPTIONS = pacsv.ConvertOptions(
+    column_types={name: pa.float64() for name in SAMPLE_COLUMNS},
+    include_columns=list(SAMPLE_COLUMNS),
+)
 OPEN_CIRCUIT_KOHM = 999.999
 END_CODES = {reason: reason for reason in v.END_REASONS}
 ALARM_CODES = {code: code for code in v.FAULT_CODES}
@@ -66,15 +72,21 @@ def _block(lines: list[str]) -> dict[str, str]:
     return values
 
 
-def _samples(body: str, file: str, first_line: int) -> SessionSamples:
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.float64() for name in COLUMNS if name not in ("local_time", "state")}
-    )
+def _footer_start(data: bytes, body_start: int) -> int:
+    """Where the trailing block of ``#`` lines begins (the end of the data if none)."""
+    start = end = len(data.rstrip(b"\r\n"))
+    while end >= body_start:
+        line_start = data.rfind(b"\n", body_start - 1, end) + 1
+        if line_start < body_start or not data.startswith(b"#", line_start):
+            break
+        start, end = line_start, line_start - 1
+    return start
+
+
+def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
     try:
         table = pacsv.read_csv(
-            io.BytesIO(body.encode()),
-            read_options=pacsv.ReadOptions(column_names=list(COLUMNS)),
-            convert_options=convert,
+            pa.BufferReader(body), read_options=_READ_OPTIONS, convert_options=_CONVERT_OPTIONS
         )
     except pa.ArrowInvalid as error:
         raise reject(
@@ -83,46 +95,50 @@ def _samples(body: str, file: str, first_line: int) -> SessionSamples:
             record=f"lines from {first_line}",
             expected="elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state",
         ) from None
-    columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in COLUMNS[2:6]}
-    t_s = table.column("elapsed_s").to_numpy(zero_copy_only=False)
-    impedance = columns["impedance_kohm"] * 1000.0
-    impedance[columns["impedance_kohm"] >= OPEN_CIRCUIT_KOHM] = np.inf
-    for name, values in (("voltage_V", columns["voltage_V"]),):
-        check_range(values, name, file, first_line=first_line)
-    return SessionSamples(t_s, columns["current_mA"], columns["voltage_V"], impedance)
+    t_s, current, impedance_kohm, voltage = (
+        table.column(name).to_numpy(zero_copy_only=False) for name in SAMPLE_COLUMNS
+    )
+    impedance = impedance_kohm * 1000.0
+    impedance[impedance_kohm >= OPEN_CIRCUIT_KOHM] = np.inf
+    check_range(voltage, "voltage_V", file, first_line=first_line)
+    return SessionSamples(t_s, current, voltage, impedance)
 
 
 def parse(data: bytes, context: ParseContext) -> ParsedFile:
-    """Parse one KD-400 session export."""
-    text = decode_text(data, context.file)
-    lines = text.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("elapsed_s,"))
-    except StopIteration:
+    """Parse one KD-400 session export.
+
+    The ``#`` header and footer are read as text; the sample rows go to pyarrow as the
+    bytes they are (no copy through Python strings).
+    """
+    decode_text(data, context.file)  # the whole file must be UTF-8
+    column_line = data.find(b"\nelapsed_s,")
+    if column_line == -1:
         raise reject(
             context.file,
             "no sample header line",
             record="header",
             expected="a line starting 'elapsed_s,'",
             got="none",
-        ) from None
-    footer = next(
-        (i for i in range(len(lines) - 1, start, -1) if not lines[i].startswith("#")), start
-    )
-    body_lines = lines[start + 1 : footer + 1]
-    footer_values = _block(lines[footer + 1 :])
+        )
+    lines = data[:column_line].decode("utf-8-sig").splitlines()
+    first_line = len(lines) + 2
+    body_start = data.find(b"\n", column_line + 1) + 1 or len(data)
+    footer_start = _footer_start(data, body_start)
+    body = data[body_start:footer_start]
+    footer_values = _block(data[footer_start:].decode("utf-8").splitlines())
     truncated = "end" not in footer_values
-    if truncated and body_lines and body_lines[-1].count(",") < len(COLUMNS) - 1:
-        body_lines = body_lines[:-1]  # the power loss cut the last row short
-    if not body_lines:
+    last_row = body.rstrip(b"\r\n").rpartition(b"\n")[2]
+    if truncated and last_row.count(b",") < len(COLUMNS) - 1:
+        body = body[: body.rstrip(b"\r\n").rfind(b"\n") + 1]  # power loss cut the last row
+    if not body.strip():
         raise reject(
             context.file,
             "header only: the log has no samples",
-            record=f"line {start + 2}",
+            record=f"line {first_line}",
             expected="at least one sample row",
             got="end of file",
         )
-    header = FieldReader(context.file, "header", _block(lines[1:start]))
+    header = FieldReader(context.file, "header", _block(lines[1:]))
     footer_fields = FieldReader(context.file, "footer", footer_values)
     serial = header.text("serial")
     device = device_record(
@@ -133,7 +149,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
         "clinic_unit",
         header.text("firmware", required=False),
     )
-    samples = _samples("\n".join(body_lines) + "\n", context.file, start + 2)
+    samples = _samples(body, context.file, first_line)
     try:
         local_start = dt.datetime.fromisoformat(header.text("start_local"))
     except ValueError:
@@ -159,7 +175,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
         )
     )
     fields = {
-        "_line": start + 2,
+        "_line": first_line,
         "session_key": session_key(context, serial, header.text("session_id")),
         "export_revision": header.integer("export_revision", required=False) or 1,
         "device": device,
