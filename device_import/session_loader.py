@@ -30,6 +30,7 @@ from sqlmodel import SQLModel
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas.records import SessionRecord
+from device_import.bulk_insert import insert_rows
 from device_import.problems import reject
 
 TABLES = SQLModel.metadata.tables
@@ -336,13 +337,8 @@ class SessionLoader:
                 outcome.superseded[item.source_file_id] += 1
         if not rows:
             return outcome
-        new_ids = (
-            self.connection.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-            )
-            .scalars()
-            .all()
-        )
+        insert_rows(self.connection, table, rows)
+        new_ids = self._ids([(row["session_key"], row["version"]) for row in rows])
         traces = []
         for (item, _, _), new_id in zip(to_write, new_ids, strict=True):
             outcome.rows[item.source_file_id]["ionto_session"] += 1
@@ -355,9 +351,21 @@ class SessionLoader:
                     }
                 )
                 outcome.rows[item.source_file_id]["session_trace"] += 1
-        if traces:
-            self.connection.execute(insert(TABLES["session_trace"]), traces)
+        insert_rows(self.connection, TABLES["session_trace"], traces)
         return outcome
+
+    def _ids(self, versions: list[tuple[str, int]]) -> list[int]:
+        """The ids of the given (session key, version) rows, in that order."""
+        table = TABLES["ionto_session"]
+        found: dict[tuple[str, int], int] = {}
+        for chunk in chunks(sorted({key for key, _ in versions})):
+            query = select(table.c.session_key, table.c.version, table.c.id).where(
+                table.c.session_key.in_(chunk)
+            )
+            found.update(
+                ((key, version), id_) for key, version, id_ in self.connection.execute(query)
+            )
+        return [found[item] for item in versions]
 
 
 def relink_sessions(connection: Connection, homes: DeviceHomes) -> int:
