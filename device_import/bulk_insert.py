@@ -38,12 +38,20 @@ def _tuples(rows: list[dict], columns: Sequence[str], converters: list) -> list[
     ]
     if not converting:
         return [tuple(row[name] for name in columns) for row in rows]
+    converted: list[dict] = [{} for _ in converting]  # a date repeats down a column
     values = []
     for row in rows:
         record = [row[name] for name in columns]
-        for position, convert in converting:
-            if record[position] is not None:
-                record[position] = convert(record[position])
+        for (position, convert), known in zip(converting, converted, strict=True):
+            value = record[position]
+            if value is None:
+                continue
+            try:
+                record[position] = known[value]
+            except KeyError:
+                record[position] = known[value] = convert(value)
+            except TypeError:  # not hashable
+                record[position] = convert(value)
         values.append(tuple(record))
     return values
 
