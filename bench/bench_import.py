@@ -5,7 +5,9 @@ Emulates a network (or takes an existing emulated folder), then, side by side in
 1. a bare read of the same files with the plainest library call (pyarrow.csv for the CSV
    and semicolon logs, json.loads for the JSON documents), in 1 and in N processes;
 2. the full import into a fresh SQLite store with N parser processes, one format at a
-   time (rows/s per format), and as one batch (the ratio to the bare read).
+   time (rows/s per format), as one batch (the ratio to the bare read of every file),
+   and the device logs alone into a store holding their EHR (the ratio to the bare read
+   of the device files).
 
 Run: ``.venv/bin/python bench/bench_import.py [--patients 2000] [--workers 2] [--keep DIR]``.
 """
@@ -91,8 +93,12 @@ def main() -> None:
 
     bare_1, bare_rows = timed_bare([*ehr, *devices], 1)
     bare_n, _ = timed_bare([*ehr, *devices], args.workers)
+    devices_bare_1, _ = timed_bare(devices, 1)
+    devices_bare_n, _ = timed_bare(devices, args.workers)
     print(f"bare read, 1 process:  {bare_1:6.1f} s  ({bare_rows / bare_1:,.0f} rows/s)")
     print(f"bare read, {args.workers} processes: {bare_n:6.1f} s")
+    print(f"bare read of the device logs: {devices_bare_1:.1f} s (1 process), "
+          f"{devices_bare_n:.1f} s ({args.workers} processes)")
 
     with tempfile.TemporaryDirectory() as scratch:
         print("\n| format | files | rows | seconds | rows/s |\n|---|---|---|---|---|")
@@ -106,6 +112,9 @@ def main() -> None:
             samples = sum(bare_read(path) for path in files)
             print(f"| {name} | {len(files)} | {samples:,} samples | {elapsed:.1f} | "
                   f"{samples / elapsed:,.0f} |")
+        timed_import(f"sqlite:///{scratch}/devices.db", [folder / "ehr"], args.workers)
+        device_import, _ = timed_import(f"sqlite:///{scratch}/devices.db",
+                                        [folder / "devices"], args.workers)
         full, report = timed_import(f"sqlite:///{scratch}/full.db",
                                     [folder / "ehr", folder / "devices"], args.workers)
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -113,6 +122,9 @@ def main() -> None:
     print(f"\nfull import into SQLite: {full:.1f} s; quarantined {report['files']['quarantined']}")
     print(f"ratio full import / bare read ({args.workers} processes each): {full / bare_n:.1f}x")
     print(f"ratio full import / bare read (1 process): {full / bare_1:.1f}x")
+    print(f"device logs into a store holding their EHR: {device_import:.1f} s; ratio to the "
+          f"bare read of the device logs: {device_import / devices_bare_1:.1f}x (1 process), "
+          f"{device_import / devices_bare_n:.1f}x ({args.workers} processes)")
     print(f"peak memory: main process {peak_self:.0f} MB, largest worker {peak_children:.0f} MB")
 
 

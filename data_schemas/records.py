@@ -15,9 +15,10 @@ datetime.date(2026, 3, 2)
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from data_schemas import vocabulary as v
 
@@ -229,3 +230,9 @@ class SessionRecord(Record):
         if self.ended_at_utc < self.started_at_utc:
             raise ValueError("session ends before it starts")
         return self
+
+
+@cache
+def list_adapter(model: type[Record]) -> TypeAdapter:
+    """Validates or dumps a whole list of ``model`` records in one call."""
+    return TypeAdapter(list[model])

@@ -376,9 +376,7 @@ class OutcomeMeasurement(SQLModel, table=True):
     episode_id: int = Field(foreign_key="episode.id", index=True)
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
     instrument: str = Field(max_length=24, description="instrument key")
-    instrument_version: str | None = Field(
-        default=None, max_length=32, description="e.g. PSFS 2.0"
-    )
+    instrument_version: str | None = Field(default=None, max_length=32, description="e.g. PSFS 2.0")
     score: float = Field(description="total score in the instrument's own range")
     item_responses: str | None = Field(default=None, description="comma-separated item answers")
     measured_on: dt.date = Field(description="date of the measurement")

@@ -21,6 +21,14 @@ from device_import.parsers import dermapatch_log, ehr_csv, fhir, kathodyne_csv, 
 SNIFF_BYTES = 4096
 
 
+def _never(_rank: int) -> bool:
+    return False
+
+
+def _always(_rank: int) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     """One export format: its name, how to recognize it, how to parse it."""
@@ -30,15 +38,24 @@ class ExportFormat:
     """Returns the file's rank within the format (e.g. its EHR table's order) or None."""
     parse: Callable[[bytes, ParseContext], ParsedFile]
     is_device_log: bool
+    places_devices: Callable[[int], bool] = _never
+    """Whether a file of this rank may register devices or clinics (which device logs need
+    to be placed in time and linked); device logs are parsed once all such files loaded."""
 
 
 FORMATS: tuple[ExportFormat, ...] = (
-    ExportFormat("ehr_csv", ehr_csv.sniff, ehr_csv.parse, is_device_log=False),
+    ExportFormat(
+        "ehr_csv",
+        ehr_csv.sniff,
+        ehr_csv.parse,
+        is_device_log=False,
+        places_devices=ehr_csv.places_devices,
+    ),
     # Device logs are the most numerous files and have cheap banners: test them before FHIR.
     ExportFormat("kathodyne_csv", kathodyne_csv.sniff, kathodyne_csv.parse, is_device_log=True),
     ExportFormat("phoresys_json", phoresys_json.sniff, phoresys_json.parse, is_device_log=True),
     ExportFormat("dermapatch_log", dermapatch_log.sniff, dermapatch_log.parse, is_device_log=True),
-    ExportFormat("fhir_r4", fhir.sniff, fhir.parse, is_device_log=False),
+    ExportFormat("fhir_r4", fhir.sniff, fhir.parse, is_device_log=False, places_devices=_always),
 )
 
 
@@ -48,6 +65,11 @@ class Detected:
 
     format: ExportFormat
     rank: tuple[int, int]
+
+    @property
+    def places_devices(self) -> bool:
+        """Whether the file may register devices or clinics."""
+        return self.format.places_devices(self.rank[1])
 
 
 def detect(head: bytes, file_name: str) -> Detected | None:

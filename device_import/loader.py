@@ -23,7 +23,6 @@ from sqlmodel import SQLModel
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
-from data_schemas.records import Record
 from device_import.bulk_insert import insert_rows
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
@@ -218,12 +217,13 @@ class Loader:
 
     def load(self, parsed: ParsedFile) -> LoadOutcome:
         """Load every record of ``parsed``; raise FileRejected on a conflict."""
+        parsed.dump()
         for spec in SPECS:
             if spec.table == SESSIONS_BEFORE:
                 self._load_sessions(parsed)
-            records = parsed.records.get(spec.table, [])
-            if records:
-                self._load_table(spec, records)
+            rows = parsed.rows.get(spec.table, [])
+            if rows:
+                self._load_table(spec, rows)
         if self.superseded:
             status = "superseded"
         else:
@@ -242,8 +242,8 @@ class Loader:
             got=value,
         )
 
-    def _resolve(self, spec: TableSpec, records: list[Record]) -> list[dict]:
-        rows = [record.model_dump() for record in records]
+    def _resolve(self, spec: TableSpec, parsed_rows: list[dict]) -> list[dict]:
+        rows = [dict(row) for row in parsed_rows]  # a retried file loads its rows again
         if spec.table == "episode":
             patients = _patient_ids(self.connection, (row["patient_ref"] for row in rows))
             for index, row in enumerate(rows):
@@ -269,9 +269,9 @@ class Loader:
             rows = [spec.derive(row) for row in rows]
         return rows
 
-    def _load_table(self, spec: TableSpec, records: list[Record]) -> None:
+    def _load_table(self, spec: TableSpec, parsed_rows: list[dict]) -> None:
         table = TABLES[spec.table]
-        rows = self._resolve(spec, records)
+        rows = self._resolve(spec, parsed_rows)
         existing = _existing_rows(self.connection, table, spec.natural_key, rows)
         new: dict[tuple, dict] = {}
         for index, row in enumerate(rows):

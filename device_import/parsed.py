@@ -7,6 +7,9 @@ Examples
 >>> parsed.add("clinic", ClinicRecord(clinic_key="C1", name="North", timezone="UTC"))
 >>> parsed.record_count()
 1
+>>> parsed.dump()
+>>> parsed.rows["clinic"]
+[{'clinic_key': 'C1', 'name': 'North', 'timezone': 'UTC'}]
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from data_schemas.records import Record
+from data_schemas.records import Record, list_adapter
 from device_import.privacy import Keyer
 
 
@@ -45,6 +48,8 @@ class ParsedFile:
 
     format: str
     records: dict[str, list[Record]] = field(default_factory=dict)
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+    """Records already turned into plain rows by :meth:`dump`, by table."""
     traces: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     """Session key → (sample count, packed samples); packed in the parsing worker."""
     notes: list[str] = field(default_factory=list)
@@ -58,9 +63,25 @@ class ParsedFile:
         """Add records bound for ``table``."""
         self.records.setdefault(table, []).extend(records)
 
+    def dump(self) -> None:
+        """Turn the records into plain rows (sessions stay records, the session loader's).
+
+        A worker process dumps what it parsed before sending it to the loading process:
+        plain rows cross between processes about ten times faster than models.
+        """
+        for table in [name for name in self.records if name != "ionto_session"]:
+            records = self.records.pop(table)
+            self.rows.setdefault(table, []).extend(
+                list_adapter(type(records[0])).dump_python(records)
+            )
+
+    def tables(self) -> set[str]:
+        """The tables the file has records or rows for."""
+        return set(self.records) | set(self.rows)
+
     def record_count(self) -> int:
         """How many records of all kinds the file holds."""
-        return sum(len(records) for records in self.records.values())
+        return sum(map(len, self.records.values())) + sum(map(len, self.rows.values()))
 
     def sample_count(self) -> int:
         """How many device samples the file holds."""

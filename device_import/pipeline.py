@@ -118,13 +118,15 @@ def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
     """Parse one file (runs in a worker process); problems come back as values."""
     context = ParseContext(job.source.name, context.keyer, context.device_homes, context.today)
     try:
-        return job.detected.format.parse(job.source.read(), context)
+        parsed = job.detected.format.parse(job.source.read(), context)
     except FileRejected as error:
         return error.problem
     except ValidationError as error:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
         return Problem(job.source.name, None, location, None, None, first["msg"])
+    parsed.dump()  # plain rows travel to the loading process far faster than models
+    return parsed
 
 
 def _parse_group(jobs: list[_Job], context: ParseContext) -> list[ParsedFile | Problem]:
@@ -207,7 +209,9 @@ class Importer:
         """Import every file under ``paths``; never raises for a bad file.
 
         Treatment records load first, one file at a time, so that device logs are placed
-        with the device inventory they bring; device logs load in groups.
+        with the device inventory they bring. Once every file that may register devices
+        or clinics has loaded, the worker processes go on to the device logs while the
+        rest of the records load; device logs then load in groups.
         """
         report = ImportReport()
         sources, problems = collect_sources(paths)
@@ -217,15 +221,26 @@ class Importer:
         done = len(sources) - len(jobs)
         records = [job for job in jobs if not job.detected.format.is_device_log]
         device_logs = [job for job in jobs if job.detected.format.is_device_log]
+        last_inventory = max(
+            (index for index, job in enumerate(records) if job.detected.places_devices),
+            default=-1,
+        )
         with _Parser(self.workers) as parser:
-            for stage, batch_size in ((records, 1), (device_logs, DEVICE_LOGS_PER_COMMIT)):
-                if not stage:
-                    continue
-                for batch in _batched(parser.parse(stage, self._context()), batch_size):
-                    self._load_batch(batch, report)
-                    done += len(batch)
-                    if progress:
-                        progress(done, len(sources))
+            parsed_logs = (
+                parser.parse(device_logs, self._context()) if last_inventory == -1 else None
+            )
+            for index, item in enumerate(parser.parse(records, self._context())):
+                self._load_batch([item], report)
+                done += 1
+                if progress:
+                    progress(done, len(sources))
+                if index == last_inventory:
+                    parsed_logs = parser.parse(device_logs, self._context())
+            for batch in _batched(parsed_logs or iter(()), DEVICE_LOGS_PER_COMMIT):
+                self._load_batch(batch, report)
+                done += len(batch)
+                if progress:
+                    progress(done, len(sources))
         with self.engine.begin() as connection:
             self._lock(connection)
             relinked = relink_sessions(connection, self._devices)
@@ -318,7 +333,7 @@ class Importer:
 
         Raises FileRejected (or SplitBatch) so the caller retries file by file.
         """
-        if len(files) == 1 or any(set(p.records) != {"ionto_session"} for _, p in files):
+        if len(files) == 1 or any(p.tables() != {"ionto_session"} for _, p in files):
             return [
                 (job, parsed, self._load_file(connection, job, parsed)) for job, parsed in files
             ]

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from device_import.emulator import EmulationSummary
+from device_import.formats import detect
 from device_import.parsed import ParseContext
 from device_import.parsers import dermapatch_log, ehr_csv, kathodyne_csv, phoresys_json
 from device_import.pipeline import EXIT_QUARANTINED, Importer, ImportReport
@@ -210,6 +211,35 @@ def test_a_zoneless_clock_of_an_unregistered_device_is_refused(
     report = Importer(engine, KEYER).run([source])  # no device inventory
     [problem] = report.quarantine
     assert "no time zone" in problem.reason and problem.field == "serial"
+
+
+def test_device_logs_wait_for_the_inventory_loaded_in_the_same_batch(
+    engine: Engine,
+    network: EmulationSummary,
+    tmp_path: Path,
+) -> None:
+    """Workers parse device logs while records load, but only once the inventory is in."""
+    logs = device_files(network, ".json")[:12]  # zoneless clocks: need their clinic's zone
+    patients = sorted((Path(network.out_dir) / "ehr").glob("*/patients.csv"))
+    report = Importer(engine, KEYER, workers=2).run([*logs, *patients, *inventory(network)])
+    assert report.quarantine == []
+    assert report.formats["phoresys_json"] == len(logs)
+    assert all(row.clock_source == "clinic_timezone" for row in sessions(engine))
+
+
+def test_which_files_may_register_devices() -> None:
+    clinics, devices, visits = (
+        detect(f"{header}\n".encode(), "t.csv")
+        for header in (
+            "clinic_id,name,time_zone",
+            "clinic_id,serial,vendor,model,kind",
+            "clinic_id,encounter_id,episode_id,visit_date,visit_type",
+        )
+    )
+    assert clinics.places_devices and devices.places_devices and not visits.places_devices
+    log = detect(b"# Kathodyne Medical KD-400 session export\n", "k.csv")
+    fhir_bundle = detect(b'{"resourceType": "Bundle", "type": "collection"}', "b.json")
+    assert not log.places_devices and fhir_bundle.places_devices
 
 
 def test_wrong_polarity_is_flagged_as_a_protocol_deviation(

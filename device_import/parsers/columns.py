@@ -30,14 +30,14 @@ import io
 from collections.abc import Callable
 from typing import TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from data_schemas.records import list_adapter
 from device_import.parsers.common import FieldReader
 from device_import.problems import reject
 
 Value = TypeVar("Value")
 Model = TypeVar("Model", bound=BaseModel)
-_ADAPTERS: dict[type, TypeAdapter] = {}
 
 
 class ColumnReader:
@@ -94,11 +94,8 @@ class ColumnReader:
 
     def validated(self, model: type[Model], records: list[dict]) -> list[Model]:
         """``records`` (one per row) validated as ``model``; a bad one names its line."""
-        adapter = _ADAPTERS.get(model)
-        if adapter is None:
-            adapter = _ADAPTERS.setdefault(model, TypeAdapter(list[model]))
         try:
-            return adapter.validate_python(records)
+            return list_adapter(model).validate_python(records)
         except ValidationError as error:
             first = error.errors()[0]
             index, *where = first["loc"]

@@ -86,6 +86,11 @@ def sniff(head: bytes) -> int | None:
     return None if table is None else list(TABLES).index(table)
 
 
+def places_devices(rank: int) -> bool:
+    """Whether the table of this load-order rank registers clinics or devices."""
+    return list(TABLES)[rank] in ("clinics", "devices")
+
+
 def parse(data: bytes, context: ParseContext) -> ParsedFile:
     """Parse one EHR CSV table into validated, de-identified records."""
     text = decode_text(data, context.file)

@@ -16,9 +16,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        op.f("ix_intervention_device_id"), "intervention", ["device_id"], unique=False
-    )
+    op.create_index(op.f("ix_intervention_device_id"), "intervention", ["device_id"], unique=False)
 
 
 def downgrade() -> None:
