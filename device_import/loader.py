@@ -24,9 +24,10 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
 from device_import.bulk_insert import insert_rows
+from device_import.lookups import chunks, one_of
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
-from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader, chunks
+from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
 
 TABLES = SQLModel.metadata.tables
 
@@ -139,7 +140,9 @@ def key_ids(connection: Connection, table: str, key_column: str, keys: Iterable)
     wanted = sorted({key for key in keys if key is not None})
     found: dict = {}
     for chunk in chunks(wanted):
-        query = select(target.c[key_column], id_column).where(target.c[key_column].in_(chunk))
+        query = select(target.c[key_column], id_column).where(
+            one_of(connection.dialect.name, target.c[key_column], chunk)
+        )
         if table == "ionto_session":
             query = query.where(target.c.is_current.is_(True))
         found.update((key, id_) for key, id_ in connection.execute(query))
@@ -152,7 +155,9 @@ def _patient_ids(connection: Connection, refs: Iterable[str]) -> dict[str, int]:
     links = TABLES["patient_link"]
     resolved = {}
     for chunk in chunks(sorted(found)):
-        query = select(links.c.source_key, links.c.patient_id).where(links.c.source_key.in_(chunk))
+        query = select(links.c.source_key, links.c.patient_id).where(
+            one_of(connection.dialect.name, links.c.source_key, chunk)
+        )
         resolved.update((key, id_) for key, id_ in connection.execute(query))
     resolved.update(key_ids(connection, "patient", "pseudonym", set(refs) - set(resolved)))
     return resolved
@@ -165,7 +170,9 @@ def _existing_rows(
     wanted = sorted({row[first] for row in rows}, key=str)
     existing: dict[tuple, dict] = {}
     for chunk in chunks(wanted):
-        for found in connection.execute(select(table).where(table.c[first].in_(chunk))).mappings():
+        for found in connection.execute(
+            select(table).where(one_of(connection.dialect.name, table.c[first], chunk))
+        ).mappings():
             existing[tuple(found[column] for column in natural_key)] = dict(found)
     return existing
 
@@ -177,7 +184,9 @@ def _add_age_at_intake(connection: Connection, rows: list[dict]) -> None:
     born: dict[int, tuple[int | None, bool]] = {}
     for chunk in chunks(wanted):
         query = select(patients.c.id, patients.c.birth_year, patients.c.aged_90_plus)
-        for patient_id, year, pooled in connection.execute(query.where(patients.c.id.in_(chunk))):
+        for patient_id, year, pooled in connection.execute(
+            query.where(one_of(connection.dialect.name, patients.c.id, chunk))
+        ):
             born[patient_id] = (year, pooled)
     for row in rows:
         if row.get("age_at_intake_years") is not None or row["patient_id"] not in born:

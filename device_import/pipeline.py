@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 
 from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.loader import Loader, LoadOutcome
+from device_import.lookups import chunks, one_of
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected, Problem, reject
@@ -40,7 +41,6 @@ from device_import.session_loader import (
     PendingSession,
     SessionLoader,
     SplitBatch,
-    chunks,
     relink_sessions,
 )
 from device_import.sources import SourceFile, collect_sources
@@ -381,7 +381,8 @@ class Importer:
 
     def _imported_among(self, connection: Connection, hashes: list[str]) -> set[str]:
         query = select(_LEDGER.c.sha256).where(
-            _LEDGER.c.sha256.in_(hashes), _LEDGER.c.status == "imported"
+            one_of(connection.dialect.name, _LEDGER.c.sha256, hashes),
+            _LEDGER.c.status == "imported",
         )
         return set(connection.execute(query).scalars())
 
@@ -416,7 +417,9 @@ class Importer:
         if not hashes:
             return {}
         for chunk in chunks(hashes):
-            connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256.in_(chunk)))
+            connection.execute(
+                _LEDGER.delete().where(one_of(connection.dialect.name, _LEDGER.c.sha256, chunk))
+            )
         now = dt.datetime.now(dt.UTC)
         connection.execute(
             insert(_LEDGER),
@@ -435,7 +438,9 @@ class Importer:
         )
         ids: dict[str, int] = {}
         for chunk in chunks(hashes):
-            query = select(_LEDGER.c.sha256, _LEDGER.c.id).where(_LEDGER.c.sha256.in_(chunk))
+            query = select(_LEDGER.c.sha256, _LEDGER.c.id).where(
+                one_of(connection.dialect.name, _LEDGER.c.sha256, chunk)
+            )
             ids.update((sha256, id_) for sha256, id_ in connection.execute(query))
         return ids
 

@@ -31,20 +31,14 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas.records import SessionRecord
 from device_import.bulk_insert import insert_rows
+from device_import.lookups import chunks, one_of
 from device_import.problems import reject
 
 TABLES = SQLModel.metadata.tables
-CHUNK = 900
-"""Keys per IN (...) query: below SQLite's smallest variable limit."""
 LINK_BEFORE = dt.timedelta(minutes=60)
 """A session starts during its visit: at most this long after the visit's start."""
 LINK_CLOCK_SLACK = dt.timedelta(minutes=5)
 """A device clock may run this far ahead of the EHR's schedule."""
-
-
-def chunks(items: list, size: int = CHUNK) -> list[list]:
-    """``items`` in slices of at most ``size``."""
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class SplitBatch(Exception):
@@ -85,7 +79,7 @@ class DeviceHomes:
             query = (
                 select(devices.c.id, clinics.c.id, clinics.c.timezone)
                 .join(clinics, clinics.c.id == devices.c.clinic_id)
-                .where(devices.c.id.in_(chunk))
+                .where(one_of(connection.dialect.name, devices.c.id, chunk))
             )
             for device_id, clinic_id, timezone in connection.execute(query):
                 self._known[device_id] = (clinic_id, timezone)
@@ -120,7 +114,7 @@ def _visits_by_key(connection: Connection, keys: set[str]) -> dict[str, tuple]:
                 episodes.c.clinic_id,
             )
             .join(episodes, episodes.c.id == visits.c.episode_id)
-            .where(visits.c.visit_key.in_(chunk))
+            .where(one_of(connection.dialect.name, visits.c.visit_key, chunk))
         )
         for key, *visit in connection.execute(query):
             found[key] = tuple(visit)
@@ -148,9 +142,9 @@ def _ionto_visits(
                 .join(episodes, episodes.c.id == visits.c.episode_id)
                 .where(
                     and_(
-                        interventions.c.device_id.in_(device_chunk),
+                        one_of(connection.dialect.name, interventions.c.device_id, device_chunk),
                         interventions.c.modality == "iontophoresis",
-                        visits.c.visit_date.in_(date_chunk),
+                        one_of(connection.dialect.name, visits.c.visit_date, date_chunk),
                     )
                 )
             )
@@ -206,6 +200,7 @@ class SessionLoader:
     def __init__(self, connection: Connection, homes: DeviceHomes) -> None:
         self.connection = connection
         self.homes = homes
+        self.dialect = connection.dialect.name
 
     def _device_ids(self, pending: list[PendingSession]) -> dict[str, int]:
         table = TABLES["device"]
@@ -214,7 +209,9 @@ class SessionLoader:
             first.setdefault(item.record.device.serial_hash, item)
         found: dict[str, int] = {}
         for chunk in chunks(sorted(first)):
-            query = select(table.c.serial_hash, table.c.id).where(table.c.serial_hash.in_(chunk))
+            query = select(table.c.serial_hash, table.c.id).where(
+                one_of(self.dialect, table.c.serial_hash, chunk)
+            )
             found.update((serial, id_) for serial, id_ in self.connection.execute(query))
         new = [item for serial, item in first.items() if serial not in found]
         if new:
@@ -232,14 +229,16 @@ class SessionLoader:
             )
             for chunk in chunks(sorted(i.record.device.serial_hash for i in new)):
                 query = select(table.c.serial_hash, table.c.id).where(
-                    table.c.serial_hash.in_(chunk)
+                    one_of(self.dialect, table.c.serial_hash, chunk)
                 )
                 found.update((serial, id_) for serial, id_ in self.connection.execute(query))
         return found
 
     def _clinic_ids(self, keys: set[str]) -> dict[str, int]:
         table = TABLES["clinic"]
-        query = select(table.c.clinic_key, table.c.id).where(table.c.clinic_key.in_(sorted(keys)))
+        query = select(table.c.clinic_key, table.c.id).where(
+            one_of(self.dialect, table.c.clinic_key, sorted(keys))
+        )
         return dict(self.connection.execute(query).all()) if keys else {}
 
     def _current(self, keys: set[str]) -> dict[str, dict]:
@@ -248,7 +247,7 @@ class SessionLoader:
         for chunk in chunks(sorted(keys)):
             query = select(
                 table.c.id, table.c.session_key, table.c.version, table.c.content_sha256
-            ).where(table.c.session_key.in_(chunk), table.c.is_current.is_(True))
+            ).where(one_of(self.dialect, table.c.session_key, chunk), table.c.is_current.is_(True))
             for row in self.connection.execute(query).mappings():
                 current[row["session_key"]] = dict(row)
         return current
@@ -360,7 +359,7 @@ class SessionLoader:
         found: dict[tuple[str, int], int] = {}
         for chunk in chunks(sorted({key for key, _ in versions})):
             query = select(table.c.session_key, table.c.version, table.c.id).where(
-                table.c.session_key.in_(chunk)
+                one_of(self.dialect, table.c.session_key, chunk)
             )
             found.update(
                 ((key, version), id_) for key, version, id_ in self.connection.execute(query)
