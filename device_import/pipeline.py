@@ -18,7 +18,7 @@ import importlib.metadata
 import json
 import shutil
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -129,6 +129,15 @@ def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
     return parsed
 
 
+_Fingerprint = tuple[str, Detected | None, bytes]
+"""A file's SHA-256, its detected format and its first 40 bytes (to name an unknown one)."""
+
+
+def _fingerprint(source: SourceFile) -> _Fingerprint:
+    data = source.read()
+    return hashlib.sha256(data).hexdigest(), detect(data[:SNIFF_BYTES], source.name), data[:40]
+
+
 def _parse_group(jobs: list[_Job], context: ParseContext) -> list[ParsedFile | Problem]:
     return [_parse_job(job, context) for job in jobs]
 
@@ -161,6 +170,12 @@ class _Parser:
     def __exit__(self, *_exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+
+    def fingerprints(self, sources: list[SourceFile]) -> Iterator[_Fingerprint]:
+        """Each source's hash and format, in order: read and hashed in the worker processes."""
+        if self.pool is None:
+            return map(_fingerprint, sources)
+        return self.pool.map(_fingerprint, sources, chunksize=64)
 
     def parse(
         self, jobs: list[_Job], context: ParseContext
@@ -217,15 +232,15 @@ class Importer:
         sources, problems = collect_sources(paths)
         for problem in problems:
             self._quarantine(report, problem, None, None)
-        jobs = self._plan(sources, report)
-        done = len(sources) - len(jobs)
-        records = [job for job in jobs if not job.detected.format.is_device_log]
-        device_logs = [job for job in jobs if job.detected.format.is_device_log]
-        last_inventory = max(
-            (index for index, job in enumerate(records) if job.detected.places_devices),
-            default=-1,
-        )
         with _Parser(self.workers) as parser:
+            jobs = self._plan(sources, parser.fingerprints(sources), report)
+            done = len(sources) - len(jobs)
+            records = [job for job in jobs if not job.detected.format.is_device_log]
+            device_logs = [job for job in jobs if job.detected.format.is_device_log]
+            last_inventory = max(
+                (index for index, job in enumerate(records) if job.detected.places_devices),
+                default=-1,
+            )
             parsed_logs = (
                 parser.parse(device_logs, self._context()) if last_inventory == -1 else None
             )
@@ -249,7 +264,12 @@ class Importer:
         report.unlinked_sessions = self._count_unlinked()
         return report
 
-    def _plan(self, sources: list[SourceFile], report: ImportReport) -> list[_Job]:
+    def _plan(
+        self,
+        sources: list[SourceFile],
+        fingerprints: Iterable[_Fingerprint],
+        report: ImportReport,
+    ) -> list[_Job]:
         with self.engine.connect() as connection:
             imported = set(
                 connection.execute(
@@ -258,21 +278,18 @@ class Importer:
             )
         jobs: list[_Job] = []
         seen: set[str] = set()
-        for source in sources:
-            data = source.read()
-            sha256 = hashlib.sha256(data).hexdigest()
+        for source, (sha256, detected, start) in zip(sources, fingerprints, strict=True):
             if sha256 in imported or sha256 in seen:
                 report.files["unchanged"] += 1
                 continue
             seen.add(sha256)
-            detected = detect(data[:SNIFF_BYTES], source.name)
             if detected is None:
                 problem = reject(
                     source.name,
                     "unknown format: not a device export or treatment record this toolkit reads",
                     record="start of file",
                     expected="a format listed in data_schemas/formats/README.md",
-                    got=data[:40].decode("utf-8", "replace"),
+                    got=start.decode("utf-8", "replace"),
                 ).problem
                 self._quarantine(report, problem, source, sha256)
                 continue
