@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas import vocabulary as v
 from device_import.bulk_insert import insert_rows
-from device_import.lookups import chunks, one_of
+from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
 from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
@@ -131,22 +131,6 @@ class LoadOutcome:
     rows: Counter[str]
     unlinked_sessions: int = 0
     unresolved: Counter[str] = field(default_factory=Counter)
-
-
-def key_ids(connection: Connection, table: str, key_column: str, keys: Iterable) -> dict:
-    """Map natural key → id for the keys that exist (current session versions only)."""
-    target = TABLES[table]
-    id_column = target.c.id
-    wanted = sorted({key for key in keys if key is not None})
-    found: dict = {}
-    for chunk in chunks(wanted):
-        query = select(target.c[key_column], id_column).where(
-            one_of(connection.dialect.name, target.c[key_column], chunk)
-        )
-        if table == "ionto_session":
-            query = query.where(target.c.is_current.is_(True))
-        found.update((key, id_) for key, id_ in connection.execute(query))
-    return found
 
 
 def _patient_ids(connection: Connection, refs: Iterable[str]) -> dict[str, int]:

@@ -5,6 +5,7 @@ number of keys; SQLAlchemy renders one parameter per key and psycopg parses the 
 each time. On PostgreSQL the keys travel as one array parameter (``column = ANY(...)``),
 so the statement is the same for any number of keys. SQLite has no arrays: there the
 keys stay a list, in slices below SQLite's smallest limit on parameters.
+:func:`key_ids` maps natural keys to row ids this way for every loader.
 
 Examples
 --------
@@ -20,10 +21,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, Connection, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import SQLModel
+
+from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 
 CHUNK = 900
 """Keys per lookup: below SQLite's smallest limit on a statement's parameters."""
@@ -39,3 +43,19 @@ def one_of(dialect: str, column: ColumnElement, values: Sequence) -> ColumnEleme
     if dialect == "postgresql":
         return column == any_(bindparam("values", list(values), ARRAY(column.type), unique=True))
     return column.in_(values)
+
+
+def key_ids(connection: Connection, table: str, key_column: str, keys: Iterable) -> dict:
+    """Map natural key → id for the keys that exist (current session versions only)."""
+    target = SQLModel.metadata.tables[table]
+    id_column = target.c.id
+    wanted = sorted({key for key in keys if key is not None})
+    found: dict = {}
+    for chunk in chunks(wanted):
+        query = select(target.c[key_column], id_column).where(
+            one_of(connection.dialect.name, target.c[key_column], chunk)
+        )
+        if table == "ionto_session":
+            query = query.where(target.c.is_current.is_(True))
+        found.update((key, id_) for key, id_ in connection.execute(query))
+    return found

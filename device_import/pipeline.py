@@ -32,7 +32,7 @@ from sqlmodel import SQLModel
 
 from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.loader import Loader, LoadOutcome
-from device_import.lookups import chunks, one_of
+from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected, Problem, reject
@@ -453,13 +453,7 @@ class Importer:
                 for job, format_name in files
             ],
         )
-        ids: dict[str, int] = {}
-        for chunk in chunks(hashes):
-            query = select(_LEDGER.c.sha256, _LEDGER.c.id).where(
-                one_of(connection.dialect.name, _LEDGER.c.sha256, chunk)
-            )
-            ids.update((sha256, id_) for sha256, id_ in connection.execute(query))
-        return ids
+        return key_ids(connection, "import_file", "sha256", hashes)
 
     def _quarantine(
         self,

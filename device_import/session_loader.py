@@ -31,7 +31,7 @@ from sqlmodel import SQLModel
 from data_schemas import tables as _tables  # noqa: F401  (registers the store tables)
 from data_schemas.records import SessionRecord
 from device_import.bulk_insert import insert_rows
-from device_import.lookups import chunks, one_of
+from device_import.lookups import chunks, key_ids, one_of
 from device_import.problems import reject
 
 TABLES = SQLModel.metadata.tables
@@ -207,15 +207,12 @@ class SessionLoader:
         first = {}
         for item in pending:
             first.setdefault(item.record.device.serial_hash, item)
-        found: dict[str, int] = {}
-        for chunk in chunks(sorted(first)):
-            query = select(table.c.serial_hash, table.c.id).where(
-                one_of(self.dialect, table.c.serial_hash, chunk)
-            )
-            found.update((serial, id_) for serial, id_ in self.connection.execute(query))
+        found = key_ids(self.connection, "device", "serial_hash", first)
         new = [item for serial, item in first.items() if serial not in found]
         if new:
-            clinic_ids = self._clinic_ids({i.record.device.clinic_key for i in new} - {None})
+            clinic_ids = key_ids(
+                self.connection, "clinic", "clinic_key", {i.record.device.clinic_key for i in new}
+            )
             self.connection.execute(
                 insert(table),
                 [
@@ -227,19 +224,15 @@ class SessionLoader:
                     for item in new
                 ],
             )
-            for chunk in chunks(sorted(i.record.device.serial_hash for i in new)):
-                query = select(table.c.serial_hash, table.c.id).where(
-                    one_of(self.dialect, table.c.serial_hash, chunk)
+            found.update(
+                key_ids(
+                    self.connection,
+                    "device",
+                    "serial_hash",
+                    (i.record.device.serial_hash for i in new),
                 )
-                found.update((serial, id_) for serial, id_ in self.connection.execute(query))
+            )
         return found
-
-    def _clinic_ids(self, keys: set[str]) -> dict[str, int]:
-        table = TABLES["clinic"]
-        query = select(table.c.clinic_key, table.c.id).where(
-            one_of(self.dialect, table.c.clinic_key, sorted(keys))
-        )
-        return dict(self.connection.execute(query).all()) if keys else {}
 
     def _current(self, keys: set[str]) -> dict[str, dict]:
         table = TABLES["ionto_session"]
