@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -61,6 +61,10 @@ class ColumnReader:
         """Row ``index`` as a FieldReader that names its line."""
         values = dict(zip(self.header, self.rows[index], strict=True))
         return FieldReader(self.file, f"line {self.lines[index]}", values, lowercase=True)
+
+    def each_row(self) -> Iterator[FieldReader]:
+        """Every row as a FieldReader, in file order (for tables read row by row)."""
+        return (self.fields(index) for index in range(len(self.rows)))
 
     def values(self, name: str) -> list[str | None]:
         """The stripped cells of a column; None where empty or where the column is absent."""

@@ -132,8 +132,7 @@ def _keys(
 
 def _clinics(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
     records = []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
+    for fields in columns.each_row():
         timezone = fields.text("time_zone")
         zone(timezone, context.file, fields.record)
         records.append(
@@ -143,26 +142,23 @@ def _clinics(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -
 
 
 def _devices(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
-    records = []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
-        records.append(
-            {
-                "serial_hash": context.keyer.serial(fields.text("serial")),
-                "vendor": fields.text("vendor"),
-                "model": fields.text("model"),
-                "kind": fields.choice("kind", {k: k for k in v.DEVICE_KINDS}),
-                "firmware": fields.text("firmware", required=False),
-                "clinic_key": _clinic(fields),
-            }
-        )
+    records = [
+        {
+            "serial_hash": context.keyer.serial(fields.text("serial")),
+            "vendor": fields.text("vendor"),
+            "model": fields.text("model"),
+            "kind": fields.choice("kind", {k: k for k in v.DEVICE_KINDS}),
+            "firmware": fields.text("firmware", required=False),
+            "clinic_key": _clinic(fields),
+        }
+        for fields in columns.each_row()
+    ]
     parsed.extend("device", columns.validated(r.DeviceRecord, records))
 
 
 def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
     patients, links = [], []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
+    for fields in columns.each_row():
         birth = fields.date("birth_date")
         if birth > context.today:
             raise reject(
@@ -197,8 +193,7 @@ def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
 
 def _episodes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
     records = []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
+    for fields in columns.each_row():
         code = fields.text("icd10_code")
         condition = v.condition_from_icd10(code)
         if condition is None:
@@ -240,26 +235,20 @@ def _episodes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
 
 
 def _prescriptions(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
-    records = []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
-        records.append(
-            {
-                "prescription_key": context.keyer.key(
-                    "prescription", _clinic(fields), fields.text("prescription_id")
-                ),
-                "episode_key": context.keyer.key(
-                    "episode", _clinic(fields), fields.text("episode_id")
-                ),
-                "drug": drug_key(fields.text("drug")),
-                "concentration_mg_per_mL": fields.number("concentration_mg_per_mL"),
-                "volume_mL": fields.number("volume_mL"),
-                "prescriber_role": fields.choice(
-                    "prescriber_role", {k: k for k in v.PRESCRIBER_ROLES}
-                ),
-                "prescribed_on": fields.date("date_written"),
-            }
-        )
+    records = [
+        {
+            "prescription_key": context.keyer.key(
+                "prescription", _clinic(fields), fields.text("prescription_id")
+            ),
+            "episode_key": context.keyer.key("episode", _clinic(fields), fields.text("episode_id")),
+            "drug": drug_key(fields.text("drug")),
+            "concentration_mg_per_mL": fields.number("concentration_mg_per_mL"),
+            "volume_mL": fields.number("volume_mL"),
+            "prescriber_role": fields.choice("prescriber_role", {k: k for k in v.PRESCRIBER_ROLES}),
+            "prescribed_on": fields.date("date_written"),
+        }
+        for fields in columns.each_row()
+    ]
     parsed.extend("prescription", columns.validated(r.PrescriptionRecord, records))
 
 
@@ -367,19 +356,15 @@ def _outcomes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
 
 
 def _adverse_events(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
-    records = []
-    for index in range(len(columns)):
-        fields = columns.fields(index)
-        records.append(
-            {
-                "episode_key": context.keyer.key(
-                    "episode", _clinic(fields), fields.text("episode_id")
-                ),
-                "event_type": fields.choice("event_type", {k: k for k in v.ADVERSE_EVENT_TYPES}),
-                "grade": fields.integer("grade"),
-                "onset_date": fields.date("onset_date"),
-            }
-        )
+    records = [
+        {
+            "episode_key": context.keyer.key("episode", _clinic(fields), fields.text("episode_id")),
+            "event_type": fields.choice("event_type", {k: k for k in v.ADVERSE_EVENT_TYPES}),
+            "grade": fields.integer("grade"),
+            "onset_date": fields.date("onset_date"),
+        }
+        for fields in columns.each_row()
+    ]
     parsed.extend("adverse_event", columns.validated(r.AdverseEventRecord, records))
 
 
