@@ -153,6 +153,36 @@ def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
     return {serial: DeviceHome(clinic, zone) for serial, clinic, zone in rows}
 
 
+def _ledger_entry(
+    sha256: str,
+    file_name: str,
+    format_name: str,
+    status: str,
+    *,
+    quarantine_reason: str | None = None,
+) -> dict:
+    """One import_file row, stamped now with this importer's version."""
+    return {
+        "sha256": sha256,
+        "file_name": file_name[:255],
+        "format": format_name,
+        "importer_version": IMPORTER_VERSION,
+        "status": status,
+        "imported_at_utc": dt.datetime.now(dt.UTC),
+        "row_count": 0,
+        "quarantine_reason": quarantine_reason,
+    }
+
+
+def _replace_ledger_entries(connection: Connection, entries: list[dict]) -> None:
+    """Write ledger rows, replacing any row already there for the same SHA-256."""
+    for chunk in chunks([entry["sha256"] for entry in entries]):
+        connection.execute(
+            _LEDGER.delete().where(one_of(connection.dialect.name, _LEDGER.c.sha256, chunk))
+        )
+    connection.execute(insert(_LEDGER), entries)
+
+
 def _batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
     while batch := list(islice(items, size)):
         yield batch
@@ -430,30 +460,14 @@ class Importer:
         A row left by an earlier quarantine of the same bytes is replaced. Three statements
         for the whole group, whatever its size.
         """
-        hashes = [job.sha256 for job, _ in files]
-        if not hashes:
+        if not files:
             return {}
-        for chunk in chunks(hashes):
-            connection.execute(
-                _LEDGER.delete().where(one_of(connection.dialect.name, _LEDGER.c.sha256, chunk))
-            )
-        now = dt.datetime.now(dt.UTC)
-        connection.execute(
-            insert(_LEDGER),
-            [
-                {
-                    "sha256": job.sha256,
-                    "file_name": job.source.base_name[:255],
-                    "format": format_name,
-                    "importer_version": IMPORTER_VERSION,
-                    "status": "imported",
-                    "imported_at_utc": now,
-                    "row_count": 0,
-                }
-                for job, format_name in files
-            ],
-        )
-        return key_ids(connection, "import_file", "sha256", hashes)
+        entries = [
+            _ledger_entry(job.sha256, job.source.base_name, format_name, "imported")
+            for job, format_name in files
+        ]
+        _replace_ledger_entries(connection, entries)
+        return key_ids(connection, "import_file", "sha256", [job.sha256 for job, _ in files])
 
     def _quarantine(
         self,
@@ -479,20 +493,14 @@ class Importer:
             self._lock(connection)
             if self._already_imported(connection, sha256):
                 return
-            connection.execute(_LEDGER.delete().where(_LEDGER.c.sha256 == sha256))
-            connection.execute(
-                insert(_LEDGER),
-                {
-                    "sha256": sha256,
-                    "file_name": source.base_name[:255] if source else "",
-                    "format": "unknown",
-                    "importer_version": IMPORTER_VERSION,
-                    "status": "quarantined",
-                    "imported_at_utc": dt.datetime.now(dt.UTC),
-                    "row_count": 0,
-                    "quarantine_reason": problem.message()[:2000],
-                },
+            entry = _ledger_entry(
+                sha256,
+                source.base_name if source else "",
+                "unknown",
+                "quarantined",
+                quarantine_reason=problem.message()[:2000],
             )
+            _replace_ledger_entries(connection, [entry])
 
     def _count_unlinked(self) -> int:
         sessions = SQLModel.metadata.tables["ionto_session"]
