@@ -69,6 +69,14 @@ def timed_bare(files: list[Path], workers: int) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
+def emulated_network(keep: Path | None, patients: int, clinics: int) -> Path:
+    """The emulated network kept in ``keep`` (emulated there first if missing), or a new one."""
+    folder = keep or Path(tempfile.mkdtemp()) / "net"
+    if not (folder / "ground_truth.json").exists():
+        emulate(folder, patients=patients, clinics=clinics, seed=1)
+    return folder
+
+
 def timed_import(url: str, paths: list[Path], workers: int) -> tuple[float, dict]:
     engine = store.connect(url)
     store.upgrade(engine)
@@ -109,9 +117,7 @@ def main() -> None:
         "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
     )
     args = parser.parse_args()
-    folder = args.keep or Path(tempfile.mkdtemp()) / "net"
-    if not (folder / "ground_truth.json").exists():
-        emulate(folder, patients=args.patients, clinics=args.clinics, seed=1)
+    folder = emulated_network(args.keep, args.patients, args.clinics)
     ehr = sorted((folder / "ehr").rglob("*.csv"))
     by_format = {
         "kathodyne_csv": sorted((folder / "devices").rglob("*.csv")),

@@ -12,18 +12,15 @@ Run: ``.venv/bin/python bench/bench_store_floor.py --keep /tmp/emu2k``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
+from bench_import import emulated_network, timed_import
 from sqlmodel import SQLModel
 
 from data_schemas import store
-from device_import.emulator import emulate
-from device_import.pipeline import Importer
-from device_import.privacy import Keyer
 
 
 def main() -> None:
@@ -31,20 +28,14 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--keep", type=Path, help="emulated folder to reuse or keep")
     args = parser.parse_args()
-    folder = args.keep or Path(tempfile.mkdtemp()) / "net"
-    if not (folder / "ground_truth.json").exists():
-        emulate(folder, patients=args.patients, clinics=6, seed=1)
+    folder = emulated_network(args.keep, args.patients, clinics=6)
     with tempfile.TemporaryDirectory() as scratch:
         full, empty = Path(scratch) / "full.db", Path(scratch) / "empty.db"
-        for path in (full, empty):
-            engine = store.connect(f"sqlite:///{path}")
-            store.upgrade(engine)
-            if path == full:
-                importer = Importer(engine, Keyer(b"bench"), workers=2, today=dt.date(2026, 1, 1))
-                started = time.perf_counter()
-                importer.run([folder / "ehr", folder / "devices"])
-                print(f"full import: {time.perf_counter() - started:.2f} s")
-            engine.dispose()
+        elapsed, _ = timed_import(f"sqlite:///{full}", [folder / "ehr", folder / "devices"], 2)
+        print(f"full import: {elapsed:.2f} s")
+        engine = store.connect(f"sqlite:///{empty}")
+        store.upgrade(engine)
+        engine.dispose()
         source = sqlite3.connect(full)
         target = sqlite3.connect(empty, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
