@@ -36,8 +36,9 @@ browser:  ## Debian's headless Chromium, for the report's PDF and browser tests
 demo: setup  ## emulate a clinic network, import, analyse, write the report
 	$(BIN)/ionto --db $(DEMO_DB) demo --out $(DEMO_DIR)
 
-lint: setup
+lint: setup  ## ruff, and the import contracts that keep the stages one-way
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: setup postgres browser lint  ## the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile

@@ -101,9 +101,9 @@ def estimate_targets(
 def study(seed: int, patients: int = 1500) -> list[dict]:
     """One emulated study: emulate, import the EHR export, load, estimate every target."""
     from data_schemas import store
-    from device_import.emulator import emulate
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer
+    from emulator import emulate
     from ionto_analytics.load import load_episodes, load_outcomes
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from device_import.emulator import emulate, load_scenario
-from device_import.emulator.sessions import plan_sessions, simulate
+from emulator import emulate, load_scenario
+from emulator.sessions import plan_sessions, simulate
 
 
 def sample_throughput(n_sessions: int = 6000, repeats: int = 3) -> float:

@@ -34,9 +34,9 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from data_schemas import store
-from device_import.emulator import emulate
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
+from emulator import emulate
 
 SKIP_BAD_ROWS = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
 PATCH_OPTIONS = pacsv.ParseOptions(delimiter=";", invalid_row_handler=lambda row: "skip")

@@ -27,9 +27,9 @@ TARGET_S = 15.0
 def build_store(root: Path) -> str:
     """Emulate and import the benchmark network once; return the store URL."""
     from data_schemas import store
-    from device_import.emulator import emulate
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer
+    from emulator import emulate
 
     db = root / "store.db"
     url = f"sqlite:///{db}"

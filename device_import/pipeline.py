@@ -18,7 +18,7 @@ import importlib.metadata
 import json
 import shutil
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlmodel import SQLModel
 
+from data_schemas.callbacks import ProgressCallback
 from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.loader import Loader, LoadOutcome
 from device_import.lookups import chunks, key_ids, one_of
@@ -62,7 +63,6 @@ EXIT_QUARANTINED = 4
 EXIT_COULD_NOT_RUN = 2
 """``ionto import`` exit status when the import could not run at all."""
 
-ProgressCallback = Callable[[int, int], None]
 Item = TypeVar("Item")
 _LEDGER = SQLModel.metadata.tables["import_file"]
 

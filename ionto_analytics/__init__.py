@@ -1,4 +1,57 @@
 """ionto-analytics: does iontophoresis help?
 
-Device logs and treatment records to honest outcome comparisons.
+Device logs and treatment records to honest outcome comparisons. This is the public API:
+``import ionto_analytics as ia`` and use the names below. Each is imported on first use
+(PEP 562), so ``import ionto_analytics`` itself stays fast.
+
+Examples
+--------
+>>> import ionto_analytics as ia
+>>> "Cohort" in dir(ia) and "ancova" in dir(ia)
+True
+>>> ia.no_such_name
+Traceback (most recent call last):
+...
+AttributeError: module 'ionto_analytics' has no attribute 'no_such_name'
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC: dict[str, str] = {
+    # name: the module that defines it (a module's own name maps to the module itself)
+    "Cohort": "ionto_analytics.cohorts",
+    "table1": "ionto_analytics.table1",
+    "comparison_frame": "ionto_analytics.compare_frame",
+    "ancova": "ionto_analytics.compare",
+    "responders": "ionto_analytics.compare",
+    "iptw": "ionto_analytics.compare_weighting",
+    "mixed_model": "ionto_analytics.compare_models",
+    "mice_sensitivity": "ionto_analytics.compare_models",
+    "dose_response": "ionto_analytics.compare_models",
+    "change_from_baseline": "ionto_analytics.outcomes",
+    "mcid_responders": "ionto_analytics.outcomes",
+    "clinic_funnel": "ionto_analytics.clinic_funnel",
+    "build_report": "ionto_analytics.report",
+    "plots": "ionto_analytics.plots",
+    "devices": "ionto_analytics.devices",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use."""
+    module_name = _PUBLIC.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

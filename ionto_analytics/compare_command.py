@@ -1,7 +1,7 @@
 """The logic behind ``ionto compare``: store → frames → cohort → estimator → table or JSON.
 
 :func:`run_compare` does the work and returns a :class:`CompareReport`; the CLI in
-:mod:`ionto_analytics.cli` only parses options and prints :meth:`CompareReport.to_text` or
+:mod:`ionto.cli` only parses options and prints :meth:`CompareReport.to_text` or
 :meth:`CompareReport.to_json`.
 
 The estimate is the difference in mean change from baseline at the chosen week, *first arm

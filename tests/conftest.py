@@ -19,7 +19,7 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from data_schemas import store
-from device_import.emulator import EmulationSummary, emulate
+from emulator import EmulationSummary, emulate
 from tests.import_fixtures import NETWORK
 from tests.proof_fixtures import EmulatedStore, build_emulated_store
 

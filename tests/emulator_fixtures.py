@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from device_import.emulator import EmulationSummary, emulate
+from emulator import EmulationSummary, emulate
 
 SMALL = {"patients": 400, "clinics": 6, "seed": 7}
 

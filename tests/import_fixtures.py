@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_import.emulator import EmulationSummary
+from emulator import EmulationSummary
 
 NETWORK = {"patients": 150, "clinics": 6, "seed": 11}
 SITE_KEY = b"import-test-site-key"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from data_schemas import store
-from device_import.emulator import emulate
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
+from emulator import emulate
 
 NOTEBOOK_NETWORK = {"patients": 400, "seed": 5}
 """Large enough for every notebook step (dose response needs ≥ 8 ionto episodes with a

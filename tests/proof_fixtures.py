@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from data_schemas import store
-from device_import.emulator import emulate
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
+from emulator import emulate
 
 PROOF = {"seed": 20260, "patients": 2000}
 KEY = b"proof-site-key"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from data_schemas import store
-from device_import.emulator import emulate
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
+from emulator import emulate
 
 REPORT_NETWORK = {"patients": 800, "clinics": 6, "seed": 5}
 SITE_KEY = b"report-test-site-key"

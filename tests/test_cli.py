@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data_schemas.tables import SCHEMA_REVISION
-from ionto_analytics.cli import app
+from ionto.cli import app
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ionto_analytics.cli import app
+from ionto.cli import app
 from ionto_analytics.compare_command import compare_frames, run_compare
 from ionto_analytics.errors import InputError
 from ionto_analytics.load import load_episodes, load_outcomes, load_sessions

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data_schemas import store
-from ionto_analytics.cli import app
+from ionto.cli import app
 from tests.proof_fixtures import EmulatedStore
 
 
@@ -39,7 +39,7 @@ def test_demo_analysis_covers_the_planted_effects(emulated_store: EmulatedStore)
     this pins the seed of tests/proof_fixtures.py and asserts at most one miss."""
     import json
 
-    from ionto_analytics.demo import DEMO_CONTRASTS, DEMO_WEEKS, analyse_against_truth
+    from ionto.demo import DEMO_CONTRASTS, DEMO_WEEKS, analyse_against_truth
 
     engine = store.connect(emulated_store.url)
     table = analyse_against_truth(engine, emulated_store.truth)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from data_schemas.vocabulary import ARMS, CONDITIONS, END_REASONS, INSTRUMENT_RANGES
-from device_import.emulator import EmulationSummary, emulate, load_scenario
+from emulator import EmulationSummary, emulate, load_scenario
 
 from .emulator_fixtures import small_run, small_truth
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from device_import.emulator.scenario import (
+from emulator.scenario import (
     ScenarioError,
     load_scenario,
     shipped_scenarios,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_import.emulator.scenario import load_scenario
-from device_import.emulator.sessions import plan_sessions, session_events, simulate
+from emulator.scenario import load_scenario
+from emulator.sessions import plan_sessions, session_events, simulate
 
 
 def _batch(kind: str, n: int, seed: int = 0):

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from device_import.emulator import EmulationSummary
 from device_import.formats import detect
 from device_import.parsed import ParseContext
 from device_import.parsers import dermapatch_log, ehr_csv, kathodyne_csv, phoresys_json
 from device_import.pipeline import EXIT_QUARANTINED, Importer, ImportReport
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected
+from emulator import EmulationSummary
 from tests.import_fixtures import SITE_KEY, device_files
 
 SESSIONS = SQLModel.metadata.tables["ionto_session"]

@@ -20,10 +20,10 @@ from sqlmodel import SQLModel
 
 from data_schemas import store
 from data_schemas import vocabulary as v
-from device_import.emulator import EmulationSummary
 from device_import.parsers import phoresys_json
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
+from emulator import EmulationSummary
 from tests.conftest import BACKENDS, temporary_store_url
 from tests.import_fixtures import SITE_KEY
 

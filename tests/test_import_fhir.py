@@ -17,14 +17,14 @@ from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from data_schemas import fhir_systems, store
-from device_import.emulator import EmulationSummary, emulate
-from device_import.emulator import fhir as emulator_fhir
 from device_import.formats import detect
 from device_import.parsed import ParseContext
 from device_import.parsers import fhir, fhir_graph, fhir_resources
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
 from device_import.problems import FileRejected
+from emulator import EmulationSummary, emulate
+from emulator import fhir as emulator_fhir
 from tests import fhir_fixtures as fx
 
 KEY = b"test-site-key"

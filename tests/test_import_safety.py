@@ -18,7 +18,7 @@ from data_schemas import store
 from tests.ehr_export import EHR_TABLES, write_ehr_export
 
 SITE_KEY = "safety-test-key"
-IONTO = [sys.executable, "-m", "ionto_analytics.cli"]
+IONTO = [sys.executable, "-m", "ionto.cli"]
 
 
 def _env() -> dict[str, str]:

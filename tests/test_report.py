@@ -19,7 +19,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from data_schemas import store
-from ionto_analytics.cli import app
+from ionto.cli import app
 from ionto_analytics.errors import InputError
 from ionto_analytics.report import (
     QuarterlyReport,

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
-from ionto_analytics.progress import ProgressCallback
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section

@@ -14,7 +14,7 @@ the target, so the device runs longer when current is limited.
 Examples
 --------
 >>> import numpy as np
->>> from device_import.emulator.scenario import load_scenario
+>>> from emulator.scenario import load_scenario
 >>> s = load_scenario()
 >>> plans = plan_sessions(np.random.default_rng(0), s, np.zeros(20, int),
 ...                       np.full(20, "clinic_unit", dtype=object))
@@ -311,7 +311,7 @@ def session_events(plans: pd.DataFrame, samples: Samples) -> list[list[tuple[flo
     Examples
     --------
     >>> import numpy as np
-    >>> from device_import.emulator.scenario import load_scenario
+    >>> from emulator.scenario import load_scenario
     >>> s = load_scenario()
     >>> plans = plan_sessions(np.random.default_rng(0), s, np.zeros(3, int),
     ...                       np.full(3, "clinic_unit", dtype=object))

@@ -8,7 +8,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -21,8 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-ProgressCallback = Callable[[int, int], None]
-"""Called with (done, total) as work advances."""
+from data_schemas.callbacks import ProgressCallback
 
 
 @contextmanager

@@ -7,7 +7,7 @@ planned visit the discharge, every ``progress_every_visits``-th a re-evaluation 
 Examples
 --------
 >>> import numpy as np, pandas as pd
->>> from device_import.emulator.scenario import load_scenario
+>>> from emulator.scenario import load_scenario
 >>> s = load_scenario()
 >>> eps = pd.DataFrame({"intake_date": np.array(["2025-03-03"] * 2, "datetime64[D]"),
 ...                     "clinic": [0, 0]})

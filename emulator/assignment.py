@@ -8,7 +8,7 @@ patients are screened off every iontophoresis arm.
 Examples
 --------
 >>> import numpy as np, pandas as pd
->>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+>>> from emulator.scenario import load_scenario, resolve_clinics
 >>> s = load_scenario()
 >>> eps = pd.DataFrame({"severity_z": [0.0, 2.0], "age": [47, 60], "female": [True, False],
 ...                     "symptom_duration_months": [4.0, 12.0], "clinic": [0, 1],
@@ -96,7 +96,7 @@ def assign_arms(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+    >>> from emulator.scenario import load_scenario, resolve_clinics
     >>> s = load_scenario()
     >>> eps = pd.DataFrame({"severity_z": [0.0] * 3, "age": [47] * 3, "female": [True] * 3,
     ...                     "symptom_duration_months": [4.0] * 3, "clinic": [0] * 3,

@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from device_import.emulator import load_scenario
+>>> from emulator import load_scenario
 >>> load_scenario("default")["name"]
 'default'
 """

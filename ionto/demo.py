@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
 from data_schemas import store
-from ionto_analytics.progress import progress_bar
+from ionto.progress import progress_bar
 from ionto_analytics.report.quarter import Quarter
 
 DEMO_CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
@@ -144,9 +144,9 @@ def run_demo(
     console : rich.console.Console, optional
         Where progress messages go.
     """
-    from device_import.emulator import emulate
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer, load_site_key
+    from emulator import emulate
     from ionto_analytics.report import write_report
 
     console = console or Console(stderr=True)

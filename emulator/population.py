@@ -5,7 +5,7 @@ One row per episode (a patient's course of care for one condition) in a pandas D
 Examples
 --------
 >>> import numpy as np
->>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+>>> from emulator.scenario import load_scenario, resolve_clinics
 >>> s = load_scenario()
 >>> eps = make_episodes(np.random.default_rng(0), s, resolve_clinics(s, 2), 0, 50,
 ...                     np.datetime64("2025-01-06"), np.datetime64("2025-12-31"))
@@ -33,7 +33,7 @@ def instruments_for(scenario: dict[str, Any], condition: str, clinic: Clinic) ->
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+    >>> from emulator.scenario import load_scenario, resolve_clinics
     >>> s = load_scenario()
     >>> instruments_for(s, "plantar_fasciitis", resolve_clinics(s, 2)[1])
     ['nprs', 'faam_adl', 'psfs', 'groc']
@@ -55,7 +55,7 @@ def primary_for(scenario: dict[str, Any], condition: str, clinic: Clinic) -> str
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario, resolve_clinics
+    >>> from emulator.scenario import load_scenario, resolve_clinics
     >>> s = load_scenario()
     >>> primary_for(s, "plantar_fasciitis", resolve_clinics(s, 2)[1])
     'faam_adl'
@@ -69,7 +69,7 @@ def quantize(scenario: dict[str, Any], instrument: str, x: np.ndarray) -> np.nda
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario
+    >>> from emulator.scenario import load_scenario
     >>> quantize(load_scenario(), "nprs", np.array([-1.2, 4.6, 12.0])).tolist()
     [0.0, 5.0, 10.0]
     """
@@ -84,7 +84,7 @@ def better_sign(scenario: dict[str, Any], instrument: str) -> float:
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario
+    >>> from emulator.scenario import load_scenario
     >>> better_sign(load_scenario(), "nprs")
     -1.0
     """
@@ -242,7 +242,7 @@ def baseline_sd(scenario: dict[str, Any], condition: str, instrument: str) -> fl
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario
+    >>> from emulator.scenario import load_scenario
     >>> baseline_sd(load_scenario(), "achilles_tendinopathy", "visa_a")
     17.0
     """

@@ -48,7 +48,7 @@ def arm_flags(scenario: dict[str, Any], arms: np.ndarray) -> tuple[np.ndarray, .
 
     Examples
     --------
-    >>> from device_import.emulator.scenario import load_scenario
+    >>> from emulator.scenario import load_scenario
     >>> [f.tolist() for f in arm_flags(load_scenario(), np.array(["ionto+exercise"]))]
     [[True], [False], [True]]
     """

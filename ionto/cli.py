@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from data_schemas import store
-from ionto_analytics.progress import progress_bar
+from ionto.progress import progress_bar
 
 app = typer.Typer(
     help="ionto-analytics: does iontophoresis help your patients, at which dose?",
@@ -135,7 +135,7 @@ def emulate(
     end: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
 ) -> None:
     """Emulate a clinic network: device logs, EHR and FHIR records, and the ground truth."""
-    from device_import.emulator import emulate as run_emulator
+    from emulator import emulate as run_emulator
 
     with progress_bar("emulating patients", unit="patients") as advance:
         summary = run_emulator(
@@ -288,7 +288,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the emulator.")] = 0,
 ) -> None:
     """Run the main job end to end on the demo store and say where the results are."""
-    from ionto_analytics.demo import run_demo
+    from ionto.demo import run_demo
 
     settings = _settings(ctx)
     with settings.open_store() as engine:
