@@ -51,6 +51,7 @@ from ionto_analytics.compare_frame import design_terms
 from ionto_analytics.compare_result import jsonable
 from ionto_analytics.errors import InputError
 from ionto_analytics.outcomes import change_from_baseline
+from ionto_analytics.plots import funnel_figure
 
 __all__ = ["FUNNEL_COVARIATES", "ClinicFunnel", "clinic_funnel", "control_limits"]
 
@@ -137,8 +138,6 @@ class ClinicFunnel:
 
     def plot(self) -> go.Figure:
         """The funnel plot (:func:`ionto_analytics.plots.funnel_figure`); never shown."""
-        from ionto_analytics.plots import funnel_figure
-
         return funnel_figure(self)
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import importlib.metadata
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,6 @@ from ionto_analytics.errors import InputError
 from ionto_analytics.report import (
     QuarterlyReport,
     build_report,
-    code_version,
     data_snapshot_hash,
     write_report,
 )
@@ -317,13 +319,29 @@ def test_no_pseudonym_key_birth_year_or_free_text_in_the_html(report_engine, htm
     assert not any(n in html for n in names)
 
 
-def test_provenance_fields(data: ReportData, report: QuarterlyReport, html: str) -> None:
+def test_provenance_fields(
+    report_engine, data: ReportData, report: QuarterlyReport, html: str
+) -> None:
     p = report.provenance
-    assert re.fullmatch(r"[0-9a-f]{64}", p["data_snapshot_sha256"])
-    assert p["data_snapshot_sha256"] == data_snapshot_hash(data)
+    # the snapshot hash, recomputed from the ledger rows as SQL reads them
+    ledger = _sql(report_engine, "SELECT sha256, status, row_count FROM import_file")
+    expected = hashlib.sha256()
+    for sha, status, rows in sorted(ledger):
+        expected.update(f"{sha}\t{status}\t{int(rows)}\n".encode())
+    for name in ("episodes", "outcomes", "sessions", "interventions", "visits"):
+        expected.update(f"{name}\t{len(getattr(data, name))}\n".encode())
+    assert p["data_snapshot_sha256"] == expected.hexdigest()
     assert p["quarter"] == QUARTER and p["previous_quarter"] == str(Q.previous())
-    assert p["code_version"] == code_version()
-    assert p["code_version"].startswith("0.") or "git" in p["code_version"]
+    # the code version: the installed version and the checkout's commit, as git reports it
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    version = importlib.metadata.version("ionto-analytics")
+    assert p["code_version"] == (f"{version} (git {commit})" if commit else version)
     generated = dt.datetime.strptime(p["generated_at_utc"], "%Y-%m-%d %H:%M:%S UTC")
     assert abs((dt.datetime.now(dt.UTC).replace(tzinfo=None) - generated).total_seconds()) < 600
     assert p["data_snapshot_sha256"] in html

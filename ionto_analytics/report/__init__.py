@@ -43,8 +43,10 @@ from ionto_analytics.errors import InputError
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section
+from ionto_analytics.report.pdf import PdfError, find_chromium, print_pdf
 from ionto_analytics.report.quality import data_quality_section, device_section, safety_section
 from ionto_analytics.report.quarter import Quarter
+from ionto_analytics.report.render import render_html
 from ionto_analytics.report.sections import active_episode_ids, outcomes_section, volume_section
 from ionto_analytics.suppression import THRESHOLD
 
@@ -101,8 +103,6 @@ class QuarterlyReport:
         raise KeyError(f"no section {key!r}; have {[s.key for s in self.sections]}")
 
     def _repr_html_(self) -> str:
-        from ionto_analytics.report.render import render_html
-
         return render_html(self)
 
 
@@ -272,9 +272,6 @@ def write_report(
     -------
     ReportFiles
     """
-    from ionto_analytics.report.pdf import PdfError, find_chromium, print_pdf
-    from ionto_analytics.report.render import render_html
-
     if pdf and find_chromium() is None:  # fail before the work, not after it
         raise PdfError(
             "--pdf needs headless Chromium, and none was found ($IONTO_CHROMIUM, chromium, "

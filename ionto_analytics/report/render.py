@@ -7,7 +7,17 @@ CDN and stays small (≈ 4.7 MB for plotly.js, then a few kB per figure).
 
 Examples
 --------
->>> html = render_html(_example_report())
+A one-section report with one figure:
+
+>>> import pandas as pd
+>>> from ionto_analytics.report import QuarterlyReport
+>>> from ionto_analytics.report.model import ReportFigure, ReportTable, Section
+>>> from ionto_analytics.report.quarter import Quarter
+>>> table = ReportTable("t", "T", pd.DataFrame({"n": ["<11"]}))
+>>> figure = ReportFigure("f", "F", go.Figure(go.Bar(x=["a"], y=[1])))
+>>> section = Section("s", "S", tables=(table,), figures=(figure,))
+>>> report = QuarterlyReport(Quarter(2025, 3), None, (section,), {"code_version": "0"}, 0)
+>>> html = render_html(report)
 >>> html.count("Plotly.newPlot"), "<script src=" in html, html.count("plotly.js v")
 (1, False, 1)
 """
@@ -109,16 +119,3 @@ def render_html(report: QuarterlyReport) -> str:
         )
     )
 
-
-def _example_report() -> QuarterlyReport:
-    """A one-section report with one figure (for the doctest)."""
-    import pandas as pd
-
-    from ionto_analytics.report import QuarterlyReport
-    from ionto_analytics.report.model import ReportFigure, ReportTable, Section
-    from ionto_analytics.report.quarter import Quarter
-
-    fig = go.Figure(go.Bar(x=["a"], y=[1]))
-    table = ReportTable("t", "T", pd.DataFrame({"n": ["<11"]}))
-    section = Section("s", "S", tables=(table,), figures=(ReportFigure("f", "F", fig),))
-    return QuarterlyReport(Quarter(2025, 3), None, (section,), {"code_version": "0"}, 0)
