@@ -24,7 +24,14 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
 from data_schemas import store
+from data_schemas.errors import InputError
+from device_import.pipeline import Importer
+from device_import.privacy import Keyer, load_site_key
+from emulator import emulate
 from ionto.progress import progress_bar
+from ionto_analytics.compare_command import compare_frames
+from ionto_analytics.load import load_episodes, load_outcomes
+from ionto_analytics.report import write_report
 from ionto_analytics.report.quarter import Quarter
 
 DEMO_CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
@@ -53,9 +60,6 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
         One row per contrast and week: n per arm, planted difference, estimate, 95 % CI,
         whether the interval covers the planted value.
     """
-    from ionto_analytics.compare_command import compare_frames
-    from ionto_analytics.load import load_episodes, load_outcomes
-
     episodes, outcomes = load_episodes(engine), load_outcomes(engine)
     planted = {
         (e["condition"], e["instrument"], e["arm"], e["versus"], int(e["week"])): e["difference"]
@@ -64,25 +68,31 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
     rows = []
     for condition, instrument, arm, versus in DEMO_CONTRASTS:
         for week in DEMO_WEEKS:
-            report = compare_frames(
-                episodes,
-                outcomes,
-                None,
-                condition=condition,
-                instrument=instrument,
-                arms=(arm, versus),
-                week=week,
-            )
-            result = report.result
             true = planted.get((condition, instrument, arm, versus, week))
+            row = {
+                "condition": condition,
+                "instrument": instrument,
+                "contrast": f"{arm} vs {versus}",
+                "week": week,
+                "planted": true,
+            }
+            try:
+                result = compare_frames(
+                    episodes,
+                    outcomes,
+                    None,
+                    condition=condition,
+                    instrument=instrument,
+                    arms=(arm, versus),
+                    week=week,
+                ).result
+            except InputError as error:  # too few patients in a small demo network
+                rows.append({**row, "n": "", "not_estimable": str(error)})
+                continue
             rows.append(
                 {
-                    "condition": condition,
-                    "instrument": instrument,
-                    "contrast": f"{arm} vs {versus}",
-                    "week": week,
+                    **row,
                     "n": "/".join(str(result.n.get(a, 0)) for a in (arm, versus)),
-                    "planted": true,
                     "estimate": result.estimate,
                     "ci_low": result.ci_low,
                     "ci_high": result.ci_high,
@@ -144,11 +154,6 @@ def run_demo(
     console : rich.console.Console, optional
         Where progress messages go.
     """
-    from device_import.pipeline import Importer
-    from device_import.privacy import Keyer, load_site_key
-    from emulator import emulate
-    from ionto_analytics.report import write_report
-
     console = console or Console(stderr=True)
     exports_dir = out_dir / "exports"
     with progress_bar("emulating the clinic network", unit="patients") as advance:
@@ -168,7 +173,10 @@ def run_demo(
     truth = json.loads(Path(summary.ground_truth).read_text(encoding="utf-8"))
     analysis = analyse_against_truth(engine, truth)
     console.print("adjusted comparisons (ANCOVA) beside the planted effects:")
-    console.print(analysis.round(2).to_string(index=False))
+    estimable = analysis.drop(columns="not_estimable", errors="ignore")
+    console.print(estimable.round(2).to_string(index=False))
+    for r in analysis.reindex(columns=["contrast", "week", "not_estimable"]).dropna().itertuples():
+        console.print(f"not estimable: {r.contrast}, week {r.week}: {r.not_estimable}")
     quarter = latest_complete_quarter(_last_visit_day(engine))
     with progress_bar(f"report {quarter}", unit="steps") as advance:
         files = write_report(

@@ -9,12 +9,15 @@ from statsmodels.duration.survfunc import SurvfuncRight
 
 from ionto_analytics.errors import InputError
 from ionto_analytics.outcomes import (
+    FOLLOW_UP_WEEKS,
     baseline_scores,
     change_from_baseline,
     change_per_visit,
     kaplan_meier,
     mcid_responders,
     time_to_mcid,
+    window_days,
+    window_label,
     window_tolerance,
 )
 
@@ -30,7 +33,7 @@ def test_window_rule() -> None:
             ("a", "nprs", 7.0, 5),  # baseline: day 3 (nearest day 0)
             ("a", "nprs", 5.0, 38),
             ("a", "nprs", 4.0, 46),  # week 6: tie 4 days each → earlier
-            ("a", "nprs", 3.0, 70),  # week 12: 14 days before 84 → in (±14)
+            ("a", "nprs", 3.0, 71),  # week 12: first day of its window (71–98)
             ("b", "nprs", 6.0, 8),  # no baseline (day 8 > 7)
             ("b", "nprs", 5.0, 50),  # week 6: 8 days late → outside ±7
         ]
@@ -39,8 +42,8 @@ def test_window_rule() -> None:
     a = ch[ch["episode_id"] == "a"].set_index("window")
     assert a.loc["week_6", "baseline"] == 8.0 and a.loc["week_6", "baseline_day"] == 3
     assert a.loc["week_6", "days_from_intake"] == 38 and a.loc["week_6", "change"] == -3.0
-    assert a.loc["week_12", "days_from_intake"] == 70
-    assert a.loc["discharge", "days_from_intake"] == 70
+    assert a.loc["week_12", "days_from_intake"] == 71
+    assert a.loc["discharge", "days_from_intake"] == 71
     assert a.loc["week_6", "improvement"] == 3.0
     assert a.loc["week_6", "percent_change"] == pytest.approx(-37.5)
     b = ch[ch["episode_id"] == "b"].set_index("window")
@@ -49,6 +52,34 @@ def test_window_rule() -> None:
     assert window_tolerance(6) == 7 and window_tolerance(12) == 14
     # nothing dropped: 2 episodes x 3 windows
     assert len(ch) == 6
+
+
+def test_windows_never_overlap_and_cover_their_neighbourhood() -> None:
+    owners = {}
+    for week in FOLLOW_UP_WEEKS:
+        first, last = window_days(week)
+        assert first <= 7 * week <= last  # the target day is in its own window
+        assert 7 * week - first <= window_tolerance(week)
+        assert last - 7 * week <= window_tolerance(week)
+        for day in range(first, last + 1):
+            assert day not in owners, f"day {day} in weeks {owners.get(day)} and {week}"
+            owners[day] = week
+    # between weeks 4 and 12 every day has exactly one window (no gap, no overlap)
+    assert [owners.get(d) for d in (35, 36, 49, 50, 70, 71)] == [4, 6, 6, 8, 8, 12]
+
+
+def test_each_score_is_used_in_at_most_one_week() -> None:
+    days = np.arange(8, 400, 3)
+    out = _out([("a", "nprs", 5.0, 0)] + [("a", "nprs", float(d % 11), int(d)) for d in days])
+    ch = change_from_baseline(out, windows=FOLLOW_UP_WEEKS)
+    used = ch["days_from_intake"].dropna()
+    assert used.is_unique and len(used) == len(FOLLOW_UP_WEEKS)
+
+
+@pytest.mark.parametrize("week", [0, 3, 10, -6, 6.0, True, "6"])
+def test_a_week_without_a_window_is_refused(week) -> None:
+    with pytest.raises(InputError, match="no follow-up window; choose one of 2, 4, 6, 8, 12"):
+        window_label(week)
 
 
 def test_same_day_duplicates_are_averaged_and_zero_baseline() -> None:
