@@ -1,13 +1,14 @@
-"""Named random streams: one per purpose, spawned from the run's seed.
+"""Named random streams: one per purpose, spawned from the run's seed and the chunk.
 
 Every random draw of an emulation reads its own stream, so adding a draw to one purpose
 (say a new field in the visit records) leaves every other purpose's numbers unchanged.
-The streams are the children of ``numpy.random.SeedSequence(seed).spawn(len(PURPOSES))``;
-a purpose drawn chunk by chunk takes the chunk's grandchild, addressed directly by its
-``spawn_key`` so no spawning order has to be replayed.
+Chunk ``c`` of a run seeded ``seed`` owns the table
+``numpy.random.SeedSequence([seed, c]).spawn(len(PURPOSES))``: a purpose's position in
+:data:`PURPOSES` is its child. Purposes drawn once per run (the device fleet) use chunk 0.
 
 Identifiers are not drawn: they scramble an index with an integer key
-(:func:`emulator.ids.scramble`), one key per kind of identifier from :func:`id_keys`.
+(:func:`emulator.ids.scramble`), one key per kind of identifier from :func:`id_keys`, taken
+from the identifier children of chunk 0 (the same in every chunk, never used as generators).
 
 Examples
 --------
@@ -28,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 DRAWS: tuple[str, ...] = (
-    "devices",  # clock skew, firmware and service date of each device
+    # The first ten keep the children the chunked engine spawned before this table existed,
+    # so the clinical draws (population to device choice) keep their numbers.
     "population",  # clinic, condition, demographics, identities and baselines of episodes
     "assignment",  # planned and received arm
     "care_plan",  # visits a week, plan length, device kind, potential ionto sessions
@@ -36,14 +38,15 @@ DRAWS: tuple[str, ...] = (
     "visit_calendar",  # visit dates and start times
     "outcomes",  # observed instrument scores
     "dropout",  # who drops out, when, and who answers the follow-up
+    "truth",  # noise of the potential-outcome curves in the ground truth
     "prescriptions",  # referral and prescription dates, prescribed volume
+    "device_pick",  # which of the clinic's devices ran each session
     "episode_records",  # prescriber and other episode-level EHR details
     "visit_records",  # therapist, minutes, QuickDASH items, adverse events
-    "device_pick",  # which of the clinic's devices ran each session
     "session_clock",  # minutes between visit start and session start
     "documentation",  # encounter id entered on the device, channel used
     "signals",  # current and impedance samples of each session
-    "truth",  # noise of the potential-outcome curves in the ground truth
+    "devices",  # clock skew, firmware and service date of each device (chunk 0 only)
 )
 """Purposes drawn from a ``numpy.random.Generator`` (one stream each, per chunk)."""
 
@@ -57,12 +60,13 @@ IDENTIFIERS: tuple[str, ...] = (
 """Kinds of identifier scrambled with a key of their own."""
 
 PURPOSES: tuple[str, ...] = DRAWS + IDENTIFIERS
-"""The table of purposes; a purpose's position is its ``spawn_key`` under the seed."""
+"""The table of purposes; a purpose's position is its child in a chunk's spawn."""
 
 
-def _sequence(seed: int, purpose: str, *chunk: int) -> np.random.SeedSequence:
-    """The purpose's child of ``SeedSequence(seed)`` (or that child's ``chunk``-th child)."""
-    return np.random.SeedSequence(seed, spawn_key=(PURPOSES.index(purpose), *chunk))
+def _table(seed: int, chunk: int) -> dict[str, np.random.SeedSequence]:
+    """Purpose -> its child of ``SeedSequence([seed, chunk])``."""
+    children = np.random.SeedSequence([seed, chunk]).spawn(len(PURPOSES))
+    return dict(zip(PURPOSES, children, strict=True))
 
 
 def streams(seed: int, chunk: int = 0) -> dict[str, np.random.Generator]:
@@ -71,7 +75,7 @@ def streams(seed: int, chunk: int = 0) -> dict[str, np.random.Generator]:
     Parameters
     ----------
     seed : int
-        The run's seed.
+        The run's seed (a non-negative integer).
     chunk : int
         Index of the chunk of episodes (purposes drawn once per run use chunk 0).
 
@@ -84,11 +88,12 @@ def streams(seed: int, chunk: int = 0) -> dict[str, np.random.Generator]:
     --------
     >>> import numpy as np
     >>> g = streams(3, chunk=2)["outcomes"]
-    >>> child = np.random.SeedSequence(3).spawn(len(PURPOSES))[PURPOSES.index("outcomes")]
-    >>> bool(g.random() == np.random.default_rng(child.spawn(3)[2]).random())
+    >>> child = np.random.SeedSequence([3, 2]).spawn(len(PURPOSES))[PURPOSES.index("outcomes")]
+    >>> bool(g.random() == np.random.default_rng(child).random())
     True
     """
-    return {p: np.random.default_rng(_sequence(seed, p, chunk)) for p in DRAWS}
+    table = _table(seed, chunk)
+    return {p: np.random.default_rng(table[p]) for p in DRAWS}
 
 
 def id_keys(seed: int) -> dict[str, int]:
@@ -97,12 +102,12 @@ def id_keys(seed: int) -> dict[str, int]:
     Parameters
     ----------
     seed : int
-        The run's seed.
+        The run's seed (a non-negative integer).
 
     Returns
     -------
     dict of str to int
-        Identifier kind -> a 32-bit key derived from that purpose's ``SeedSequence``.
+        Identifier kind -> a 32-bit key from that purpose's ``SeedSequence``.
 
     Examples
     --------
@@ -112,4 +117,5 @@ def id_keys(seed: int) -> dict[str, int]:
     >>> all(0 <= k < 2**32 for k in keys.values()), keys == id_keys(0)
     (True, True)
     """
-    return {p: int(_sequence(seed, p).generate_state(1)[0]) for p in IDENTIFIERS}
+    table = _table(seed, 0)
+    return {p: int(table[p].generate_state(1)[0]) for p in IDENTIFIERS}
