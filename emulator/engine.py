@@ -369,6 +369,12 @@ def emulate(
     -------
     EmulationSummary
         Counts, files and the ground-truth path.
+
+    Raises
+    ------
+    data_schemas.errors.InputError
+        Before anything is written: an unknown or invalid scenario (``ScenarioError``),
+        ``clinics`` or ``patients`` below 1, a negative seed, or ``end`` before ``start``.
     """
     out_dir = Path(out_dir)
     s = load_scenario(scenario)
