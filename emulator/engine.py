@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from data_schemas.errors import InputError
+
 from .assignment import assign_arms
+from .clock import utc_offsets
 from .fhir import FhirWriter
 from .ids import det_uuid, device_serial, scramble
 from .outcomes import TruthAccumulator, apply_dropout, arm_flags, observe
@@ -33,6 +35,7 @@ from .records import episode_tables, visit_tables
 from .scenario import Clinic, load_scenario, resolve_clinics, scenario_path
 from .schedule import plan_care, visit_calendar
 from .sessions import plan_sessions, session_events, simulate
+from .streams import id_keys, streams
 from .truth import AnswerKey, write_ground_truth
 from .writers.device_files import EXTENSIONS, WRITERS
 from .writers.ehr_csv import EhrCsvWriter
@@ -76,23 +79,16 @@ class EmulationSummary:
         return pd.DataFrame({"table": list(self.counts), "n": list(self.counts.values())})
 
 
-def _utc_offsets(tz: str, dates: np.ndarray) -> np.ndarray:
-    """UTC offset in minutes at noon local time on each date (clinic hours avoid DST jumps)."""
-    zone = ZoneInfo(tz)
-    uniq, inv = np.unique(dates.astype("datetime64[D]"), return_inverse=True)
-    offs = []
-    for d in uniq.astype(object):
-        off = dt.datetime(d.year, d.month, d.day, 12, tzinfo=zone).utcoffset()
-        offs.append(int(off.total_seconds() // 60) if off is not None else 0)
-    return np.asarray(offs, np.int64)[inv]
-
-
-@dataclass
+@dataclass(frozen=True)
 class _Network:
+    """What every chunk shares: the scenario, clinics, devices, seed and output folder."""
+
     scenario: dict[str, Any]
     clinics: list[Clinic]
-    devices: pd.DataFrame
+    devices: pd.DataFrame = field(repr=False)
     seed: int
+    out_dir: Path
+    ids: dict[str, int] = field(repr=False)
 
 
 def _devices(
@@ -135,9 +131,9 @@ def _chunk(
     net: _Network, ci: int, first: int, n: int, start: np.datetime64, end: np.datetime64
 ) -> dict[str, Any]:
     s, clinics = net.scenario, net.clinics
-    g = [np.random.default_rng(ss) for ss in np.random.SeedSequence([net.seed, ci]).spawn(10)]
-    eps = make_episodes(g[0], s, clinics, first, n, start, end)
-    planned, true = assign_arms(g[1], s, clinics, eps)
+    g = streams(net.seed, ci)
+    eps = make_episodes(g["population"], s, clinics, first, n, start, end)
+    planned, true = assign_arms(g["assignment"], s, clinics, eps)
     eps["planned_arm"], eps["true_arm"] = planned, true
     dev = net.devices
     has_unit = np.array(
@@ -148,30 +144,30 @@ def _chunk(
     )
     share = np.array([c.template["patch_share"] for c in clinics])
     share = np.where(~has_patch, 0.0, np.where(~has_unit, 1.0, share))
-    plan = plan_care(g[2], s, eps, share)
+    plan = plan_care(g["care_plan"], s, eps, share)
     for col in plan.columns:
         eps[col] = plan[col].to_numpy()
     # Potential sessions for every episode (counterfactual dose), realized for ionto arms.
     ep_row = np.repeat(np.arange(n), plan["n_ionto"].to_numpy())
     kinds = plan["device_kind"].to_numpy()[ep_row]
-    plans = plan_sessions(g[3], s, ep_row, kinds)
+    plans = plan_sessions(g["session_plans"], s, ep_row, kinds)
     plans["ionto_seq"] = np.arange(len(plans)) - np.repeat(
         np.concatenate(([0], np.cumsum(plan["n_ionto"].to_numpy())[:-1])),
         plan["n_ionto"].to_numpy(),
     )
     dose = np.bincount(ep_row, weights=plans["effective_dose_mA_min"].to_numpy(), minlength=n)
-    visits = visit_calendar(g[4], s, eps, plan)
-    scores = observe(g[5], s, clinics, eps, visits, dose)
-    dropped, last_seq, keep = apply_dropout(g[6], s, eps, plan, visits, scores)
+    visits = visit_calendar(g["visit_calendar"], s, eps, plan)
+    scores = observe(g["outcomes"], s, clinics, eps, visits, dose)
+    dropped, last_seq, keep = apply_dropout(g["dropout"], s, eps, plan, visits, scores)
     eps["dropped"], eps["last_seq"] = dropped, last_seq
-    truth_rng = g[7]
     # Identifiers.
     idx = eps["episode_index"].to_numpy()
     prefix = np.array(
         [_CLINIC_PREFIX[c % len(_CLINIC_PREFIX)] for c in eps["clinic"]], dtype=object
     )
     eps["mrn"] = (
-        prefix + pd.Series(scramble(idx, net.seed, 10_000_000)).map("{:07d}".format).to_numpy()
+        prefix
+        + pd.Series(scramble(idx, net.ids["mrn"], 10_000_000)).map("{:07d}".format).to_numpy()
     )
     eps["episode_id"] = pd.Series(idx).map("EP{:07d}".format).to_numpy()
     for col in ("city", "state", "zip"):
@@ -179,11 +175,12 @@ def _chunk(
     eps["intake_date"] = pd.to_datetime(eps["intake_date"])
     eps["birth_date"] = pd.to_datetime(eps["birth_date"])
     lo, hi = s["drug"]["prescription_lead_days"]
-    eps["referral_date"] = eps["intake_date"] - pd.to_timedelta(g[8].integers(3, 30, n), unit="D")
+    rx = g["prescriptions"]
+    eps["referral_date"] = eps["intake_date"] - pd.to_timedelta(rx.integers(3, 30, n), unit="D")
     eps["rx_date"] = eps["intake_date"] - pd.to_timedelta(
-        g[8].integers(int(lo), int(hi) + 1, n), unit="D"
+        rx.integers(int(lo), int(hi) + 1, n), unit="D"
     )
-    eps["rx_volume_mL"] = np.round(g[8].uniform(*s["drug"]["volume_mL"], n) * 2) / 2
+    eps["rx_volume_mL"] = np.round(rx.uniform(*s["drug"]["volume_mL"], n) * 2) / 2
     visits = visits[keep].copy()
     vrow_map = np.full(len(keep), -1)
     vrow_map[np.flatnonzero(keep)] = np.arange(keep.sum())
@@ -194,7 +191,7 @@ def _chunk(
         pd.Series(
             scramble(
                 idx[visits["episode_row"].to_numpy()] * 32 + visits["seq"].to_numpy(),
-                net.seed + 1,
+                net.ids["encounter_id"],
                 10**9,
             )
         )
@@ -218,23 +215,23 @@ def _chunk(
     ).to_numpy()
     real = real[~np.isnan(real["visit_pos"].to_numpy(float))].copy()
     real["visit_pos"] = real["visit_pos"].astype(np.int64)
-    sessions, device_files = _device_sessions(net, g[9], eps, visits, real)
-    tables = episode_tables(g[8], s, eps, [c.key for c in clinics])
-    tables.update(visit_tables(g[8], s, eps, visits, sessions, scores))
+    sessions, device_files = _device_sessions(net, g, eps, visits, real)
+    tables = episode_tables(g["episode_records"], s, eps, [c.key for c in clinics])
+    tables.update(visit_tables(g["visit_records"], s, eps, visits, sessions, scores))
     return {
         "eps": eps,
         "dose": dose,
         "tables": tables,
         "sessions": sessions,
         "visits": visits,
-        "truth_rng": truth_rng,
+        "truth_rng": g["truth"],
         "device_files": device_files,
     }
 
 
 def _device_sessions(
     net: _Network,
-    rng: np.random.Generator,
+    g: dict[str, np.random.Generator],
     eps: pd.DataFrame,
     visits: pd.DataFrame,
     real: pd.DataFrame,
@@ -249,19 +246,19 @@ def _device_sessions(
         m = (clinic == c) & (kinds == k)
         if m.any():
             choices = np.asarray(grp)
-            dev_idx[m] = choices[rng.integers(0, len(choices), m.sum())]
+            dev_idx[m] = choices[g["device_pick"].integers(0, len(choices), m.sum())]
     d = dev.iloc[dev_idx].reset_index(drop=True)
     for col in ("serial", "format", "model", "firmware", "clock_skew_s"):
         real[col] = d[col].to_numpy()
     v = visits.iloc[real["visit_pos"].to_numpy()]
     local = v["date"].to_numpy().astype("datetime64[s]") + (
-        v["start_min"].to_numpy() * 60 + rng.integers(120, 900, n)
+        v["start_min"].to_numpy() * 60 + g["session_clock"].integers(120, 900, n)
     ).astype("timedelta64[s]")
     tzs = np.array([net.clinics[c].tz for c in clinic], dtype=object)
     off = np.zeros(n, np.int64)
     for tz in np.unique(tzs):
         m = tzs == tz
-        off[m] = _utc_offsets(tz, local[m])
+        off[m] = utc_offsets(tz, local[m])
     real["local_start"] = local
     real["utc_offset_min"] = off
     real["utc_start"] = local - off.astype("timedelta64[m]")
@@ -274,20 +271,22 @@ def _device_sessions(
     fmt = real["format"].to_numpy()
     sid = np.where(
         fmt == "kathodyne_csv",
-        pd.Series(scramble(gidx, net.seed + 2, 10**8)).map("K{:08d}".format),
-        pd.Series(scramble(gidx, net.seed + 3, 10**6)).map("R{:06d}".format),
+        pd.Series(scramble(gidx, net.ids["kathodyne_session_id"], 10**8)).map("K{:08d}".format),
+        pd.Series(scramble(gidx, net.ids["dermapatch_session_id"], 10**6)).map("R{:06d}".format),
     )
+    uuid_key = net.ids["phoresys_session_id"]
     sid = np.where(
-        fmt == "phoresys_json", [det_uuid(net.seed, "session", int(i)) for i in gidx], sid
+        fmt == "phoresys_json", [det_uuid(uuid_key, "session", int(i)) for i in gidx], sid
     )
     real["session_id"] = sid
     real["encounter_true"] = v["encounter_id"].to_numpy()
-    entered = rng.random(n) < 0.92
+    doc = g["documentation"]
+    entered = doc.random(n) < 0.92
     real["encounter_entered"] = entered
     real["polarity"] = np.where(real["wrong_polarity"], "anode", "cathode")
     real["drug"] = s["drug"]["name"]
     real["concentration_mg_per_mL"] = s["drug"]["concentration_mg_per_mL"]
-    real["channel_no"] = rng.integers(1, 3, n)
+    real["channel_no"] = doc.integers(1, 3, n)
     real["channel"] = np.where(real["channel_no"] == 1, "A", "B")
     clinic_keys = [net.clinics[c].key for c in clinic]
     stamp = pd.to_datetime(real["device_start"]).dt.strftime("%Y%m%d_%H%M%S").to_numpy()
@@ -304,9 +303,9 @@ def _device_sessions(
     for f in sorted(np.unique(fmt)):
         m = np.flatnonzero(fmt == f)
         part = real.iloc[m].reset_index(drop=True)
-        smp = simulate(rng, s, part)
+        smp = simulate(g["signals"], s, part)
         events = session_events(part, smp)
-        files += WRITERS[f](net_out(net), part, smp, events)
+        files += WRITERS[f](net.out_dir, part, smp, events)
         real.loc[m, "duration_s"] = smp.duration_s
         real.loc[m, "delivered_mA_min"] = smp.delivered
         real.loc[m, "current_limited"] = ~np.isnan(smp.limited_at_s)
@@ -315,9 +314,27 @@ def _device_sessions(
     return real, files
 
 
-def net_out(net: _Network) -> Path:
-    """Output folder of a network (set by :func:`emulate`)."""
-    return net.scenario["_out_dir"]
+def _count(name: str, value: int | None, default: int) -> int:
+    """A network size given to :func:`emulate`, or the scenario's default when ``None``.
+
+    Examples
+    --------
+    >>> _count("clinics", None, 6), _count("clinics", 2, 6)
+    (6, 2)
+    >>> _count("patients", 0, 1500)
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: emulate: patients must be a whole number above 0 (got 0); \
+pass patients=None for the scenario's default of 1500
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(
+            f"emulate: {name} must be a whole number above 0 (got {value!r}); "
+            f"pass {name}=None for the scenario's default of {default}"
+        )
+    return int(value)
 
 
 def emulate(
@@ -352,16 +369,29 @@ def emulate(
     -------
     EmulationSummary
         Counts, files and the ground-truth path.
+
+    Raises
+    ------
+    data_schemas.errors.InputError
+        Before anything is written: an unknown or invalid scenario (``ScenarioError``),
+        ``clinics`` or ``patients`` below 1, a negative seed, or ``end`` before ``start``.
     """
     out_dir = Path(out_dir)
     s = load_scenario(scenario)
     d = s["defaults"]
-    n_clinics = clinics or d["clinics"]
-    n_pat = patients or d["patients"]
+    n_clinics = _count("clinics", clinics, d["clinics"])
+    n_pat = _count("patients", patients, d["patients"])
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(
+            f"emulate: seed must be a non-negative integer (got {seed!r}); pass e.g. seed=0"
+        )
     start64 = np.datetime64(str(start or d["start"]), "D")
     end64 = np.datetime64(str(end or d["end"]), "D")
     if end64 < start64:
-        raise ValueError(f"end {end64} is before start {start64}; swap them")
+        raise InputError(
+            f"emulate: the window of intake dates must end on or after its start "
+            f"(got start {start64}, end {end64}); swap them"
+        )
     for sub in ("devices", "ehr", "fhir", "ground_truth.json", "scenario.yaml", "manifest.json"):
         p = out_dir / sub
         if p.is_dir():
@@ -370,8 +400,8 @@ def emulate(
             p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     cl = resolve_clinics(s, n_clinics)
-    devices = _devices(np.random.default_rng(np.random.SeedSequence([seed, 10**6])), s, cl, start64)
-    net = _Network({**s, "_out_dir": out_dir}, cl, devices, seed)
+    devices = _devices(streams(seed)["devices"], s, cl, start64)
+    net = _Network(s, cl, devices, seed, out_dir, id_keys(seed))
     shutil.copyfile(scenario_path(scenario), out_dir / "scenario.yaml")
     ehr = EhrCsvWriter(out_dir, [c.key for c in cl])
     ehr.write(
@@ -392,7 +422,7 @@ def emulate(
         "devices",
         devices[["clinic", "serial", "vendor", "model", "firmware", "kind", "in_service_date"]],
     )
-    fhir = FhirWriter(out_dir, seed, cl)
+    fhir = FhirWriter(out_dir, cl)
     truth = TruthAccumulator(s)
     key = AnswerKey(out_dir)
     device_files: list[str] = []

@@ -42,6 +42,7 @@ from data_schemas.fhir_systems import (
     TIMEZONE_EXTENSION,
 )
 
+from .clock import utc_offsets
 from .records import CPT_TEXT
 from .scenario import Clinic
 
@@ -108,9 +109,8 @@ def _it(df: pd.DataFrame) -> Iterator[Any]:
 class FhirWriter:
     """Streams resources to ``fhir/ndjson/<Type>.ndjson`` and ``fhir/bundles/``."""
 
-    def __init__(self, out_dir: Path, seed: int, clinics: list[Clinic]) -> None:
+    def __init__(self, out_dir: Path, clinics: list[Clinic]) -> None:
         self.out_dir = out_dir
-        self.seed = seed
         self.clinics = clinics
         nd = out_dir / "fhir" / "ndjson"
         nd.mkdir(parents=True, exist_ok=True)
@@ -138,8 +138,6 @@ class FhirWriter:
         self, ci: int, eps: pd.DataFrame, tables: dict[str, pd.DataFrame], sessions: pd.DataFrame
     ) -> None:
         """Write every resource of one chunk; one transaction Bundle per clinic and chunk."""
-        from .engine import _utc_offsets  # local import: engine imports this module
-
         per_clinic: dict[int, list[tuple[str, str, str]]] = {}
 
         def emit(clinic: int, rtype: str, rid: str, res: dict[str, Any]) -> None:
@@ -228,7 +226,7 @@ class FhirWriter:
         off = np.zeros(len(vis), np.int64)
         for z in np.unique(tz):
             m = tz == z
-            off[m] = _utc_offsets(z, dates[m])
+            off[m] = utc_offsets(z, dates[m])
         stamp = [
             f"{d}T{t}:00{o}"
             for d, t, o in zip(vis["visit_date"], vis["start_time"], _offset_str(off), strict=True)

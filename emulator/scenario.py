@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from data_schemas.errors import InputError
 from data_schemas.vocabulary import (
     ARMS,
     CONDITIONS,
@@ -40,7 +41,7 @@ _FORMATS = ("kathodyne_csv", "phoresys_json", "dermapatch_log")
 _DEVICE_KINDS = ("clinic_unit", "wearable_patch")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario file failed validation; ``errors`` lists every problem with its path."""
 
     def __init__(self, where: str, errors: list[str]) -> None:
@@ -497,7 +498,10 @@ def scenario_path(scenario: str | Path) -> Path:
     path = SCENARIO_DIR / f"{scenario}.yaml"
     if not path.exists():
         known = ", ".join(shipped_scenarios())
-        raise FileNotFoundError(f"no shipped scenario {scenario!r}; shipped: {known}")
+        raise InputError(
+            f"scenario: no shipped scenario named {scenario!r} in {SCENARIO_DIR} "
+            f"(expected one of: {known}); pass a shipped name or the path of a .yaml file"
+        )
     return path
 
 

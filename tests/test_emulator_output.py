@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from emulator import EmulationSummary, emulate, load_scenario
 from .emulator_fixtures import small_run, small_truth
 
 __all__ = ["small_run", "small_truth"]
-SCHEMAS = Path(__file__).resolve().parents[1] / "data_schemas"
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = ROOT / "data_schemas"
 
 
 def _ehr(run: EmulationSummary, table: str) -> pd.DataFrame:
@@ -54,7 +58,24 @@ def test_counts_in_answer_key_match_the_ehr(small_run: EmulationSummary,
         assert len(_ehr(small_run, table)) == counts[table], table
     assert len(small_truth["answer_key"]["sessions"]) == counts["sessions"]
     assert len(list((small_run.out_dir / "devices").rglob("*.*"))) == counts["sessions"]
-    assert counts["episodes"] == 400
+
+
+def test_episodes_patients_and_device_files_on_disk_match_the_answer_key(
+        small_run: EmulationSummary, small_truth: dict[str, Any]) -> None:
+    key = ["clinic_id", "episode_id", "mrn"]
+    written = _ehr(small_run, "episodes")[key]
+    truth = pd.DataFrame(small_truth["answer_key"]["episodes"])[key]
+    assert not written.duplicated().any() and not truth.duplicated().any()
+    assert set(written.itertuples(index=False)) == set(truth.itertuples(index=False))
+    # Every patient has at least one episode, and every episode's patient is in patients.csv.
+    patients = _ehr(small_run, "patients")[["clinic_id", "mrn"]]
+    assert not patients.duplicated().any()
+    assert (set(patients.itertuples(index=False))
+            == set(written[["clinic_id", "mrn"]].itertuples(index=False)))
+    # The device files on disk are exactly the sessions of the answer key.
+    on_disk = {str(p.relative_to(small_run.out_dir))
+               for p in (small_run.out_dir / "devices").rglob("*") if p.is_file()}
+    assert on_disk == {s["file"] for s in small_truth["answer_key"]["sessions"]}
 
 
 def test_phoresys_files_validate_against_json_schema(small_run: EmulationSummary) -> None:
@@ -157,9 +178,14 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    """Same seed, same bytes, also from another process with another string-hash seed."""
     a = emulate(tmp_path / "a", patients=60, clinics=3, seed=3)
-    b = emulate(tmp_path / "b", patients=60, clinics=3, seed=3)
-    assert _digest(a.out_dir) == _digest(b.out_dir)
+    code = ("import sys; from pathlib import Path; from emulator import emulate; "
+            "emulate(Path(sys.argv[1]), patients=60, clinics=3, seed=3)")
+    env = {**os.environ, "PYTHONHASHSEED": "12345",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], check=True, env=env)
+    assert _digest(a.out_dir) == _digest(tmp_path / "b")
     c = emulate(tmp_path / "c", patients=60, clinics=3, seed=4)
     assert _digest(a.out_dir) != _digest(c.out_dir)
 

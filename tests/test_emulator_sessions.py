@@ -7,13 +7,13 @@ import pytest
 
 from emulator.scenario import load_scenario
 from emulator.sessions import plan_sessions, session_events, simulate
+from emulator.streams import streams
 
 
 def _batch(kind: str, n: int, seed: int = 0):
-    s = load_scenario()
-    plans = plan_sessions(np.random.default_rng(seed), s, np.zeros(n, int),
-                          np.full(n, kind, dtype=object))
-    return s, plans, simulate(np.random.default_rng(seed + 1), s, plans)
+    s, g = load_scenario(), streams(seed)
+    plans = plan_sessions(g["session_plans"], s, np.zeros(n, int), np.full(n, kind, dtype=object))
+    return s, plans, simulate(g["signals"], s, plans)
 
 
 @pytest.mark.parametrize("kind", ["clinic_unit", "wearable_patch"])
