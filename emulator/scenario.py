@@ -30,6 +30,7 @@ from data_schemas.vocabulary import (
     END_REASONS,
     INSTRUMENT_RANGES,
     MODALITIES,
+    arm_from_modalities,
 )
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -443,8 +444,6 @@ def _cross_checks(s: dict[str, Any], errors: list[str]) -> None:
     for arm, a in s["arms"].items():
         if arm == "source":
             continue
-        from data_schemas.vocabulary import arm_from_modalities
-
         if arm_from_modalities(a["modalities"]) != arm:
             errors.append(f"arms.{arm}.modalities: {a['modalities']} do not make arm {arm!r}")
     e = s["effects"]
