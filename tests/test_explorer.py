@@ -1,5 +1,6 @@
 """The explorer's callbacks, called directly: filters, trajectories, responder rates with
-small-cell suppression, the plain-language reading and the ipywidgets front end."""
+small-cell suppression, the plain-language reading and the ipywidgets front end
+(ionto_analytics.explorer, plain_language and widgets)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from ionto_analytics import explorer as X
 from ionto_analytics.errors import InputError
+from ionto_analytics.plain_language import reading
+from ionto_analytics.widgets import Explorer
 
 
 def _data() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,10 +45,6 @@ def _data() -> tuple[pd.DataFrame, pd.DataFrame]:
             {"episode_id": eid, "instrument": "nprs", "score": 6.0, "days_from_intake": 0},
         ]
     return pd.DataFrame(rows), pd.DataFrame(out)
-
-
-def test_small_count_rule() -> None:
-    assert [X.small_count(k) for k in (0, 1, 10, 11, 2500)] == ["0", "<11", "<11", "11", "2,500"]
 
 
 def test_filter_episodes_by_clinic_condition_and_dates() -> None:
@@ -110,10 +109,10 @@ def test_complementary_suppression_hides_a_second_arm() -> None:
 def test_reading_sentence_and_small_n_message() -> None:
     ep, out = _data()
     r = X.responder_rates(ep[ep["clinic_id"] == "c1"], out, "prtee", 6)
-    text = X.reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
+    text = reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
     assert text.startswith("Of 60 patients with lateral epicondylitis at c1, 67 % improved")
     assert "MCID (11 points or 37 % of the baseline score on PRTEE) at week 6 (95 % CI" in text
-    small = X.reading(
+    small = reading(
         X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6), instrument="prtee", week=6
     )
     assert small.startswith("Fewer than 11 patients") and "%" not in small
@@ -132,7 +131,7 @@ def test_explore_returns_figure_table_and_reading() -> None:
 
 def test_explorer_widget_callbacks_update_in_place() -> None:
     ep, out = _data()
-    app = X.Explorer(ep, out, condition="epicondylitis", instrument="prtee")
+    app = Explorer(ep, out, condition="epicondylitis", instrument="prtee")
     assert app.view is not None and app.view.filters["condition"] == "epicondylitis"
     first = app.view
     app.controls["clinic"].value = "c2"  # observers fire synchronously
@@ -153,10 +152,3 @@ def test_explorer_options_from_data() -> None:
     assert o["conditions"][:2] == ["all", "epicondylitis"]
     assert o["instruments"][0] in {"prtee", "nprs"}
     assert str(o["start"]) == "2025-01-01"
-
-
-def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
-    with pytest.raises(InputError, match="make demo"):
-        X.open_store()
-    assert not (tmp_path / "none.db").exists()
