@@ -52,7 +52,7 @@ _PUBLIC: dict[str, str] = {
     "dose_response": "ionto_analytics.compare_models",
     "change_from_baseline": "ionto_analytics.outcomes",
     "mcid_responders": "ionto_analytics.outcomes",
-    "clinic_funnel": "ionto_analytics.clinic_funnel",
+    "clinic_funnel": "ionto_analytics.funnel",
     "explore": "ionto_analytics.explorer",
     "Explorer": "ionto_analytics.widgets",
     "TraceViewer": "ionto_analytics.widgets",
