@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from scipy.optimize import linprog
 from statsmodels.stats.proportion import proportion_confint
 
 from ionto_analytics import explorer as X
@@ -152,3 +153,87 @@ def test_explorer_options_from_data() -> None:
     assert o["conditions"][:2] == ["all", "epicondylitis"]
     assert o["instruments"][0] in {"prtee", "nprs"}
     assert str(o["start"]) == "2025-01-01"
+
+
+def _arms(sizes: list[tuple[int, int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Arms of (episodes, responders) on NPRS at week 6: 7 → 2 responds, 7 → 6.5 does not."""
+    ep, out = [], []
+    for a, (n, x) in enumerate(sizes):
+        for i in range(n):
+            eid = f"a{a}e{i}"
+            ep.append({"episode_id": eid, "arm": f"arm{a}", "condition": "plantar_fasciitis"})
+            out += [
+                {"episode_id": eid, "instrument": "nprs", "score": 7.0, "days_from_intake": 0},
+                {
+                    "episode_id": eid,
+                    "instrument": "nprs",
+                    "score": 2.0 if i < x else 6.5,
+                    "days_from_intake": 42,
+                },
+            ]
+    return pd.DataFrame(ep), pd.DataFrame(out)
+
+
+def _pinned(rates: pd.DataFrame) -> list[str]:
+    """Hidden counts a reader can work out from the printed labels alone.
+
+    Unknowns: every responder and non-responder count not printed (a row's printed n and
+    responders give its non-responders). Equations: each row's n, and the column totals of
+    the "all" row, where printed. Each unknown's range is found by linear programming over
+    non-negative values, independently of the suppression module's own audit.
+    """
+    def shown(label: str) -> float | None:
+        return float(label.replace(",", "")) if label.replace(",", "").isdigit() else None
+
+    rows = list(rates.itertuples())
+    cells = [(r, k) for r in range(len(rows)) for k in ("x", "y")]  # responders, non-resp.
+    n = [shown(r.n_label) for r in rows]
+    x = [shown(r.responders_label) for r in rows]
+    a_eq, b_eq = [], []
+
+    def eq(coef: dict[tuple[int, str], float], rhs: float) -> None:
+        a_eq.append([coef.get(c, 0.0) for c in cells])
+        b_eq.append(rhs)
+
+    for r in range(len(rows)):
+        if x[r] is not None:
+            eq({(r, "x"): 1.0}, x[r])
+        if n[r] is not None:
+            eq({(r, "x"): 1.0, (r, "y"): 1.0}, n[r])
+    last = len(rows) - 1
+    for k in ("x", "y"):
+        eq({(last, k): 1.0, **{(r, k): -1.0 for r in range(last)}}, 0.0)
+    out = []
+    for j, (r, k) in enumerate(cells):
+        if k == "x" and x[r] is not None:
+            continue
+        c = np.zeros(len(cells))
+        c[j] = 1.0
+        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        if hi.status == 0 and -hi.fun - lo.fun < 0.5 and 0 < lo.fun < 11:
+            out.append(f"{rows[r][1]} {k} = {lo.fun:g}")
+    return out
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [(30, 25), (30, 15)],  # 5 non-responders in one arm
+        [(40, 20), (3, 1), (25, 12)],  # a small arm beside two large ones
+        [(12, 6), (12, 6), (50, 45)],
+        [(100, 50), (7, 7)],  # a small arm whose patients all respond
+        [(20, 10), (20, 10), (20, 10), (4, 2)],
+    ],
+)
+def test_responder_table_gives_no_small_count_away(sizes: list[tuple[int, int]]) -> None:
+    ep, out = _arms(sizes)
+    rates = X.responder_rates(ep, out, "nprs", 6)
+    assert rates["n"].tolist()[:-1] == [n for n, _ in sizes]  # the fixture is what it says
+    printed = [
+        float(v.replace(",", ""))
+        for v in [*rates["n_label"], *rates["responders_label"]]
+        if v.replace(",", "").isdigit()
+    ]
+    assert not [v for v in printed if 1 <= v <= 10]
+    assert _pinned(rates) == []
