@@ -9,6 +9,17 @@ Examples
 >>> import ionto_analytics as ia
 >>> "Cohort" in dir(ia) and "ancova" in dir(ia)
 True
+>>> from data_schemas import store
+>>> engine = store.connect("sqlite://"); store.upgrade(engine)  # an empty store
+>>> frames = ia.load_all(engine)  # or ia.load_all(url), ia.load_all() for the default store
+>>> sorted(frames), len(frames["episode"])
+(['episode', 'intervention', 'outcome', 'session'], 0)
+
+``ia.load`` is the loading module itself (Python binds ``ionto_analytics.load`` to the
+package once it is imported, so it cannot be a function of that name):
+
+>>> ia.load.load_all is ia.load_all
+True
 >>> ia.no_such_name
 Traceback (most recent call last):
 ...
@@ -22,6 +33,14 @@ from typing import Any
 
 _PUBLIC: dict[str, str] = {
     # name: the module that defines it (a module's own name maps to the module itself)
+    "load": "ionto_analytics.load",
+    "open_store": "ionto_analytics.load",
+    "load_all": "ionto_analytics.load",
+    "load_episodes": "ionto_analytics.load",
+    "load_outcomes": "ionto_analytics.load",
+    "load_sessions": "ionto_analytics.load",
+    "load_interventions": "ionto_analytics.load",
+    "load_session_details": "ionto_analytics.load_devices",
     "Cohort": "ionto_analytics.cohorts",
     "table1": "ionto_analytics.table1",
     "comparison_frame": "ionto_analytics.compare_frame",
@@ -33,7 +52,10 @@ _PUBLIC: dict[str, str] = {
     "dose_response": "ionto_analytics.compare_models",
     "change_from_baseline": "ionto_analytics.outcomes",
     "mcid_responders": "ionto_analytics.outcomes",
-    "clinic_funnel": "ionto_analytics.clinic_funnel",
+    "clinic_funnel": "ionto_analytics.funnel",
+    "explore": "ionto_analytics.explorer",
+    "Explorer": "ionto_analytics.widgets",
+    "TraceViewer": "ionto_analytics.widgets",
     "build_report": "ionto_analytics.report",
     "plots": "ionto_analytics.plots",
     "devices": "ionto_analytics.devices",

@@ -13,6 +13,11 @@ quoted correctly on PostgreSQL), then vectorized pandas. Every frame is checked 
 * :func:`load_outcomes` – long; ``days_from_intake`` = measured_on − episode start date.
 * :func:`load_sessions` – current versions of device sessions only (``is_current``).
 * :func:`load_interventions` – one row per billed/documented intervention.
+* :func:`load_all` – the four at once, from an engine, a URL or the default store.
+
+This module, with :mod:`ionto_analytics.load_devices` and :mod:`ionto_analytics.load_report`
+(which reuse its :func:`table` and :func:`read`), is the only analysis code that touches
+store tables. :func:`open_store` is the one way analysis code and notebooks open the store.
 
 Rows the frame contract cannot hold (an episode whose age is unknown, a session whose
 delivered dose is unknown, a measurement dated before intake) are left out with a
@@ -33,28 +38,91 @@ Examples
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Select, and_, case, func, select
+from sqlalchemy import Engine, Select, Table, and_, case, func, select
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from data_schemas import store
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.frames import validate_frame
 from data_schemas.vocabulary import OLDEST_POOLED_AGE, arm_from_modalities
-from ionto_analytics.errors import StatisticalWarning
+from ionto_analytics.errors import InputError, StatisticalWarning
 
-__all__ = ["load_all", "load_episodes", "load_interventions", "load_outcomes", "load_sessions"]
+__all__ = [
+    "load_all",
+    "load_episodes",
+    "load_interventions",
+    "load_outcomes",
+    "load_sessions",
+    "naive_dates",
+    "open_store",
+    "read",
+    "table",
+    "utc_times",
+]
 
 
-def _t(name: str):
+def open_store(url: str | None = None) -> Engine:
+    """The store analysis reads: ``url``, else the one :func:`data_schemas.store.resolve_url`
+    chooses (``IONTO_DATABASE_URL``, else the project's default store).
+
+    A SQLite file that does not exist is refused (rather than silently creating an empty
+    store) with the command that builds the demo store.
+
+    Examples
+    --------
+    >>> open_store("sqlite:////no/such/ionto.db")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: no store at /no/such/ionto.db ...
+    """
+    chosen, _ = store.resolve_url(url)
+    parsed = make_url(chosen)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(str(parsed.database))
+        if not path.exists():
+            raise InputError(
+                f"no store at {path} (from {chosen!r}); run `make demo` at the repository root "
+                "or set IONTO_DATABASE_URL to your store"
+            )
+    return store.connect(chosen)
+
+
+def table(name: str) -> Table:
+    """The store table ``name`` (from ``SQLModel.metadata``; quoting handled by SQLAlchemy).
+
+    Examples
+    --------
+    >>> table("ionto_session").c.session_key.name
+    'session_key'
+    """
     return SQLModel.metadata.tables[name]
 
 
-def _read(engine: Engine, query: Select) -> pd.DataFrame:
+def read(engine: Engine, query: Select, *, driver_rows: bool = False) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame, one column per selected label.
+
+    ``driver_rows=True`` takes the rows as the driver returns them (plain tuples, no
+    SQLAlchemy type processing: dates may be strings, booleans 0/1), which is several times
+    faster for large tables whose columns the caller converts anyway.
+
+    Examples
+    --------
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> read(engine, select(table("clinic").c.clinic_key)).columns.tolist()
+    ['clinic_key']
+    """
     with engine.connect() as connection:
         result = connection.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        columns = list(result.keys())
+        if driver_rows:
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            return pd.DataFrame.from_records(rows, columns=columns)
+        return pd.DataFrame(result.fetchall(), columns=columns)
 
 
 def naive_dates(s: pd.Series) -> pd.Series:
@@ -62,7 +130,8 @@ def naive_dates(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
 
 
-def _utc(s: pd.Series) -> pd.Series:
+def utc_times(s: pd.Series) -> pd.Series:
+    """Timestamps (strings or datetimes) as ``datetime64[ns, UTC]``."""
     out = pd.to_datetime(s, utc=True)
     return out.astype("datetime64[ns, UTC]")
 
@@ -122,8 +191,8 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
     >>> list(load_episodes(engine).columns) == list(FRAME_COLUMNS["episode"])
     True
     """
-    ep, pt, cl = _t("episode"), _t("patient"), _t("clinic")
-    vi, iv = _t("visit"), _t("intervention")
+    ep, pt, cl = table("episode"), table("patient"), table("clinic")
+    vi, iv = table("visit"), table("intervention")
     visits = (
         select(
             vi.c.episode_id.label("episode_pk"),
@@ -175,7 +244,7 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
         )
         .order_by(ep.c.id)
     )
-    raw = _read(engine, query)
+    raw = read(engine, query)
     start = naive_dates(raw["start_date"])
     age = pd.to_numeric(raw["age_at_intake_years"], errors="coerce").astype(float)
     from_year = start.dt.year.astype(float) - pd.to_numeric(raw["birth_year"]).astype(float)
@@ -227,7 +296,7 @@ def load_outcomes(engine: Engine) -> pd.DataFrame:
     >>> load_outcomes(engine).columns.tolist()
     ['episode_id', 'instrument', 'score', 'days_from_intake', 'visit_id']
     """
-    om, ep, vi = _t("outcome_measurement"), _t("episode"), _t("visit")
+    om, ep, vi = table("outcome_measurement"), table("episode"), table("visit")
     query = (
         select(
             ep.c.episode_key.label("episode_id"),
@@ -242,7 +311,7 @@ def load_outcomes(engine: Engine) -> pd.DataFrame:
         )
         .order_by(om.c.episode_id, om.c.instrument, om.c.measured_on)
     )
-    raw = _read(engine, query)
+    raw = read(engine, query)
     days = (naive_dates(raw["measured_on"]) - naive_dates(raw["start_date"])).dt.days
     out = pd.DataFrame(
         {
@@ -279,7 +348,7 @@ def load_sessions(engine: Engine) -> pd.DataFrame:
     >>> len(load_sessions(engine))
     0
     """
-    se, ep, dv, cl = _t("ionto_session"), _t("episode"), _t("device"), _t("clinic")
+    se, ep, dv, cl = table("ionto_session"), table("episode"), table("device"), table("clinic")
     dev_clinic = cl.alias("device_clinic")
     query = (
         select(
@@ -307,7 +376,7 @@ def load_sessions(engine: Engine) -> pd.DataFrame:
         .where(and_(se.c.is_current.is_(True)))
         .order_by(se.c.started_at_utc, se.c.id)
     )
-    raw = _read(engine, query)
+    raw = read(engine, query)
     delivered = pd.to_numeric(raw["delivered_dose_mA_min"]).astype(float)
     delivered = delivered.fillna(pd.to_numeric(raw["recomputed_dose_mA_min"]).astype(float))
     faults = raw["fault_codes"].astype(object)
@@ -319,7 +388,7 @@ def load_sessions(engine: Engine) -> pd.DataFrame:
             "clinic_id": _str_or_none(raw["clinic_id"]),
             "device_model": raw["device_model"].astype(object),
             "device_kind": raw["device_kind"].astype(object),
-            "started_at_utc": _utc(raw["started_at_utc"]),
+            "started_at_utc": utc_times(raw["started_at_utc"]),
             "prescribed_dose_mA_min": pd.to_numeric(raw["prescribed_dose_mA_min"]).astype(float),
             "delivered_dose_mA_min": delivered,
             "end_reason": raw["end_reason"].astype(object),
@@ -347,7 +416,7 @@ def load_interventions(engine: Engine) -> pd.DataFrame:
     >>> load_interventions(engine).columns.tolist()
     ['episode_id', 'visit_id', 'modality', 'cpt_code', 'minutes']
     """
-    iv, vi, ep = _t("intervention"), _t("visit"), _t("episode")
+    iv, vi, ep = table("intervention"), table("visit"), table("episode")
     query = (
         select(
             ep.c.episode_key.label("episode_id"),
@@ -359,7 +428,7 @@ def load_interventions(engine: Engine) -> pd.DataFrame:
         .select_from(iv.join(vi, vi.c.id == iv.c.visit_id).join(ep, ep.c.id == vi.c.episode_id))
         .order_by(vi.c.episode_id, vi.c.visit_date, iv.c.id)
     )
-    raw = _read(engine, query)
+    raw = read(engine, query)
     out = pd.DataFrame(
         {
             "episode_id": raw["episode_id"].astype(object),
@@ -372,16 +441,28 @@ def load_interventions(engine: Engine) -> pd.DataFrame:
     return validate_frame(out, "intervention")
 
 
-def load_all(engine: Engine) -> dict[str, pd.DataFrame]:
+def load_all(engine_or_url: Engine | str | None = None) -> dict[str, pd.DataFrame]:
     """The four frames by name: ``episode``, ``outcome``, ``session``, ``intervention``.
+
+    Parameters
+    ----------
+    engine_or_url : sqlalchemy.Engine, str or None
+        A migrated store, or its URL, or None for the store :func:`open_store` chooses
+        (a store opened here is closed again before returning).
 
     Examples
     --------
-    >>> from data_schemas import store
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
     >>> sorted(load_all(engine))
     ['episode', 'intervention', 'outcome', 'session']
     """
+    if not isinstance(engine_or_url, Engine):
+        engine = open_store(engine_or_url)
+        try:
+            return load_all(engine)
+        finally:
+            engine.dispose()
+    engine = engine_or_url
     return {
         "episode": load_episodes(engine),
         "outcome": load_outcomes(engine),

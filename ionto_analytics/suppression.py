@@ -63,9 +63,11 @@ __all__ = [
     "THRESHOLD",
     "Equation",
     "Suppressed",
+    "count_label",
     "derived_mask",
     "feasible_intervals",
     "format_count",
+    "is_small",
     "margin_equations",
     "small",
     "suppress",
@@ -499,3 +501,28 @@ def format_count(value: Hashable) -> str:
         return f"{int(value):,}"  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return str(value)
+
+
+def is_small(n: float | int, threshold: int = THRESHOLD) -> bool:
+    """True when one count is 1 to ``threshold − 1`` (may not be published).
+
+    Examples
+    --------
+    >>> is_small(0), is_small(10), is_small(11)
+    (False, True, False)
+    """
+    return bool(small([n], threshold)[0])
+
+
+def count_label(n: float | int | None) -> str:
+    """One count as shown to readers: :data:`SUPPRESSED_TEXT` for 1 to ``THRESHOLD − 1``,
+    else :func:`format_count`.
+
+    Examples
+    --------
+    >>> count_label(7), count_label(0), count_label(1234), count_label(None)
+    ('<11', '0', '1,234', '–')
+    """
+    if n is not None and not (isinstance(n, float) and np.isnan(n)) and is_small(n):
+        return SUPPRESSED_TEXT
+    return format_count(n)

@@ -14,6 +14,7 @@ from data_schemas import store
 from data_schemas.samples import SessionSamples, pack_samples
 from ionto_analytics import devices
 from ionto_analytics.errors import InputError
+from ionto_analytics.load_devices import load_session_details
 from tests.store_rows import valid_rows
 
 TABLES = SQLModel.metadata.tables
@@ -260,7 +261,7 @@ def test_session_trace_reads_the_store() -> None:
     assert trace["phase"].iloc[0] == "ramp_up" and trace["phase"].iloc[-1] == "ramp_down"
     assert trace["event"].dropna().tolist() == ["DOSE_COMPLETE"]
     assert trace["device_model"].iloc[0] == "IontoPro 2"
-    details = devices.load_session_details(engine)
+    details = load_session_details(engine)
     assert details.loc[0, "peak_density_mA_per_cm2"] == pytest.approx(0.4)
     assert devices.trace_choices(details) == {
         f"IontoPro 2 · DOSE_COMPLETE · 2026-03-02 09:30 · {'s' * 8}": "s" * 64

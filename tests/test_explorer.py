@@ -1,5 +1,6 @@
 """The explorer's callbacks, called directly: filters, trajectories, responder rates with
-small-cell suppression, the plain-language reading and the ipywidgets front end."""
+small-cell suppression, the plain-language reading and the ipywidgets front end
+(ionto_analytics.explorer, plain_language and widgets)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from scipy.optimize import linprog
 from statsmodels.stats.proportion import proportion_confint
 
 from ionto_analytics import explorer as X
 from ionto_analytics.errors import InputError
+from ionto_analytics.plain_language import reading
+from ionto_analytics.widgets import Explorer
 
 
 def _data() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,10 +46,6 @@ def _data() -> tuple[pd.DataFrame, pd.DataFrame]:
             {"episode_id": eid, "instrument": "nprs", "score": 6.0, "days_from_intake": 0},
         ]
     return pd.DataFrame(rows), pd.DataFrame(out)
-
-
-def test_small_count_rule() -> None:
-    assert [X.small_count(k) for k in (0, 1, 10, 11, 2500)] == ["0", "<11", "<11", "11", "2,500"]
 
 
 def test_filter_episodes_by_clinic_condition_and_dates() -> None:
@@ -110,10 +110,10 @@ def test_complementary_suppression_hides_a_second_arm() -> None:
 def test_reading_sentence_and_small_n_message() -> None:
     ep, out = _data()
     r = X.responder_rates(ep[ep["clinic_id"] == "c1"], out, "prtee", 6)
-    text = X.reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
+    text = reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
     assert text.startswith("Of 60 patients with lateral epicondylitis at c1, 67 % improved")
     assert "MCID (11 points or 37 % of the baseline score on PRTEE) at week 6 (95 % CI" in text
-    small = X.reading(
+    small = reading(
         X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6), instrument="prtee", week=6
     )
     assert small.startswith("Fewer than 11 patients") and "%" not in small
@@ -132,7 +132,7 @@ def test_explore_returns_figure_table_and_reading() -> None:
 
 def test_explorer_widget_callbacks_update_in_place() -> None:
     ep, out = _data()
-    app = X.Explorer(ep, out, condition="epicondylitis", instrument="prtee")
+    app = Explorer(ep, out, condition="epicondylitis", instrument="prtee")
     assert app.view is not None and app.view.filters["condition"] == "epicondylitis"
     first = app.view
     app.controls["clinic"].value = "c2"  # observers fire synchronously
@@ -155,8 +155,85 @@ def test_explorer_options_from_data() -> None:
     assert str(o["start"]) == "2025-01-01"
 
 
-def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
-    with pytest.raises(InputError, match="make demo"):
-        X.open_store()
-    assert not (tmp_path / "none.db").exists()
+def _arms(sizes: list[tuple[int, int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Arms of (episodes, responders) on NPRS at week 6: 7 → 2 responds, 7 → 6.5 does not."""
+    ep, out = [], []
+    for a, (n, x) in enumerate(sizes):
+        for i in range(n):
+            eid = f"a{a}e{i}"
+            ep.append({"episode_id": eid, "arm": f"arm{a}", "condition": "plantar_fasciitis"})
+            out += [
+                {"episode_id": eid, "instrument": "nprs", "score": 7.0, "days_from_intake": 0},
+                {
+                    "episode_id": eid,
+                    "instrument": "nprs",
+                    "score": 2.0 if i < x else 6.5,
+                    "days_from_intake": 42,
+                },
+            ]
+    return pd.DataFrame(ep), pd.DataFrame(out)
+
+
+def _pinned(rates: pd.DataFrame) -> list[str]:
+    """Hidden counts a reader can work out from the printed labels alone.
+
+    Unknowns: every responder and non-responder count not printed (a row's printed n and
+    responders give its non-responders). Equations: each row's n, and the column totals of
+    the "all" row, where printed. Each unknown's range is found by linear programming over
+    non-negative values, independently of the suppression module's own audit.
+    """
+    def shown(label: str) -> float | None:
+        return float(label.replace(",", "")) if label.replace(",", "").isdigit() else None
+
+    rows = list(rates.itertuples())
+    cells = [(r, k) for r in range(len(rows)) for k in ("x", "y")]  # responders, non-resp.
+    n = [shown(r.n_label) for r in rows]
+    x = [shown(r.responders_label) for r in rows]
+    a_eq, b_eq = [], []
+
+    def eq(coef: dict[tuple[int, str], float], rhs: float) -> None:
+        a_eq.append([coef.get(c, 0.0) for c in cells])
+        b_eq.append(rhs)
+
+    for r in range(len(rows)):
+        if x[r] is not None:
+            eq({(r, "x"): 1.0}, x[r])
+        if n[r] is not None:
+            eq({(r, "x"): 1.0, (r, "y"): 1.0}, n[r])
+    last = len(rows) - 1
+    for k in ("x", "y"):
+        eq({(last, k): 1.0, **{(r, k): -1.0 for r in range(last)}}, 0.0)
+    out = []
+    for j, (r, k) in enumerate(cells):
+        if k == "x" and x[r] is not None:
+            continue
+        c = np.zeros(len(cells))
+        c[j] = 1.0
+        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        if hi.status == 0 and -hi.fun - lo.fun < 0.5 and 0 < lo.fun < 11:
+            out.append(f"{rows[r][1]} {k} = {lo.fun:g}")
+    return out
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [(30, 25), (30, 15)],  # 5 non-responders in one arm
+        [(40, 20), (3, 1), (25, 12)],  # a small arm beside two large ones
+        [(12, 6), (12, 6), (50, 45)],
+        [(100, 50), (7, 7)],  # a small arm whose patients all respond
+        [(20, 10), (20, 10), (20, 10), (4, 2)],
+    ],
+)
+def test_responder_table_gives_no_small_count_away(sizes: list[tuple[int, int]]) -> None:
+    ep, out = _arms(sizes)
+    rates = X.responder_rates(ep, out, "nprs", 6)
+    assert rates["n"].tolist()[:-1] == [n for n, _ in sizes]  # the fixture is what it says
+    printed = [
+        float(v.replace(",", ""))
+        for v in [*rates["n_label"], *rates["responders_label"]]
+        if v.replace(",", "").isdigit()
+    ]
+    assert not [v for v in printed if 1 <= v <= 10]
+    assert _pinned(rates) == []

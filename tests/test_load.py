@@ -15,16 +15,18 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlmodel import SQLModel
 
+from data_schemas import store
 from data_schemas.frames import FRAME_COLUMNS, validate_frame
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
-from ionto_analytics.errors import StatisticalWarning
+from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.load import (
     load_all,
     load_episodes,
     load_interventions,
     load_outcomes,
     load_sessions,
+    open_store,
 )
 from tests.ehr_export import write_ehr_export
 from tests.store_rows import valid_rows
@@ -135,6 +137,29 @@ def test_sessions_current_versions_only_with_dose_fallback(engine: Engine) -> No
     lone = s[s["episode_id"].isna()].iloc[0]
     assert lone["clinic_id"] == "C01"  # the device's clinic
     assert lone["fault_codes"] is None
+
+
+def test_load_all_opens_a_url_or_the_environment_store(tmp_path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'file.db'}"
+    engine = store.connect(url)
+    store.upgrade(engine)
+    _insert_graph(engine)
+    engine.dispose()
+    by_url = load_all(url)
+    assert len(by_url["session"]) == 2 and by_url["episode"]["arm"].tolist() == ["ionto"]
+    monkeypatch.setenv("IONTO_DATABASE_URL", url)
+    by_env = load_all()
+    for name, frame in by_url.items():
+        pd.testing.assert_frame_equal(by_env[name], frame)
+
+
+def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    with pytest.raises(InputError, match="make demo"):
+        open_store()
+    with pytest.raises(InputError, match="make demo"):
+        load_all(f"sqlite:///{tmp_path / 'other.db'}")
+    assert not (tmp_path / "none.db").exists() and not (tmp_path / "other.db").exists()
 
 
 def test_hand_built_store_episode_and_outcome_days(engine: Engine) -> None:

@@ -3,12 +3,15 @@ committed notebooks carry no outputs and no execution counts."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import ionto_analytics as ia
 from tests.notebook_fixtures import notebook_store_url  # noqa: F401  (fixture)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -22,6 +25,59 @@ EXPECTED: dict[str, dict[str, int]] = {
     "02_cohort_comparison": {PLOTLY: 6},
     "03_device_sessions_and_dose": {PLOTLY: 4, WIDGET: 1},
 }
+
+
+PUBLIC_API_ONLY = (
+    "01_clinic_outcomes_explorer",
+    "03_device_sessions_and_dose",
+    "04_quarterly_report",
+)
+"""Notebooks that use the package only as ``import ionto_analytics as ia`` and ``ia.<name>``."""
+PROJECT = ("ionto_analytics", "data_schemas", "device_import", "emulator", "ionto")
+
+
+def _code_names(path: Path) -> tuple[list[str], set[str], set[str]]:
+    """The project modules a notebook imports, the ``ia.<name>`` attributes it uses and
+    those of them it calls."""
+    nb = nbformat.read(path, as_version=4)
+    tree = ast.parse("\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+    imports: list[str] = []
+    used: set[str] = set()
+    called = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "ia"
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports += [f"import {a.name} as {a.asname}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imports.append(f"from {node.module} import ...")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "ia"
+        ):
+            used.add(node.attr)
+    project = [i for i in imports if i.split()[1].split(".")[0] in PROJECT]
+    return project, used, called
+
+
+@pytest.mark.parametrize("name", PUBLIC_API_ONLY)
+def test_notebook_uses_only_the_public_api(name: str) -> None:
+    project, used, called = _code_names(NOTEBOOK_DIR / f"{name}.ipynb")
+    assert project == ["import ionto_analytics as ia"], f"{name}: imports {project}"
+    assert used, f"{name}: uses nothing of ia"
+    assert used <= set(ia.__all__), f"{name}: not in the public API: {used - set(ia.__all__)}"
+    # Every subpackage loaded first: a submodule of the same name as a public function
+    # would then shadow it on the package (the import system binds submodules there).
+    importlib.import_module("ionto_analytics.report")
+    importlib.import_module("ionto_analytics.widgets")
+    not_callable = sorted(n for n in called if not callable(getattr(ia, n)))
+    assert not not_callable, f"{name}: ia.{not_callable} are modules, not functions"
 
 
 def test_there_are_notebooks() -> None:

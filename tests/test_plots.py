@@ -10,9 +10,9 @@ import pytest
 
 from data_schemas.vocabulary import ARMS
 from ionto_analytics import plots
-from ionto_analytics.clinic_funnel import ClinicFunnel, control_limits
 from ionto_analytics.compare_result import ComparisonResult
 from ionto_analytics.errors import InputError
+from ionto_analytics.funnel import ClinicFunnel, control_limits
 
 
 def _unchanged(builder, frame: pd.DataFrame, *args, **kwargs) -> go.Figure:
@@ -346,7 +346,7 @@ def test_clinic_funnel_matches_least_squares_and_normal_limits() -> None:
     0 ± z·σ/√n with z from scipy's normal quantiles. Tolerance 1e-8 (floating point)."""
     from scipy import stats
 
-    from ionto_analytics.clinic_funnel import clinic_funnel
+    from ionto_analytics.funnel import clinic_funnel
 
     rng = np.random.default_rng(11)
     n = 150

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from ionto_analytics.errors import InputError
 from ionto_analytics.suppression import (
     SUPPRESSED_TEXT,
+    count_label,
     derived_mask,
     feasible_intervals,
+    is_small,
     margin_equations,
     suppress,
     suppress_counts,
@@ -129,6 +131,15 @@ def test_non_additive_patients_column_shows_its_own_total_and_stays_protected() 
 def test_zero_is_published_and_a_small_total_is_hidden() -> None:
     s = suppress_counts(pd.DataFrame({"n": [0, 4, 3]}), total_row=True)
     assert s.display()["n"].tolist() == ["0", SUPPRESSED_TEXT, SUPPRESSED_TEXT, SUPPRESSED_TEXT]
+
+
+def test_one_count_is_labelled_by_the_same_rule_as_a_table_cell() -> None:
+    counts = [0, 1, 10, 11, 2500]
+    assert [count_label(k) for k in counts] == ["0", "<11", "<11", "11", "2,500"]
+    table = suppress_counts(pd.DataFrame({"n": counts}), total_row=False).display()["n"]
+    assert [count_label(k) for k in counts] == table.tolist()
+    assert [is_small(k) for k in counts] == [False, True, True, False, False]
+    assert count_label(float("nan")) == "–"
 
 
 def test_bad_input_is_refused_and_input_not_modified() -> None:

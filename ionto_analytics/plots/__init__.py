@@ -10,7 +10,7 @@ Each builder takes the tidy output of an analysis function and returns a
 * :func:`love_figure` – ``iptw(...).balance`` (``variable``, ``smd_before``, ``smd_after``);
 * :func:`attrition_figure` – ``CohortResult.attrition``;
 * :func:`dose_response_figure` – ``dose_response(...).curve``;
-* :func:`funnel_figure` – :func:`ionto_analytics.clinic_funnel.clinic_funnel`;
+* :func:`funnel_figure` – :func:`ionto_analytics.funnel.clinic_funnel`;
 * :func:`pareto_figure` – :func:`ionto_analytics.devices.fault_pareto`;
 * :func:`dose_delivery_figure` – :func:`ionto_analytics.devices.dose_delivery`;
 * :func:`rate_figure` – :func:`ionto_analytics.devices.event_rates`;

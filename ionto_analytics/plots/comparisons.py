@@ -296,7 +296,7 @@ def funnel_figure(
     Parameters
     ----------
     funnel : ClinicFunnel or DataFrame
-        :func:`ionto_analytics.clinic_funnel.clinic_funnel` result, or its ``clinics``
+        :func:`ionto_analytics.funnel.clinic_funnel` result, or its ``clinics``
         frame (``clinic_id``, ``n``, ``difference``, ``flag``) with ``limits`` given.
     limits : DataFrame, optional
         ``n``, ``level``, ``lower``, ``upper`` (the result's ``limits``).

@@ -29,6 +29,7 @@ from ionto_analytics.plots.style import (
     arm_label,
     instrument_axis_label,
 )
+from ionto_analytics.suppression import SUPPRESSED_TEXT
 
 __all__ = ["forest_figure", "responder_figure", "responder_rate_figure", "trajectory_figure"]
 
@@ -383,7 +384,7 @@ def responder_rate_figure(
     hi = np.where(sup, np.nan, d["ci_high"].to_numpy(float))
     n_txt = _n_text(d)
     text = [
-        "suppressed (<11)" if s else f"{100 * v:.0f}% (n = {n})"
+        f"suppressed ({SUPPRESSED_TEXT})" if s else f"{100 * v:.0f}% (n = {n})"
         for s, v, n in zip(sup, p, n_txt, strict=True)
     ]
     fig = go.Figure(

@@ -8,7 +8,7 @@
   with the report's quarter** (said in the section). A contrast with fewer than 11
   episodes in an arm is not shown.
 * **Funnel**: risk-adjusted NPRS improvement at discharge per clinic, for the episodes
-  discharged in the quarter (:func:`ionto_analytics.clinic_funnel.clinic_funnel`); clinics
+  discharged in the quarter (:func:`ionto_analytics.funnel.clinic_funnel`); clinics
   with fewer than 11 such episodes are not plotted.
 
 Examples
@@ -23,9 +23,9 @@ import warnings
 
 import pandas as pd
 
-from ionto_analytics.clinic_funnel import clinic_funnel
 from ionto_analytics.compare_command import compare_frames
 from ionto_analytics.errors import InputError, StatisticalWarning
+from ionto_analytics.funnel import clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
 from ionto_analytics.plots import forest_figure, funnel_figure
 from ionto_analytics.report.data import ReportData
@@ -191,7 +191,7 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
     -------
     Section
         ``values["comparisons"]``: published estimates; ``values["funnel"]``: the
-        :class:`~ionto_analytics.clinic_funnel.ClinicFunnel` (or None).
+        :class:`~ionto_analytics.funnel.ClinicFunnel` (or None).
     """
     first = Quarter(quarter.year - 1, quarter.number).next()
     window = pd.concat(
