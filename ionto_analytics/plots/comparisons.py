@@ -24,9 +24,9 @@ from ionto_analytics.plots.style import (
     ARM_COLOURS,
     LIMIT_STYLES,
     OTHER_COLOUR,
-    _finish,
-    _rgba,
+    finish_figure,
     instrument_axis_label,
+    rgba,
 )
 
 __all__ = ["attrition_figure", "dose_response_figure", "funnel_figure", "love_figure"]
@@ -86,7 +86,7 @@ def love_figure(balance: object, *, threshold: float = 0.1, title: str | None = 
     fig.add_vline(x=threshold, line={"dash": "dash", "color": "#444444"})
     fig.update_yaxes(automargin=True)
     fig.update_layout(height=max(300, 80 + 28 * len(b)))
-    return _finish(
+    return finish_figure(
         fig,
         title or "Covariate balance before and after weighting",
         f"Absolute standardized mean difference (dashed: {threshold:g})",
@@ -195,7 +195,7 @@ def attrition_figure(attrition: pd.DataFrame, *, title: str | None = None) -> go
     fig.update_xaxes(visible=False, range=[0, 1])
     fig.update_yaxes(visible=False, range=[-len(d) + 0.5, 0.6])
     fig.update_layout(height=max(300, 120 * len(d)), showlegend=False)
-    return _finish(fig, title or "Who was analysed", None, None)
+    return finish_figure(fig, title or "Who was analysed", None, None)
 
 
 def dose_response_figure(
@@ -243,7 +243,7 @@ def dose_response_figure(
                 x=np.concatenate([x, x[::-1]]),
                 y=np.concatenate([c["ci_high"].to_numpy(float), c["ci_low"].to_numpy(float)[::-1]]),
                 fill="toself",
-                fillcolor=_rgba(colour, 0.18),
+                fillcolor=rgba(colour, 0.18),
                 line={"width": 0},
                 hoverinfo="skip",
                 name=f"{level:.0%} band",
@@ -276,7 +276,7 @@ def dose_response_figure(
             )
         )
     fig.add_hline(y=0, line={"dash": "dash", "color": OTHER_COLOUR})
-    return _finish(
+    return finish_figure(
         fig,
         title or "Dose response",
         "Cumulative delivered dose (mA·min)",
@@ -356,7 +356,7 @@ def funnel_figure(
                 )
             )
     fig.add_hline(y=0, line={"color": "#222222", "width": 1})
-    return _finish(
+    return finish_figure(
         fig,
         title or "Clinics: risk-adjusted outcome against volume",
         "Episodes with a follow-up (clinic volume)",

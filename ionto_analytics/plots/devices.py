@@ -21,9 +21,9 @@ from data_schemas.frames import require_columns
 from ionto_analytics.plots.style import (
     DEVICE_PALETTE,
     PHASE_COLOURS,
-    _finish,
-    _ordered_groups,
     arm_colour,
+    finish_figure,
+    ordered_groups,
 )
 
 __all__ = ["dose_delivery_figure", "pareto_figure", "rate_figure", "trace_figure"]
@@ -111,7 +111,7 @@ def pareto_figure(
         showgrid=False,
     )
     fig.update_yaxes(title_text="Sessions with the fault", secondary_y=False)
-    return _finish(fig, title or "Device faults, most frequent first", "Fault code", None)
+    return finish_figure(fig, title or "Device faults, most frequent first", "Fault code", None)
 
 
 def dose_delivery_figure(
@@ -141,7 +141,7 @@ def dose_delivery_figure(
     d = d[d["delivered_fraction"].notna().to_numpy()]
     colours = _device_colours(d[by]) if by == "device_model" else {}
     fig = go.Figure()
-    for g in _ordered_groups(sorted(d[by].astype(str).unique())):
+    for g in ordered_groups(sorted(d[by].astype(str).unique())):
         part = d[d[by].astype(str) == g]
         colour = colours.get(g, arm_colour(g))
         fig.add_trace(
@@ -156,7 +156,7 @@ def dose_delivery_figure(
     fig.add_hline(y=100, line={"dash": "dash", "color": "#222222"})
     fig.add_hline(y=100 * (1 - tolerance), line={"dash": "dot", "color": "#B03A2E"})
     fig.update_layout(showlegend=False)
-    return _finish(
+    return finish_figure(
         fig,
         title or "Delivered dose as a share of the prescribed dose",
         None,
@@ -219,7 +219,7 @@ def rate_figure(
             )
         )
     fig.update_yaxes(automargin=True)
-    return _finish(
+    return finish_figure(
         fig, title or "Events per 1,000 sessions (exact 95% CI)", "Per 1,000 sessions", None
     )
 
@@ -385,4 +385,4 @@ def trace_figure(trace: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     fig.update_layout(height=720, hovermode="x unified")
     if title is None and "session_id" in t and len(t):
         title = f"Session {str(t['session_id'].iloc[0])[:12]}…"
-    return _finish(fig, title or "Session trace", None, None)
+    return finish_figure(fig, title or "Session trace", None, None)

@@ -21,13 +21,13 @@ from data_schemas.frames import require_columns
 from ionto_analytics.errors import InputError
 from ionto_analytics.plots.style import (
     OTHER_COLOUR,
-    _finish,
-    _n_text,
-    _ordered_groups,
-    _rgba,
     arm_colour,
     arm_label,
+    finish_figure,
     instrument_axis_label,
+    n_text,
+    ordered_groups,
+    rgba,
 )
 from ionto_analytics.suppression import SUPPRESSED_TEXT
 
@@ -80,7 +80,7 @@ def trajectory_figure(
         else "score"
     )
     fig = go.Figure()
-    for g in _ordered_groups(trajectories[group]):
+    for g in ordered_groups(trajectories[group]):
         d = trajectories[trajectories[group] == g].sort_values("week")
         colour = arm_colour(g)
         x = d["week"].to_numpy(float)
@@ -91,7 +91,7 @@ def trajectory_figure(
                 x=np.concatenate([x[ok], x[ok][::-1]]),
                 y=np.concatenate([hi[ok], lo[ok][::-1]]),
                 fill="toself",
-                fillcolor=_rgba(colour, 0.15),
+                fillcolor=rgba(colour, 0.15),
                 line={"width": 0},
                 hoverinfo="skip",
                 showlegend=False,
@@ -108,7 +108,7 @@ def trajectory_figure(
                 marker={"size": 7},
                 name=arm_label(g),
                 legendgroup=str(g),
-                customdata=np.column_stack([_n_text(d), lo, hi]),
+                customdata=np.column_stack([n_text(d), lo, hi]),
                 hovertemplate=(
                     f"<b>{arm_label(g)}</b><br>week %{{x}}<br>mean %{{y:.1f}}"
                     " (95% CI %{customdata[1]:.1f} to %{customdata[2]:.1f})"
@@ -116,7 +116,7 @@ def trajectory_figure(
                 ),
             )
         )
-    return _finish(
+    return finish_figure(
         fig,
         title,
         "Weeks since intake",
@@ -248,7 +248,7 @@ def forest_figure(
         )
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(height=max(260, 70 + 45 * len(rows)))
-    return _finish(fig, title or "Comparisons (estimate and 95% CI)", xaxis_title, None)
+    return finish_figure(fig, title or "Comparisons (estimate and 95% CI)", xaxis_title, None)
 
 
 def responder_figure(
@@ -296,7 +296,7 @@ def responder_figure(
     fig = go.Figure()
     xs, thr = [], []
     start = 0
-    for g in _ordered_groups(d[group]):
+    for g in ordered_groups(d[group]):
         part = d[d[group] == g].sort_values("improvement", ascending=False)
         x = np.arange(start, start + len(part))
         start += len(part) + 2
@@ -333,7 +333,7 @@ def responder_figure(
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_layout(bargap=0.05)
     note = f" ({missing} without a follow-up not shown)" if missing else ""
-    return _finish(
+    return finish_figure(
         fig,
         (title or "Improvement per episode and the MCID") + note,
         "Episodes, most to least improved within each arm",
@@ -376,13 +376,13 @@ def responder_rate_figure(
     ['#0072B2', '#D55E00']
     """
     require_columns(rates, [group, "n", "proportion", "ci_low", "ci_high"], "rates")
-    order = _ordered_groups(rates[group])
+    order = ordered_groups(rates[group])
     d = rates.set_index(group).loc[order].reset_index()
     sup = d["suppressed"].to_numpy(bool) if "suppressed" in d else np.zeros(len(d), bool)
     p = np.where(sup, np.nan, d["proportion"].to_numpy(float))
     lo = np.where(sup, np.nan, d["ci_low"].to_numpy(float))
     hi = np.where(sup, np.nan, d["ci_high"].to_numpy(float))
-    n_txt = _n_text(d)
+    n_txt = n_text(d)
     text = [
         f"suppressed ({SUPPRESSED_TEXT})" if s else f"{100 * v:.0f}% (n = {n})"
         for s, v, n in zip(sup, p, n_txt, strict=True)
@@ -412,4 +412,4 @@ def responder_rate_figure(
     )
     fig.update_yaxes(range=[0, 105])
     y = "Responders (%)" + (f": improved ≥ {mcid_text}" if mcid_text else " (improved ≥ MCID)")
-    return _finish(fig, title or "MCID responders by arm", None, y)
+    return finish_figure(fig, title or "MCID responders by arm", None, y)

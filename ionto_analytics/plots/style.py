@@ -193,13 +193,13 @@ def instrument_short_name(instrument: str) -> str:
     return INSTRUMENT_SHORT_NAMES.get(instrument, instrument)
 
 
-def _rgba(colour: str, alpha: float) -> str:
+def rgba(colour: str, alpha: float) -> str:
     h = colour.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def _finish(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
+def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title={"text": title or ""})
     if x is not None:
         fig.update_xaxes(title_text=x)
@@ -208,14 +208,14 @@ def _finish(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> 
     return fig
 
 
-def _ordered_groups(values: Iterable[object]) -> list[object]:
+def ordered_groups(values: Iterable[object]) -> list[object]:
     """Arms in vocabulary order first, then anything else in order of appearance."""
     seen = list(dict.fromkeys(v for v in values))
     arms = [a for a in ARMS if a in seen]
     return arms + [v for v in seen if v not in ARMS]
 
 
-def _n_text(df: pd.DataFrame) -> list[str]:
+def n_text(df: pd.DataFrame) -> list[str]:
     if "n_label" in df.columns:
         return [str(v) for v in df["n_label"]]
     return [f"{int(v):,}" if pd.notna(v) else "?" for v in df["n"]]

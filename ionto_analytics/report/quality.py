@@ -36,8 +36,14 @@ from ionto_analytics.report.model import (
     suppressed_note,
 )
 from ionto_analytics.report.quarter import Quarter
-from ionto_analytics.report.sections import _count_text, _in_clinic, _sessions_in
-from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD, small, suppress_counts
+from ionto_analytics.report.sections import in_clinic, sessions_in
+from ionto_analytics.suppression import (
+    SUPPRESSED_TEXT,
+    THRESHOLD,
+    count_label,
+    small,
+    suppress_counts,
+)
 
 __all__ = ["data_quality_section", "device_section", "safety_section"]
 
@@ -47,7 +53,7 @@ __all__ = ["data_quality_section", "device_section", "safety_section"]
 
 def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None) -> Section:
     """Faults by device model, early ends, current limiting and wrong polarity in the quarter."""
-    s = _sessions_in(data, quarter, clinic)
+    s = sessions_in(data, quarter, clinic)
     d = dose_delivery(s) if len(s) else s.assign(ended_early=pd.Series(dtype="boolean"))
     g = d.groupby("device_model")
     body = pd.DataFrame(
@@ -138,7 +144,7 @@ _SKIN = ("erythema", "vesicles", "burn")
 
 def safety_section(data: ReportData, quarter: Quarter, clinic: str | None = None) -> Section:
     """Skin reactions and burns per 1,000 sessions; contraindication screening gaps."""
-    s = _sessions_in(data, quarter, clinic)
+    s = sessions_in(data, quarter, clinic)
     skin = s["skin_check_after"].astype(object)
     checked = s[skin.notna().to_numpy() & (skin != "not_checked").to_numpy()]
     body = pd.crosstab(checked["device_model"], checked["skin_check_after"])
@@ -155,7 +161,7 @@ def safety_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             f"Skin under the pads after the session, {quarter}",
             shown,
             "Counts of sessions. Sessions whose skin was not checked are left out of the "
-            f"denominator ({_count_text(int((~skin.isin([*_SKIN, 'normal'])).sum()))} this "
+            f"denominator ({count_label(int((~skin.isin([*_SKIN, 'normal'])).sum()))} this "
             "quarter). " + suppressed_note(),
             audit=(sup, sup_n),
         )
@@ -220,7 +226,7 @@ def safety_section(data: ReportData, quarter: Quarter, clinic: str | None = None
 
 
 def _adverse_table(data: ReportData, quarter: Quarter, clinic: str | None) -> ReportTable:
-    eps = set(_in_clinic(data.episodes, clinic)["episode_id"])
+    eps = set(in_clinic(data.episodes, clinic)["episode_id"])
     ae = data.adverse_events
     ae = ae[ae["episode_id"].isin(eps) & quarter.contains(ae["onset_date"]).to_numpy()]
     body = pd.crosstab(ae["event_type"], ae["grade"].map(lambda g: f"grade {g}"))
@@ -240,11 +246,11 @@ def _adverse_table(data: ReportData, quarter: Quarter, clinic: str | None) -> Re
 
 
 def _screening(data: ReportData, quarter: Quarter, clinic: str | None):
-    s = _sessions_in(data, quarter, clinic)
+    s = sessions_in(data, quarter, clinic)
     iv = data.interventions[data.interventions["modality"] == "iontophoresis"]
     v = data.visits[quarter.contains(data.visits["visit_date"]).to_numpy()]
     iv = iv[iv["visit_id"].isin(set(v["visit_id"]))]
-    scope = set(_in_clinic(data.episodes, clinic)["episode_id"])
+    scope = set(in_clinic(data.episodes, clinic)["episode_id"])
     ids = (set(s["episode_id"].dropna()) | set(iv["episode_id"])) & scope
     sc = data.screening[data.screening["episode_id"].isin(ids)]
     body = pd.DataFrame(
@@ -306,7 +312,7 @@ def data_quality_section(data: ReportData, quarter: Quarter, clinic: str | None 
         table.loc["Total"] = table.sum()
     shown = table.astype("int64").map(lambda x: f"{x:,}") if len(table) else table
     shown.index.name = "file format"
-    links = _in_clinic(data.session_links, clinic)
+    links = in_clinic(data.session_links, clinic)
     lq = links[quarter.contains(links["started_at_utc"]).to_numpy()]
     body = pd.DataFrame(
         {

@@ -127,13 +127,13 @@ TRIAL_CAVEAT = (
 # --------------------------------------------------------------------------- scope helpers
 
 
-def _in_clinic(df: pd.DataFrame, clinic: str | None) -> pd.DataFrame:
+def in_clinic(df: pd.DataFrame, clinic: str | None) -> pd.DataFrame:
     return df if clinic is None else df[df["clinic_id"] == clinic]
 
 
 def active_episode_ids(data: ReportData, quarter: Quarter, clinic: str | None = None) -> set:
     """Episode ids active in the quarter: a visit dated in it, or intake in it."""
-    ep = _in_clinic(data.episodes, clinic)
+    ep = in_clinic(data.episodes, clinic)
     started = ep.loc[quarter.contains(ep["start_date"]).to_numpy(), "episode_id"]
     v = data.visits
     visited = v.loc[quarter.contains(v["visit_date"]).to_numpy(), "episode_id"]
@@ -142,17 +142,14 @@ def active_episode_ids(data: ReportData, quarter: Quarter, clinic: str | None = 
 
 def outcome_cohort(data: ReportData, quarter: Quarter, clinic: str | None = None) -> pd.DataFrame:
     """Episodes discharged in the quarter (``end_date`` in it), in the clinic."""
-    ep = _in_clinic(data.episodes, clinic)
+    ep = in_clinic(data.episodes, clinic)
     return ep[quarter.contains(ep["end_date"]).fillna(False).to_numpy(bool)]
 
 
-def _sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.DataFrame:
-    s = _in_clinic(data.sessions, clinic)
+def sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.DataFrame:
+    s = in_clinic(data.sessions, clinic)
     return s[quarter.contains(s["started_at_utc"]).to_numpy()]
 
-
-def _count_text(n: int) -> str:
-    return SUPPRESSED_TEXT if small([n])[0] else f"{n:,}"
 
 
 def _mask_series(values: pd.Series, mask: np.ndarray, fmt) -> list[str]:
@@ -195,9 +192,9 @@ def _volume_counts(
     ids = active_episode_ids(data, quarter, clinic)
     ep = data.episodes[data.episodes["episode_id"].isin(ids)]
     v = data.visits[quarter.contains(data.visits["visit_date"]).to_numpy()]
-    v = v[v["episode_id"].isin(set(_in_clinic(data.episodes, clinic)["episode_id"]))]
+    v = v[v["episode_id"].isin(set(in_clinic(data.episodes, clinic)["episode_id"]))]
     v = v.merge(data.episodes[["episode_id", by]], on="episode_id", how="left")
-    s = _sessions_in(data, quarter, clinic)
+    s = sessions_in(data, quarter, clinic)
     if by == "condition":
         cond = data.episodes.set_index("episode_id")["condition"]
         s = s.assign(condition=s["episode_id"].map(cond).fillna(UNLINKED))
