@@ -53,7 +53,8 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
         One row per contrast and week: n per arm, planted difference, estimate, 95 % CI,
         whether the interval covers the planted value.
     """
-    from ionto_analytics.compare_command import compare_frames
+    from ionto_analytics.compare.command import compare_frames
+    from ionto_analytics.compare.spec import ComparisonSpec
     from ionto_analytics.load import load_episodes, load_outcomes
 
     episodes, outcomes = load_episodes(engine), load_outcomes(engine)
@@ -64,15 +65,8 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
     rows = []
     for condition, instrument, arm, versus in DEMO_CONTRASTS:
         for week in DEMO_WEEKS:
-            report = compare_frames(
-                episodes,
-                outcomes,
-                None,
-                condition=condition,
-                instrument=instrument,
-                arms=(arm, versus),
-                week=week,
-            )
+            spec = ComparisonSpec(condition, instrument, (arm, versus), week=week)
+            report = compare_frames(episodes, outcomes, None, spec)
             result = report.result
             true = planted.get((condition, instrument, arm, versus, week))
             rows.append(

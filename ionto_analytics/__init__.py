@@ -9,6 +9,8 @@ Examples
 >>> import ionto_analytics as ia
 >>> "Cohort" in dir(ia) and "ancova" in dir(ia)
 True
+>>> callable(ia.table1), ia.plots.__name__
+(True, 'ionto_analytics.plots')
 >>> ia.no_such_name
 Traceback (most recent call last):
 ...
@@ -21,22 +23,28 @@ import importlib
 from typing import Any
 
 _PUBLIC: dict[str, str] = {
-    # name: the module that defines it (a module's own name maps to the module itself)
+    # name: the module that defines it (a row naming ionto_analytics.<name> is that module)
     "Cohort": "ionto_analytics.cohorts",
-    "table1": "ionto_analytics.table1",
-    "comparison_frame": "ionto_analytics.compare_frame",
-    "ancova": "ionto_analytics.compare",
-    "responders": "ionto_analytics.compare",
-    "iptw": "ionto_analytics.compare_weighting",
-    "mixed_model": "ionto_analytics.compare_models",
-    "mice_sensitivity": "ionto_analytics.compare_models",
-    "dose_response": "ionto_analytics.compare_models",
+    "table1": "ionto_analytics.compare.table1",
+    "comparison_frame": "ionto_analytics.compare.frame",
+    "ComparisonSpec": "ionto_analytics.compare.spec",
+    "ComparisonResult": "ionto_analytics.compare.result",
+    "ancova": "ionto_analytics.compare.ancova",
+    "responders": "ionto_analytics.compare.responders",
+    "iptw": "ionto_analytics.compare.iptw",
+    "mixed_model": "ionto_analytics.compare.mixed",
+    "mice_sensitivity": "ionto_analytics.compare.mice",
+    "dose_response": "ionto_analytics.compare.dose_response",
     "change_from_baseline": "ionto_analytics.outcomes",
     "mcid_responders": "ionto_analytics.outcomes",
     "clinic_funnel": "ionto_analytics.clinic_funnel",
     "build_report": "ionto_analytics.report",
     "plots": "ionto_analytics.plots",
     "devices": "ionto_analytics.devices",
+    "open_store": "ionto_analytics.explorer",
+    "load_episodes": "ionto_analytics.load",
+    "load_outcomes": "ionto_analytics.load",
+    "load_sessions": "ionto_analytics.load",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -48,7 +56,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -45,7 +45,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from data_schemas.vocabulary import CONDITION_FAMILIES, CONDITIONS, conditions_in
-from ionto_analytics.compare import wilson_interval
+from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument, select_mcid
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders

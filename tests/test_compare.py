@@ -1,4 +1,4 @@
-"""Tests of comparison_frame, ANCOVA, Table 1, responders and IPTW (compare*.py, table1.py).
+"""Tests of comparison_frame, ANCOVA, Table 1, responders and IPTW (compare/, table1.py).
 
 Reference numbers are produced independently inside each test (numpy least squares and the
 sandwich formulas written out by hand; SMD formulas from Austin 2009 / Yang & Dalton 2012
@@ -17,15 +17,11 @@ import plotly.graph_objects as go
 import pytest
 from scipy import stats
 
-from ionto_analytics.compare import (
-    ancova,
-    comparison_frame,
-    iptw,
-    newcombe_interval,
-    responders,
-    table1,
-)
-from ionto_analytics.compare_frame import AnalysisFrame
+from ionto_analytics.compare.ancova import ancova
+from ionto_analytics.compare.frame import AnalysisFrame, comparison_frame
+from ionto_analytics.compare.iptw import iptw
+from ionto_analytics.compare.responders import newcombe_interval, responders
+from ionto_analytics.compare.table1 import table1
 from ionto_analytics.errors import InputError, StatisticalWarning
 from tests.analysis_sim import simulate
 
