@@ -76,6 +76,15 @@ def test_comparison_frame_tally_and_no_mutation(sim: tuple[pd.DataFrame, pd.Data
     d, excl = af.complete_cases()
     assert len(af.data) + sum(af.excluded.values()) == len(ep)
     assert len(d) + excl["no_follow_up_in_window"] == len(af.data)
+    # another window from the frame's long outcomes = the frame built at that window
+    for week in (4, 12):
+        direct = comparison_frame(ep, out, "nprs", week, ARMS)
+        again = af.at_week(week)
+        pd.testing.assert_frame_equal(again.data, direct.data)
+        assert again.excluded == direct.excluded and again.week == week
+    assert not af.data["follow_up"].equals(af.at_week(12).data["follow_up"])
+    with pytest.raises(InputError, match="no long outcomes"):
+        AnalysisFrame(d, "nprs", 6, ARMS).at_week(12)
     with pytest.raises(InputError, match="unknown arm"):
         comparison_frame(ep, out, "nprs", 6, ("laser", "exercise"))
     with pytest.raises(InputError, match="two different"):

@@ -43,6 +43,8 @@ def test_mixed_model_recovers_planted_effects(sim: SimData) -> None:
     json.dumps(r.to_dict())
     with pytest.raises(InputError, match="must be one of windows"):
         mixed_model(comparison_frame(sim.episodes, sim.outcomes, "nprs", 8, ARMS))
+    with pytest.raises(InputError, match="AnalysisFrame of comparison_frame"):
+        mixed_model(sim.episodes)  # type: ignore[arg-type]
 
 
 def test_mixed_model_boundary_warning_is_recorded_not_raised() -> None:

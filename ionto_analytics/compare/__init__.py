@@ -1,22 +1,22 @@
 """Between-arm comparisons: the analysis frame, one module per estimator, one result type.
 
-Every estimator takes the analysis frame from :func:`comparison_frame` first (ANCOVA, IPTW,
+Every estimator takes the analysis frame from ``comparison_frame`` first (ANCOVA, IPTW,
 MICE, responders and dose response also take a plain DataFrame with its columns plus
-``arms=``) and returns a :class:`ComparisonResult` whose estimate is *first arm minus second
+``arms=``) and returns a ``ComparisonResult`` whose estimate is *first arm minus second
 arm*. Modules, from the bottom up:
 
-* :mod:`~ionto_analytics.compare.frame` – :func:`comparison_frame`, :class:`AnalysisFrame`;
-  :mod:`~ionto_analytics.compare.spec` – :class:`ComparisonSpec` (what ``ionto compare``
-  asks);
-* :mod:`~ionto_analytics.compare.result` – :class:`ComparisonResult` and its one
-  constructor :meth:`ComparisonResult.from_fit`;
+* :mod:`~ionto_analytics.compare.frame` – ``comparison_frame``, ``AnalysisFrame``;
+  :mod:`~ionto_analytics.compare.spec` – ``ComparisonSpec`` (what ``ionto compare`` asks);
+  :mod:`~ionto_analytics.compare.table1` – baseline characteristics with SMDs;
+* :mod:`~ionto_analytics.compare.result` – ``ComparisonResult`` and its one constructor
+  ``ComparisonResult.from_fit``;
 * :mod:`~ionto_analytics.compare.fit` – the fitting core (OLS/WLS with a chosen variance,
   coefficient table, arm-presence check, minimum-cluster rule);
-* estimators: :func:`ancova`, :func:`responders` (with :func:`wilson_interval` and
-  :func:`newcombe_interval`), :func:`iptw` (propensity, balance), :func:`mixed_model`,
-  :func:`mice_sensitivity`, :func:`dose_response`;
-* :mod:`~ionto_analytics.compare.table1` – baseline characteristics with SMDs (IPTW's
-  balance table uses it);
+* estimators, one module each: :mod:`~ionto_analytics.compare.ancova`,
+  :mod:`~ionto_analytics.compare.responders` (with the Wilson and Newcombe intervals),
+  :mod:`~ionto_analytics.compare.iptw` (propensity, balance),
+  :mod:`~ionto_analytics.compare.mixed`, :mod:`~ionto_analytics.compare.mice`,
+  :mod:`~ionto_analytics.compare.dose_response`;
 * :mod:`~ionto_analytics.compare.command` – the logic of ``ionto compare``.
 
 Nothing is re-exported here: the estimator modules are named after their estimators
