@@ -91,20 +91,19 @@ def mixed_model(
     week = frame.week
     if week not in windows:
         raise InputError(f"week {week} must be one of windows {list(windows)}")
-    ref = frame
     parts = []
     for w in windows:
-        af = ref.at_week(w)
+        af = frame.at_week(w)
         d = af.data[af.data["has_follow_up"]].copy()
         d["window"] = f"w{w}"
         parts.append(d)
     long = pd.concat(parts, ignore_index=True)
     with_any = set(long["episode_id"])
-    excluded = dict(ref.excluded)
-    n_none = int((~ref.data["episode_id"].isin(with_any)).sum())
+    excluded = dict(frame.excluded)
+    n_none = int((~frame.data["episode_id"].isin(with_any)).sum())
     if n_none:
         excluded["no_follow_up_in_any_window"] = n_none
-    for arm in ref.arms:
+    for arm in frame.arms:
         if (long["arm"] == arm).sum() < 2:
             raise InputError(f"mixed_model: arm {arm!r} has fewer than 2 measurements")
     arm_terms = []
@@ -141,7 +140,7 @@ def mixed_model(
         est, se = float(fe[col]), float(bse[col])
         rows.append(
             {
-                "term": f"{ref.arms[0]} − {ref.arms[1]} at week {w}",
+                "term": f"{contrast_text(frame)} at week {w}",
                 "estimate": est,
                 "se": se,
                 "ci_low": est - z * se,
@@ -170,7 +169,7 @@ def mixed_model(
     )
     main = table.iloc[list(windows).index(week)]
     return ComparisonResult.from_fit(
-        ref,
+        frame,
         long,
         estimate=main["estimate"],
         ci_low=main["ci_low"],
@@ -179,7 +178,7 @@ def mixed_model(
         excluded=excluded,
         method="linear mixed model (REML), random intercept per patient, Wald z interval",
         estimand=(
-            f"adjusted difference in mean change at week {week}, {contrast_text(ref)}; "
+            f"adjusted difference in mean change at week {week}, {contrast_text(frame)}; "
             f"model: {formula}"
         ),
         alpha=alpha,
