@@ -40,8 +40,9 @@ def _best(fn, repeats: int = 3) -> float:
 
 def linear(n: int) -> dict[str, float]:
     """Seconds for the frame, ANCOVA, IPTW and their statsmodels equivalents at ``n``."""
-    from ionto_analytics.compare import ancova, comparison_frame, iptw
-    from ionto_analytics.compare_frame import design_terms
+    from ionto_analytics.compare.ancova import ancova
+    from ionto_analytics.compare.frame import comparison_frame, design_terms
+    from ionto_analytics.compare.iptw import iptw
     from tests.analysis_sim import simulate
 
     episodes, outcomes = simulate(n, seed=1, n_clinics=20)
@@ -78,8 +79,8 @@ def linear(n: int) -> dict[str, float]:
 
 def mixed(n: int = 20_000, rows_target: int = 200_000) -> dict[str, float]:
     """Seconds for :func:`mixed_model` and ``smf.mixedlm`` on the same long frame."""
-    from ionto_analytics.compare import comparison_frame, mixed_model
-    from ionto_analytics.compare_frame import design_terms
+    from ionto_analytics.compare.frame import comparison_frame, design_terms
+    from ionto_analytics.compare.mixed import mixed_model
     from tests.analysis_sim import simulate
 
     episodes, outcomes = simulate(n, seed=2, n_clinics=20)
@@ -96,7 +97,7 @@ def mixed(n: int = 20_000, rows_target: int = 200_000) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        mixed_model(episodes, outcomes, "nprs", 6, ARMS)
+        mixed_model(comparison_frame(episodes, outcomes, "nprs", 6, ARMS))
         t_ours = time.perf_counter() - t0
         parts = []
         for w in (4, 6, 12):

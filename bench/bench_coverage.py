@@ -69,7 +69,9 @@ def estimate_targets(
     episodes: pd.DataFrame, outcomes: pd.DataFrame, truth: dict, targets=TARGETS
 ) -> list[dict]:
     """Unadjusted, ANCOVA and IPTW estimates of every target, with the planted truth."""
-    from ionto_analytics.compare import ancova, comparison_frame, iptw
+    from ionto_analytics.compare.ancova import ancova
+    from ionto_analytics.compare.frame import comparison_frame
+    from ionto_analytics.compare.iptw import iptw
 
     rows = []
     for cond, inst, a, b, week in targets:
@@ -128,7 +130,7 @@ def study(seed: int, patients: int = 1500) -> list[dict]:
 
 def summarize(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per estimator and per (target, estimator): coverage, Wilson CI, relative bias."""
-    from ionto_analytics.compare import wilson_interval
+    from ionto_analytics.compare.responders import wilson_interval
 
     d = df.assign(
         covered=(df["ci_low"] <= df["truth"]) & (df["truth"] <= df["ci_high"]),

@@ -217,21 +217,17 @@ def compare(
 
     Exit status: 0 on success; 2 when the options or the data do not allow a comparison.
     """
-    from ionto_analytics.compare_command import run_compare
+    from ionto_analytics.compare.command import run_compare
+    from ionto_analytics.compare.spec import ComparisonSpec
     from ionto_analytics.errors import IontoError
 
     settings = _settings(ctx)
     try:
+        spec = ComparisonSpec(
+            condition, instrument, arms, week=at_weeks, method=method, per_protocol=per_protocol
+        )
         with settings.open_store() as engine:
-            report = run_compare(
-                engine,
-                condition=condition,
-                instrument=instrument,
-                arms=arms,
-                week=at_weeks,
-                method=method,
-                per_protocol=per_protocol,
-            )
+            report = run_compare(engine, spec)
     except IontoError as error:
         settings.console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None

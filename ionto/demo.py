@@ -29,7 +29,8 @@ from device_import.pipeline import Importer
 from device_import.privacy import Keyer, load_site_key
 from emulator import emulate
 from ionto.progress import progress_bar
-from ionto_analytics.compare_command import compare_frames
+from ionto_analytics.compare.command import compare_frames
+from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.load import load_episodes, load_outcomes
 from ionto_analytics.report import write_report
 from ionto_analytics.report.quarter import Quarter
@@ -77,15 +78,8 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
                 "planted": true,
             }
             try:
-                result = compare_frames(
-                    episodes,
-                    outcomes,
-                    None,
-                    condition=condition,
-                    instrument=instrument,
-                    arms=(arm, versus),
-                    week=week,
-                ).result
+                spec = ComparisonSpec(condition, instrument, (arm, versus), week=week)
+                result = compare_frames(episodes, outcomes, None, spec).result
             except InputError as error:  # too few patients in a small demo network
                 rows.append({**row, "n": "", "not_estimable": str(error)})
                 continue

@@ -32,7 +32,7 @@ import importlib
 from typing import Any
 
 _PUBLIC: dict[str, str] = {
-    # name: the module that defines it (a module's own name maps to the module itself)
+    # name: the module that defines it (a row naming ionto_analytics.<name> is that module)
     "load": "ionto_analytics.load",
     "open_store": "ionto_analytics.load",
     "load_all": "ionto_analytics.load",
@@ -42,14 +42,16 @@ _PUBLIC: dict[str, str] = {
     "load_interventions": "ionto_analytics.load",
     "load_session_details": "ionto_analytics.load_devices",
     "Cohort": "ionto_analytics.cohorts",
-    "table1": "ionto_analytics.table1",
-    "comparison_frame": "ionto_analytics.compare_frame",
-    "ancova": "ionto_analytics.compare",
-    "responders": "ionto_analytics.compare",
-    "iptw": "ionto_analytics.compare_weighting",
-    "mixed_model": "ionto_analytics.compare_models",
-    "mice_sensitivity": "ionto_analytics.compare_models",
-    "dose_response": "ionto_analytics.compare_models",
+    "table1": "ionto_analytics.compare.table1",
+    "comparison_frame": "ionto_analytics.compare.frame",
+    "ComparisonSpec": "ionto_analytics.compare.spec",
+    "ComparisonResult": "ionto_analytics.compare.result",
+    "ancova": "ionto_analytics.compare.ancova",
+    "responders": "ionto_analytics.compare.responders",
+    "iptw": "ionto_analytics.compare.iptw",
+    "mixed_model": "ionto_analytics.compare.mixed",
+    "mice_sensitivity": "ionto_analytics.compare.mice",
+    "dose_response": "ionto_analytics.compare.dose_response",
     "change_from_baseline": "ionto_analytics.outcomes",
     "mcid_responders": "ionto_analytics.outcomes",
     "clinic_funnel": "ionto_analytics.funnel",
@@ -70,7 +72,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    value = module if module_name == f"{__name__}.{name}" else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -46,9 +46,9 @@ import plotly.graph_objects as go
 
 from data_schemas.frames import FRAME_COLUMNS, require_columns
 from data_schemas.vocabulary import ARMS, conditions_in
-from ionto_analytics.compare_result import jsonable
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
+from ionto_analytics.jsonable import jsonable
 
 __all__ = ["ATTRITION_COLUMNS", "Cohort", "CohortResult"]
 

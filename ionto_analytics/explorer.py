@@ -40,7 +40,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from data_schemas.vocabulary import CONDITION_FAMILIES, CONDITIONS, conditions_in
-from ionto_analytics.compare import wilson_interval
+from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders

@@ -47,9 +47,9 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from data_schemas.vocabulary import conditions_in
-from ionto_analytics.compare_frame import design_terms
-from ionto_analytics.compare_result import jsonable
+from ionto_analytics.compare.frame import design_terms
 from ionto_analytics.errors import InputError
+from ionto_analytics.jsonable import jsonable
 from ionto_analytics.outcomes import change_from_baseline
 from ionto_analytics.plots import funnel_figure
 

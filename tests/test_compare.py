@@ -1,4 +1,4 @@
-"""Tests of comparison_frame, ANCOVA, Table 1, responders and IPTW (compare*.py, table1.py).
+"""Tests of comparison_frame, ANCOVA, Table 1, responders and IPTW (compare/, table1.py).
 
 Reference numbers are produced independently inside each test (numpy least squares and the
 sandwich formulas written out by hand; SMD formulas from Austin 2009 / Yang & Dalton 2012
@@ -17,15 +17,11 @@ import plotly.graph_objects as go
 import pytest
 from scipy import stats
 
-from ionto_analytics.compare import (
-    ancova,
-    comparison_frame,
-    iptw,
-    newcombe_interval,
-    responders,
-    table1,
-)
-from ionto_analytics.compare_frame import AnalysisFrame
+from ionto_analytics.compare.ancova import ancova
+from ionto_analytics.compare.frame import AnalysisFrame, comparison_frame
+from ionto_analytics.compare.iptw import iptw
+from ionto_analytics.compare.responders import newcombe_interval, responders
+from ionto_analytics.compare.table1 import table1
 from ionto_analytics.errors import InputError, StatisticalWarning
 from tests.analysis_sim import simulate
 
@@ -80,6 +76,15 @@ def test_comparison_frame_tally_and_no_mutation(sim: tuple[pd.DataFrame, pd.Data
     d, excl = af.complete_cases()
     assert len(af.data) + sum(af.excluded.values()) == len(ep)
     assert len(d) + excl["no_follow_up_in_window"] == len(af.data)
+    # another window from the frame's long outcomes = the frame built at that window
+    for week in (4, 12):
+        direct = comparison_frame(ep, out, "nprs", week, ARMS)
+        again = af.at_week(week)
+        pd.testing.assert_frame_equal(again.data, direct.data)
+        assert again.excluded == direct.excluded and again.week == week
+    assert not af.data["follow_up"].equals(af.at_week(12).data["follow_up"])
+    with pytest.raises(InputError, match="no long outcomes"):
+        AnalysisFrame(d, "nprs", 6, ARMS).at_week(12)
     with pytest.raises(InputError, match="unknown arm"):
         comparison_frame(ep, out, "nprs", 6, ("laser", "exercise"))
     with pytest.raises(InputError, match="two different"):

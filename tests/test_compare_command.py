@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from ionto.cli import app
-from ionto_analytics.compare_command import compare_frames, run_compare
+from ionto_analytics.compare.command import compare_frames, run_compare
+from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError
 from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
 from tests.proof_fixtures import EmulatedStore
@@ -60,27 +64,57 @@ def test_readable_table(emulated_store: EmulatedStore) -> None:
     assert "HC3" in text  # 6 clinics: HC3 chosen explicitly and said so
 
 
-def test_per_protocol_uses_the_device_logs(emulated_store: EmulatedStore) -> None:
+def _hand_ancova_arm_coefficient(d: pd.DataFrame) -> float:
+    """The ANCOVA arm coefficient by numpy least squares on a design built by hand."""
+    dummies = pd.get_dummies(d[["sex", "clinic_id"]], drop_first=True, dtype=float)
+    x = np.column_stack(
+        [
+            d["treated"].to_numpy(float),
+            np.ones(len(d)),
+            d["baseline"],
+            d["age_years"],
+            d["symptom_duration_weeks"],
+            dummies.to_numpy(),
+        ]
+    )
+    beta, *_ = np.linalg.lstsq(x, d["follow_up"].to_numpy(float), rcond=None)
+    return float(beta[0])
+
+
+def test_per_protocol_json_matches_the_cohort_and_a_hand_fit(
+    emulated_store: EmulatedStore,
+) -> None:
     from data_schemas import store
 
+    arms = ("ionto+exercise", "exercise")
     engine = store.connect(emulated_store.url)
     try:
-        itt_like = run_compare(
-            engine, condition="epicondylitis", instrument="prtee",
-            arms=("ionto+exercise", "exercise"), week=12,
-        )  # fmt: skip
+        itt_like = run_compare(engine, ComparisonSpec("epicondylitis", "prtee", arms, week=12))
         pp = run_compare(
-            engine, condition="epicondylitis", instrument="prtee",
-            arms=("ionto+exercise", "exercise"), week=12, per_protocol=True,
-        )  # fmt: skip
+            engine, ComparisonSpec("epicondylitis", "prtee", arms, week=12, per_protocol=True)
+        )
         sessions = load_sessions(engine)
     finally:
         engine.dispose()
     if sessions.empty:
         pytest.skip("no device sessions imported (device parsers not available)")
     assert pp.result.n["ionto+exercise"] < itt_like.result.n["ionto+exercise"]
-    assert any(k.startswith("pp_") for k in pp.excluded)
-    assert pp.to_dict()["excluded"] == pp.excluded
+    out = json.loads(pp.to_json())
+    # the cohort's exclusions come from its attrition table, one row per step
+    steps = pp.cohort.attrition.iloc[1:]
+    for key, k in zip(steps["key"], steps["excluded"], strict=True):
+        if k:
+            assert out["excluded"][key] == k
+    assert any(out["excluded"][k] > 0 for k in out["excluded"] if k.startswith("pp_"))
+    # the estimate and n against an independent fit on the per-protocol episodes: numpy
+    # least squares (same closed form as statsmodels, so only floating-point order differs)
+    d, dropped = comparison_frame(
+        pp.cohort.episodes, pp.cohort.outcomes, "prtee", 12, arms
+    ).complete_cases()
+    assert out["estimate"] == pytest.approx(_hand_ancova_arm_coefficient(d), abs=1e-8)
+    assert out["n"] == {a: int((d["arm"] == a).sum()) for a in arms}
+    assert out["excluded"]["no_follow_up_in_window"] == dropped["no_follow_up_in_window"]
+    assert out["ci_low"] < out["estimate"] < out["ci_high"]
 
 
 def test_unknown_keys_and_empty_arms_fail_with_exit_2(emulated_store: EmulatedStore) -> None:
@@ -105,12 +139,24 @@ def test_compare_frames_leaves_inputs_unchanged(emulated_store: EmulatedStore) -
     finally:
         engine.dispose()
     ep0, out0 = ep.copy(deep=True), out.copy(deep=True)
-    r = compare_frames(
-        ep, out, None, condition="plantar_fasciitis", instrument="ffi",
-        arms=("exercise+manual", "exercise"), week=12,
-    )  # fmt: skip
+    arms = ("exercise+manual", "exercise")
+    r = compare_frames(ep, out, None, ComparisonSpec("plantar_fasciitis", "ffi", arms, week=12))
     assert r.cohort.attrition["excluded"].sum() + len(r.cohort.episodes) == len(ep)
     assert ep.equals(ep0) and out.equals(out0)
-    with pytest.raises(InputError, match="method"):
-        compare_frames(ep, out, None, condition="plantar_fasciitis", instrument="ffi",
-                       arms=("exercise+manual", "exercise"), method="bayes")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "bayes"}, "method must be one of"),
+        ({"week": 1}, "week must be 2 or more"),
+        ({"week": "six"}, "whole number of weeks"),
+        ({"arms": ("exercise",)}, "exactly two arms"),
+        ({"per_protocol": True, "intention_to_treat": True}, "exclude each other"),
+    ],
+)
+def test_spec_refuses_bad_options(options: dict, message: str) -> None:
+    base = {"condition": "plantar_fasciitis", "instrument": "ffi",
+            "arms": ("exercise+manual", "exercise")}  # fmt: skip
+    with pytest.raises(InputError, match=message):
+        ComparisonSpec(**{**base, **options})

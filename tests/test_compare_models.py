@@ -1,4 +1,4 @@
-"""Tests of mixed_model, mice_sensitivity and dose_response (compare_models.py)."""
+"""Tests of mixed_model, mice_sensitivity and dose_response (compare/mixed, mice, dose_response)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from ionto_analytics.compare import (
-    comparison_frame,
-    dose_response,
-    mice_sensitivity,
-    mixed_model,
-)
+from ionto_analytics.compare.dose_response import dose_response
+from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.mice import mice_sensitivity
+from ionto_analytics.compare.mixed import mixed_model
 from ionto_analytics.errors import InputError
 from tests.analysis_sim import SimData, simulate
 
@@ -31,7 +29,7 @@ def sim() -> SimData:
 
 def test_mixed_model_recovers_planted_effects(sim: SimData) -> None:
     eb, ob = sim.episodes.copy(), sim.outcomes.copy()
-    r = mixed_model(sim.episodes, sim.outcomes, "nprs", 6, ARMS)
+    r = mixed_model(comparison_frame(sim.episodes, sim.outcomes, "nprs", 6, ARMS))
     pd.testing.assert_frame_equal(sim.episodes, eb)
     pd.testing.assert_frame_equal(sim.outcomes, ob)
     # planted: -1.0 at weeks 4 and 6, -0.5 at week 12 (analysis_sim docstring)
@@ -44,7 +42,9 @@ def test_mixed_model_recovers_planted_effects(sim: SimData) -> None:
     assert isinstance(r.plot(), go.Figure)
     json.dumps(r.to_dict())
     with pytest.raises(InputError, match="must be one of windows"):
-        mixed_model(sim.episodes, sim.outcomes, "nprs", 8, ARMS)
+        mixed_model(comparison_frame(sim.episodes, sim.outcomes, "nprs", 8, ARMS))
+    with pytest.raises(InputError, match="AnalysisFrame of comparison_frame"):
+        mixed_model(sim.episodes)  # type: ignore[arg-type]
 
 
 def test_mixed_model_boundary_warning_is_recorded_not_raised() -> None:
@@ -54,7 +54,8 @@ def test_mixed_model_boundary_warning_is_recorded_not_raised() -> None:
     ep, out = simulate(40, 2, sigma_u=0.0)  # seed 2 puts the variance on the boundary
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        r = mixed_model(ep, out, "nprs", 6, ARMS, covariates=(), clinic_effects=False)
+        af = comparison_frame(ep, out, "nprs", 6, ARMS, covariates=())
+        r = mixed_model(af, covariates=(), clinic_effects=False)
     assert np.isfinite(r.estimate)
     assert r.notes and all(n.startswith("statsmodels") for n in r.notes)
     assert "boundary" in r.notes[0]

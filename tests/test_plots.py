@@ -10,7 +10,7 @@ import pytest
 
 from data_schemas.vocabulary import ARMS
 from ionto_analytics import plots
-from ionto_analytics.compare_result import ComparisonResult
+from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError
 from ionto_analytics.funnel import ClinicFunnel, control_limits
 

@@ -34,7 +34,9 @@ from __future__ import annotations
 import pytest
 
 from data_schemas import store
-from ionto_analytics.compare import ancova, comparison_frame, iptw
+from ionto_analytics.compare.ancova import ancova
+from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.iptw import iptw
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.load import load_episodes, load_outcomes
 from tests.proof_fixtures import EmulatedStore

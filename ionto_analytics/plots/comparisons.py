@@ -212,7 +212,7 @@ def dose_response_figure(
     ----------
     curve : DataFrame or ComparisonResult
         ``x`` (cumulative delivered mA·min), ``estimate``, ``ci_low``, ``ci_high``; a
-        result object of :func:`ionto_analytics.compare.dose_response` is accepted.
+        result object of :func:`ionto_analytics.compare.dose_response.dose_response` is accepted.
     instrument : str, optional
     doses : array-like, optional
         Episode doses drawn as a rug under the curve.

@@ -2,7 +2,7 @@
 
 * **Comparisons**: iontophoresis + exercise (+ manual therapy) against exercise (+ manual
   therapy), per condition on its own instrument at week 6, by ANCOVA with IPTW beside it
-  (:func:`ionto_analytics.compare_command.compare_frames`: clinic fixed effects and HC3
+  (:func:`ionto_analytics.compare.command.compare_frames`: clinic fixed effects and HC3
   variance below 20 clinics). A quarter holds too few discharged episodes per arm for a
   stable contrast, so the cohort is the episodes **discharged in the four quarters ending
   with the report's quarter** (said in the section). A contrast with fewer than 11
@@ -23,7 +23,8 @@ import warnings
 
 import pandas as pd
 
-from ionto_analytics.compare_command import compare_frames
+from ionto_analytics.compare.command import compare_frames
+from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.funnel import clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
@@ -120,16 +121,8 @@ def _comparisons(
                 try:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        rep = compare_frames(
-                            pair,
-                            pair_outcomes,
-                            None,
-                            condition=condition,
-                            instrument=instrument,
-                            arms=arms,
-                            week=WEEK,
-                            method=method,
-                        )
+                        spec = ComparisonSpec(condition, instrument, arms, week=WEEK, method=method)
+                        rep = compare_frames(pair, pair_outcomes, None, spec)
                 except InputError:
                     rows.append({**base, "n": "–", "difference": "not estimable", "reading": ""})
                     continue

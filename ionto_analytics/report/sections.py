@@ -35,7 +35,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from data_schemas.vocabulary import CONDITIONS
-from ionto_analytics.compare import wilson_interval
+from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders
 from ionto_analytics.plots.style import TEMPLATE

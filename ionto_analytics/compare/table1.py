@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ionto_analytics.compare_result import jsonable
 from ionto_analytics.errors import InputError
+from ionto_analytics.jsonable import jsonable
 
 __all__ = [
     "Table1",

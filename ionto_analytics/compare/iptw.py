@@ -25,13 +25,15 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from ionto_analytics.compare_frame import (
+from ionto_analytics.compare.fit import SeType, check_arms_present, contrast_text, ols_fit
+from ionto_analytics.compare.frame import (
     DEFAULT_COVARIATES,
     AnalysisFrame,
     as_analysis_frame,
     design_terms,
 )
-from ionto_analytics.compare_result import ComparisonResult
+from ionto_analytics.compare.result import ComparisonResult
+from ionto_analytics.compare.table1 import table1
 from ionto_analytics.errors import InputError
 
 __all__ = ["iptw", "propensity_scores"]
@@ -62,8 +64,6 @@ def _balance(
     clinic_effects: bool,
     arms: tuple[str, str],
 ) -> pd.DataFrame:
-    from ionto_analytics.table1 import table1
-
     variables = ["baseline", *covariates] + (["clinic_id"] if clinic_effects else [])
     variables = [v for v in variables if v in d.columns and d[v].nunique() > 1]
     before = table1(d, by="arm", variables=variables, groups=arms).smd
@@ -87,7 +87,7 @@ def iptw(
     weighting: Literal["ate", "overlap"] = "ate",
     trim: float = 0.01,
     outcome_covariates: Sequence[str] = ("baseline",),
-    se: Literal["auto", "cluster", "hc3"] = "auto",
+    se: SeType = "auto",
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """Propensity-score weighted difference in mean follow-up (≡ change, baseline-adjusted).
@@ -99,7 +99,7 @@ def iptw(
        overlap ``T(1−e) + (1−T)e`` (ATO; no trimming needed, exact mean balance on the
        propensity-model covariates).
     3. Weighted least squares ``follow_up ~ treated + baseline`` with a sandwich variance
-       (cluster-robust by clinic or HC3, as :func:`ionto_analytics.compare.ols_fit`); the
+       (cluster-robust by clinic or HC3, as :func:`ionto_analytics.compare.fit.ols_fit`); the
        variance treats the weights as known, which is conservative for the ATE.
 
     Returns
@@ -108,11 +108,9 @@ def iptw(
         ``balance`` holds SMDs before/after weighting; ``table`` the effective sample size per
         arm, the number of truncated propensities and the weight range.
     """
-    from ionto_analytics.compare import _check_arms_present, ols_fit
-
     af = as_analysis_frame(frame, arms)
     d, excluded = af.complete_cases()
-    _check_arms_present(d, af, "iptw")
+    check_arms_present(d, af, "iptw")
     if weighting not in ("ate", "overlap"):
         raise InputError(f"weighting must be 'ate' or 'overlap', got {weighting!r}")
     if not 0 <= trim < 0.5:
@@ -164,24 +162,22 @@ def iptw(
             },
         ]
     )
-    return ComparisonResult(
+    return ComparisonResult.from_fit(
+        af,
+        d,
         estimate=est,
-        ci_low=float(ci.loc["treated"].iloc[0]),
-        ci_high=float(ci.loc["treated"].iloc[1]),
-        p_value=float(fit.pvalues["treated"]),  # type: ignore[attr-defined]
-        n=af.n_per_arm(d),
+        ci_low=ci.loc["treated"].iloc[0],
+        ci_high=ci.loc["treated"].iloc[1],
+        p_value=fit.pvalues["treated"],  # type: ignore[attr-defined]
         excluded=excluded,
         method=f"IPTW ({weighting.upper()} weights), weighted OLS, {var_text}",
         estimand=(
             f"{'average treatment effect' if weighting == 'ate' else 'overlap-weighted'}"
-            f" difference in mean change, {af.arms[0]} − {af.arms[1]}; "
+            f" difference in mean change, {contrast_text(af)}; "
             f"propensity: {ps_formula}"
         ),
-        instrument=af.instrument or None,
-        week=af.week,
-        arms=af.arms,
+        alpha=alpha,
         table=table,
         balance=balance,
-        notes=tuple(notes),
-        conf_level=1 - alpha,
+        notes=notes,
     )

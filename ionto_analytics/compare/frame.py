@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -95,6 +95,12 @@ class AnalysisFrame:
         Reason → episodes not in ``data`` (other arm, no arm, other condition, no baseline,
         missing covariate).
     condition : str or None
+    outcomes : DataFrame or None
+        The long outcomes (every day measured) of the episodes in ``data`` on
+        ``instrument``, from which :meth:`at_week` takes other windows (the mixed model
+        uses them); None for a frame made from a plain DataFrame.
+    covariates : tuple of str
+        Covariates whose missing values excluded an episode.
     """
 
     data: pd.DataFrame
@@ -103,6 +109,8 @@ class AnalysisFrame:
     arms: tuple[str, str]
     excluded: dict[str, int] = field(default_factory=dict)
     condition: str | None = None
+    outcomes: pd.DataFrame | None = field(default=None, repr=False)
+    covariates: tuple[str, ...] = DEFAULT_COVARIATES
 
     def complete_cases(self) -> tuple[pd.DataFrame, dict[str, int]]:
         """Rows with a follow-up, and the exclusions including those without one.
@@ -121,10 +129,54 @@ class AnalysisFrame:
             excluded["no_follow_up_in_window"] = n_missing
         return self.data[keep.to_numpy()].reset_index(drop=True), excluded
 
-    def n_per_arm(self, data: pd.DataFrame | None = None) -> dict[str, int]:
-        """Episodes per arm (in ``data`` or in the complete cases)."""
-        d = self.complete_cases()[0] if data is None else data
+    def n_per_arm(self, data: pd.DataFrame) -> dict[str, int]:
+        """Distinct episodes per arm of :attr:`arms` in ``data`` (the rows an estimator used).
+
+        Episodes are counted by ``episode_id`` (a long frame has several rows per episode);
+        without that column every row is one episode.
+
+        Examples
+        --------
+        >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+        >>> long = pd.DataFrame({"episode_id": ["e1", "e1", "e2"],
+        ...                      "arm": ["ionto+exercise", "ionto+exercise", "exercise"]})
+        >>> af.n_per_arm(long), af.n_per_arm(long.drop(columns="episode_id"))
+        ({'ionto+exercise': 1, 'exercise': 1}, {'ionto+exercise': 2, 'exercise': 1})
+        """
+        d = data.drop_duplicates("episode_id") if "episode_id" in data.columns else data
         return {arm: int((d["arm"] == arm).sum()) for arm in self.arms}
+
+    def at_week(self, week: int | str) -> AnalysisFrame:
+        """The same episodes and exclusions with the follow-up taken at another window.
+
+        Examples
+        --------
+        >>> episodes = pd.DataFrame({
+        ...     "episode_id": ["e1", "e2"], "patient_id": ["p1", "p2"], "clinic_id": "c1",
+        ...     "condition": "lateral_epicondylitis", "arm": ["ionto+exercise", "exercise"],
+        ...     "age_years": 40.0, "sex": "female", "symptom_duration_weeks": 8.0,
+        ...     "n_visits": 10})
+        >>> outcomes = pd.DataFrame({"episode_id": ["e1"] * 3 + ["e2"] * 3,
+        ...                          "instrument": "nprs", "score": [7.0, 4.0, 2.0, 6.0, 5.0, 4.0],
+        ...                          "days_from_intake": [0, 28, 84, 0, 27, 85]})
+        >>> af = comparison_frame(episodes, outcomes, "nprs", 4, ("ionto+exercise", "exercise"))
+        >>> af.at_week(12).data["follow_up"].tolist(), af.at_week(12).week
+        ([2.0, 4.0], 12)
+        """
+        if self.outcomes is None:
+            raise InputError(
+                "this analysis frame has no long outcomes to take another week from; "
+                "build it with comparison_frame(episodes, outcomes, ...)"
+            )
+        again = comparison_frame(
+            self.data[list(_EPISODE_NEEDS)],
+            self.outcomes,
+            self.instrument,
+            week,
+            self.arms,
+            covariates=self.covariates,
+        )
+        return replace(again, excluded=dict(self.excluded), condition=self.condition)
 
 
 def _check_arms(arms: Sequence[str]) -> tuple[str, str]:
@@ -236,6 +288,7 @@ def comparison_frame(
             "has_follow_up": ep["score"].notna().to_numpy(),
         }
     ).reset_index(drop=True)
+    kept = outcomes["episode_id"].isin(data["episode_id"]) & (outcomes["instrument"] == inst.key)
     return AnalysisFrame(
         data=data,
         instrument=inst.key,
@@ -243,6 +296,8 @@ def comparison_frame(
         arms=arms_t,
         excluded=excluded,
         condition=condition,
+        outcomes=outcomes[kept.to_numpy()].reset_index(drop=True),
+        covariates=tuple(covariates),
     )
 
 

@@ -1,5 +1,8 @@
 """The result object every comparison returns: :class:`ComparisonResult`.
 
+Estimators build it with :meth:`ComparisonResult.from_fit`, which takes the frame's
+instrument, week and arms and counts ``n`` the one way (distinct episodes per arm).
+
 Examples
 --------
 >>> r = ComparisonResult(estimate=-1.2, ci_low=-2.0, ci_high=-0.4, p_value=0.003,
@@ -15,7 +18,7 @@ Examples
 from __future__ import annotations
 
 import html
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,36 +26,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ionto_analytics.compare.frame import AnalysisFrame
+from ionto_analytics.jsonable import jsonable
 from ionto_analytics.plots import dose_response_figure, love_figure
 
-__all__ = ["ComparisonResult", "jsonable"]
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy/pandas values to JSON-serializable Python (non-finite floats → None).
-
-    Examples
-    --------
-    >>> jsonable({"a": np.float64(1.5), "b": [np.nan, np.int64(2)]})
-    {'a': 1.5, 'b': [None, 2]}
-    """
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, pd.DataFrame):
-        return [jsonable(r) for r in value.to_dict("records")]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        return str(value)
-    return value
+__all__ = ["ComparisonResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +42,7 @@ class ComparisonResult:
     estimate, ci_low, ci_high, p_value : float
         Point estimate, confidence limits and two-sided p-value of the main contrast.
     n : dict
-        Episodes analysed per arm.
+        Distinct episodes analysed per arm (:meth:`AnalysisFrame.n_per_arm`).
     excluded : dict
         Reason → count of episodes not analysed (nothing dropped silently).
     method : str
@@ -106,6 +84,61 @@ class ComparisonResult:
     curve: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     conf_level: float = 0.95
+
+    @classmethod
+    def from_fit(
+        cls,
+        frame: AnalysisFrame,
+        analysed: pd.DataFrame,
+        *,
+        estimate: float,
+        ci_low: float,
+        ci_high: float,
+        p_value: float,
+        excluded: dict[str, int],
+        method: str,
+        estimand: str,
+        alpha: float,
+        table: pd.DataFrame | None = None,
+        balance: pd.DataFrame | None = None,
+        curve: pd.DataFrame | None = None,
+        notes: Sequence[str] = (),
+    ) -> ComparisonResult:
+        """The one way an estimator builds its result.
+
+        ``instrument``, ``week`` and ``arms`` come from ``frame``; ``n`` counts the
+        distinct episodes (by ``episode_id``; each row when the column is absent) of each of
+        the frame's two arms in ``analysed``, the rows the estimator used; ``conf_level``
+        is 1 − ``alpha``.
+
+        Examples
+        --------
+        >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+        >>> used = pd.DataFrame({"episode_id": ["e1", "e1", "e2", "e3"],
+        ...                      "arm": ["ionto+exercise"] * 2 + ["exercise"] * 2})
+        >>> r = ComparisonResult.from_fit(af, used, estimate=-1.0, ci_low=-2.0, ci_high=0.0,
+        ...     p_value=0.05, excluded={}, method="m", estimand="e", alpha=0.1)
+        >>> r.n, r.week, r.conf_level
+        ({'ionto+exercise': 1, 'exercise': 2}, 6, 0.9)
+        """
+        return cls(
+            estimate=float(estimate),
+            ci_low=float(ci_low),
+            ci_high=float(ci_high),
+            p_value=float(p_value),
+            n=frame.n_per_arm(analysed),
+            excluded=excluded,
+            method=method,
+            estimand=estimand,
+            instrument=frame.instrument or None,
+            week=frame.week,
+            arms=frame.arms,
+            table=table,
+            balance=balance,
+            curve=curve,
+            notes=tuple(notes),
+            conf_level=1 - alpha,
+        )
 
     def summary(self) -> pd.DataFrame:
         """One-row tidy summary of the main contrast.

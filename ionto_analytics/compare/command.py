@@ -16,8 +16,7 @@ Examples
 --------
 >>> from data_schemas import store
 >>> engine = store.connect("sqlite://"); store.upgrade(engine)
->>> run_compare(engine, condition="epicondylitis", instrument="prtee",
-...             arms=("ionto+exercise", "exercise"))
+>>> run_compare(engine, ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise")))
 Traceback (most recent call last):
 ...
 data_schemas.errors.InputError: ionto compare: no episode is left to compare ...
@@ -27,25 +26,27 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from ionto_analytics.cohorts import Cohort, CohortResult
-from ionto_analytics.compare import MIN_CLUSTERS, ancova, comparison_frame, iptw, mixed_model
-from ionto_analytics.compare_result import ComparisonResult, jsonable
+from ionto_analytics.cohorts import CohortResult
+from ionto_analytics.compare.ancova import ancova
+from ionto_analytics.compare.fit import MIN_CLUSTERS, choose_se
+from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.iptw import iptw
+from ionto_analytics.compare.mixed import mixed_model
+from ionto_analytics.compare.result import ComparisonResult
+from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.instruments import get_instrument
+from ionto_analytics.jsonable import jsonable
 from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
 
-__all__ = ["METHODS", "CompareReport", "compare_frames", "run_compare"]
+__all__ = ["CompareReport", "compare_frames", "run_compare"]
 
-Method = Literal["ancova", "mixed", "iptw"]
-METHODS: tuple[str, ...] = ("ancova", "mixed", "iptw")
-"""Estimators ``ionto compare --method`` accepts."""
 MIXED_WINDOWS: tuple[int, ...] = (4, 6, 12)
 """Weeks the mixed model uses besides the requested one."""
 
@@ -56,11 +57,8 @@ class CompareReport:
 
     Attributes
     ----------
-    condition, instrument : str
-    arms : tuple of (str, str)
-    week : int
-    method : str
-        ``ancova``, ``mixed`` or ``iptw``.
+    spec : ComparisonSpec
+        What was compared (condition, instrument, arms, week, method, cohort rules).
     result : ComparisonResult
         The estimator's result (estimate = first − second).
     cohort : CohortResult
@@ -71,11 +69,7 @@ class CompareReport:
         Caveats (variance choice, warnings raised while fitting).
     """
 
-    condition: str
-    instrument: str
-    arms: tuple[str, str]
-    week: int
-    method: str
+    spec: ComparisonSpec
     result: ComparisonResult
     cohort: CohortResult = field(repr=False)
     excluded: dict[str, int] = field(default_factory=dict)
@@ -88,19 +82,19 @@ class CompareReport:
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
         plus ``estimand``, ``estimator``, ``conf_level`` and ``notes``.
         """
-        r = self.result
+        r, spec = self.result, self.spec
         return jsonable(
             {
-                "condition": self.condition,
-                "instrument": self.instrument,
-                "arms": list(self.arms),
-                "weeks": self.week,
-                "method": self.method,
+                "condition": spec.condition,
+                "instrument": spec.instrument,
+                "arms": list(spec.arms),
+                "weeks": spec.week,
+                "method": spec.method,
                 "estimate": r.estimate,
                 "ci_low": r.ci_low,
                 "ci_high": r.ci_high,
                 "p_value": r.p_value,
-                "n": {a: int(r.n.get(a, 0)) for a in self.arms},
+                "n": {a: int(r.n.get(a, 0)) for a in spec.arms},
                 "excluded": self.excluded,
                 "estimand": r.estimand,
                 "estimator": r.method,
@@ -115,15 +109,15 @@ class CompareReport:
 
     def to_text(self) -> str:
         """A readable report: the contrast, per-arm counts and the exclusions."""
-        r = self.result
-        inst = get_instrument(self.instrument)
+        r, spec = self.result, self.spec
+        inst = get_instrument(spec.instrument)
         better = "higher" if inst.higher_is_better else "lower"
         lines = [
-            f"ionto compare: {self.condition}, {self.instrument} ({better} is better), "
-            f"week {self.week}, {self.method}",
+            f"ionto compare: {spec.condition}, {spec.instrument} ({better} is better), "
+            f"week {spec.week}, {spec.method}",
             "",
             f"  {'contrast':<44}{'estimate':>10}{'95% CI':>22}{'p':>9}",
-            f"  {self.arms[0] + ' − ' + self.arms[1]:<44}{r.estimate:>10.2f}"
+            f"  {spec.arms[0] + ' − ' + spec.arms[1]:<44}{r.estimate:>10.2f}"
             f"{f'{r.ci_low:.2f} to {r.ci_high:.2f}':>22}{_p(r.p_value):>9}",
             "",
             "  estimate: difference in mean change from baseline, first arm minus second",
@@ -131,7 +125,7 @@ class CompareReport:
             "",
             "  episodes analysed:",
         ]
-        lines += [f"    {a:<30}{r.n.get(a, 0):>8,}" for a in self.arms]
+        lines += [f"    {a:<30}{r.n.get(a, 0):>8,}" for a in spec.arms]
         lines.append("  excluded:")
         if self.excluded:
             lines += [f"    {k:<30}{v:>8,}" for k, v in self.excluded.items()]
@@ -153,83 +147,47 @@ def compare_frames(
     episodes: pd.DataFrame,
     outcomes: pd.DataFrame,
     sessions: pd.DataFrame | None,
-    *,
-    condition: str,
-    instrument: str,
-    arms: Sequence[str],
-    week: int = 6,
-    method: str = "ancova",
-    per_protocol: bool = False,
-    intention_to_treat: bool = False,
+    spec: ComparisonSpec,
 ) -> CompareReport:
     """Compare two arms on frames already loaded (what :func:`run_compare` does after loading).
 
     Parameters
     ----------
     episodes, outcomes, sessions : DataFrame
-        Frames of :mod:`ionto_analytics.load`; not modified.
-    condition : str
-        Condition or family key.
-    instrument : str
-        Instrument key.
-    arms : (str, str)
-        First and second arm; the estimate is first − second.
-    week : int
-        Follow-up week (window rule of :mod:`ionto_analytics.outcomes`).
-    method : {"ancova", "mixed", "iptw"}
-    per_protocol, intention_to_treat : bool
-        Cohort rules (:class:`ionto_analytics.cohorts.Cohort`).
+        Frames of :mod:`ionto_analytics.load`; not modified (``sessions`` may be None unless
+        ``spec.per_protocol``).
+    spec : ComparisonSpec
+        What to compare.
 
     Returns
     -------
     CompareReport
     """
-    if method not in METHODS:
-        raise InputError(f"method must be one of {list(METHODS)}, got {method!r}")
-    arms_t = tuple(arms)
-    if len(arms_t) != 2:
-        raise InputError(f"ionto compare needs exactly two arms (first, second), got {arms_t}")
-    try:
-        week_i = int(week)
-    except (TypeError, ValueError):
-        raise InputError(f"week must be a whole number of weeks, got {week!r}") from None
-    if week_i <= 1:
-        raise InputError(f"week must be 2 or more (week 1 overlaps the baseline), got {week!r}")
-    cohort = Cohort(
-        condition,
-        instrument,
-        arms_t,
-        per_protocol=per_protocol,
-        intention_to_treat=intention_to_treat,
-    ).build(episodes, outcomes, sessions)
+    cohort = spec.cohort().build(episodes, outcomes, sessions)
     n = cohort.n
     if not all(n.values()):
         raise InputError(
             f"ionto compare: no episode is left to compare in arm(s) "
-            f"{[a for a, k in n.items() if not k]} ({condition}, {instrument}); "
+            f"{[a for a, k in n.items() if not k]} ({spec.condition}, {spec.instrument}); "
             f"exclusions: {cohort.excluded or 'none'}; check the condition, instrument and "
             "arm keys, or import more data"
         )
     notes: list[str] = []
     n_clinics = int(cohort.episodes["clinic_id"].nunique())
-    se: Literal["cluster", "hc3"] = "cluster" if n_clinics >= MIN_CLUSTERS else "hc3"
-    if se == "hc3" and method != "mixed":
+    se = choose_se(n_clinics)
+    if se == "hc3" and spec.method != "mixed":
         notes.append(
             f"{n_clinics} clinics (< {MIN_CLUSTERS}): HC3 robust variance with clinic fixed "
             "effects instead of clinic-clustered standard errors"
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticalWarning)
-        result = _estimate(cohort, instrument, arms_t, week_i, method, se)
+        result = _estimate(cohort, spec, se)
     notes += [str(c.message) for c in caught if issubclass(c.category, StatisticalWarning)]
     notes += list(result.notes)
     excluded = {**cohort.excluded, **result.excluded}
     return CompareReport(
-        condition=condition,
-        instrument=instrument,
-        arms=(arms_t[0], arms_t[1]),
-        week=week_i,
-        method=method,
+        spec=spec,
         result=result,
         cohort=cohort,
         excluded=excluded,
@@ -238,58 +196,29 @@ def compare_frames(
 
 
 def _estimate(
-    cohort: CohortResult,
-    instrument: str,
-    arms: tuple[str, ...],
-    week: int,
-    method: str,
-    se: Literal["cluster", "hc3"],
+    cohort: CohortResult, spec: ComparisonSpec, se: Literal["cluster", "hc3"]
 ) -> ComparisonResult:
-    ep, out = cohort.episodes, cohort.outcomes
-    if method == "mixed":
-        windows = tuple(sorted({*MIXED_WINDOWS, week}))
-        return mixed_model(ep, out, instrument, week, arms, windows=windows)
-    af = comparison_frame(ep, out, instrument, week, arms)
-    if method == "iptw":
+    af = comparison_frame(cohort.episodes, cohort.outcomes, spec.instrument, spec.week, spec.arms)
+    if spec.method == "mixed":
+        return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
+    if spec.method == "iptw":
         return iptw(af, se=se)
     return ancova(af, se=se)
 
 
-def run_compare(
-    engine: Engine,
-    *,
-    condition: str,
-    instrument: str,
-    arms: Sequence[str],
-    week: int = 6,
-    method: str = "ancova",
-    per_protocol: bool = False,
-    intention_to_treat: bool = False,
-) -> CompareReport:
+def run_compare(engine: Engine, spec: ComparisonSpec) -> CompareReport:
     """Load the store and compare two arms (see :func:`compare_frames`).
 
     Parameters
     ----------
     engine : sqlalchemy.Engine
         A migrated store.
-    condition, instrument, arms, week, method, per_protocol, intention_to_treat
-        As in :func:`compare_frames`.
+    spec : ComparisonSpec
+        What to compare (its keys were checked when it was made, before the store is read).
 
     Returns
     -------
     CompareReport
     """
-    Cohort(condition, instrument, tuple(arms))  # check the keys before reading the store
-    sessions = load_sessions(engine) if per_protocol else None
-    return compare_frames(
-        load_episodes(engine),
-        load_outcomes(engine),
-        sessions,
-        condition=condition,
-        instrument=instrument,
-        arms=arms,
-        week=week,
-        method=method,
-        per_protocol=per_protocol,
-        intention_to_treat=intention_to_treat,
-    )
+    sessions = load_sessions(engine) if spec.per_protocol else None
+    return compare_frames(load_episodes(engine), load_outcomes(engine), sessions, spec)

@@ -1,0 +1,152 @@
+"""The fitting core every estimator shares: OLS/WLS with a chosen variance, the coefficient
+table, the arm-presence check and the minimum-cluster rule.
+
+Examples
+--------
+>>> import pandas as pd
+>>> choose_se(6), choose_se(25)
+('hc3', 'cluster')
+>>> df = pd.DataFrame({"y": [1.0, 2.0, 2.5, 4.0, 5.5], "x": [0.0, 1.0, 2.0, 3.0, 4.0]})
+>>> fit, variance, notes = ols_fit("y ~ x", df, se="hc3", cluster=None)
+>>> variance, coef_table(fit, 0.05)["term"].tolist()
+('HC3 robust', ['Intercept', 'x'])
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+from ionto_analytics.compare.frame import AnalysisFrame
+from ionto_analytics.errors import InputError, StatisticalWarning
+
+__all__ = [
+    "MIN_CLUSTERS",
+    "SeType",
+    "check_arms_present",
+    "choose_se",
+    "coef_table",
+    "contrast_text",
+    "ols_fit",
+]
+
+SeType = Literal["auto", "cluster", "hc3"]
+MIN_CLUSTERS = 20
+"""Fewer clinics than this: cluster-robust SEs are unreliable; ``se="auto"`` uses HC3."""
+
+
+def choose_se(n_clusters: int, min_clusters: int = MIN_CLUSTERS) -> Literal["cluster", "hc3"]:
+    """The minimum-cluster rule: cluster-robust with ≥ ``min_clusters`` clusters, else HC3.
+
+    Few-cluster CR1 standard errors are biased downwards and over-reject; HC3 ignores the
+    within-clinic correlation, which clinic fixed effects absorb in part.
+
+    Examples
+    --------
+    >>> choose_se(19), choose_se(20), choose_se(3, min_clusters=3)
+    ('hc3', 'cluster', 'cluster')
+    """
+    return "cluster" if n_clusters >= min_clusters else "hc3"
+
+
+def contrast_text(af: AnalysisFrame) -> str:
+    """The contrast in words: ``"first − second"``.
+
+    Examples
+    --------
+    >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+    >>> contrast_text(af)
+    'ionto+exercise − exercise'
+    """
+    return f"{af.arms[0]} − {af.arms[1]}"
+
+
+def check_arms_present(d: pd.DataFrame, af: AnalysisFrame, what: str, min_n: int = 2) -> None:
+    """Raise :class:`InputError` unless each arm of ``af`` has ``min_n`` rows in ``d``.
+
+    Examples
+    --------
+    >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+    >>> check_arms_present(pd.DataFrame({"arm": ["exercise"] * 3}), af, "ancova")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: ancova: arm 'ionto+exercise' has 0 analysable episode(s); ...
+    """
+    for arm in af.arms:
+        k = int((d["arm"] == arm).sum())
+        if k < min_n:
+            raise InputError(
+                f"{what}: arm {arm!r} has {k} analysable episode(s); at least {min_n} needed "
+                f"(exclusions: {af.excluded})"
+            )
+
+
+def ols_fit(
+    formula: str,
+    data: pd.DataFrame,
+    se: SeType,
+    cluster: str | None,
+    min_clusters: int = MIN_CLUSTERS,
+    weights: np.ndarray | None = None,
+) -> tuple[object, str, list[str]]:
+    """Fit OLS/WLS with the requested variance; returns (fit, variance text, notes).
+
+    ``cluster``: CR1 sandwich ``G/(G−1)·(N−1)/(N−K)`` with t(G − 1) reference (statsmodels
+    ``cov_type="cluster"``). ``hc3``: MacKinnon–White HC3 with t(N − K) reference. ``auto``:
+    :func:`choose_se` on the number of clusters; when that gives HC3 a
+    :class:`StatisticalWarning` says so (choose explicitly to silence it).
+    """
+    notes: list[str] = []
+    model = smf.ols(formula, data) if weights is None else smf.wls(formula, data, weights=weights)
+    if se == "auto":
+        g = int(data[cluster].nunique()) if cluster and cluster in data.columns else 0
+        se = choose_se(g, min_clusters)
+        if se == "hc3":
+            msg = (
+                f"only {g} clusters ({cluster}); cluster-robust SEs need about "
+                f"{min_clusters}+; using HC3 instead (pass se='cluster' or se='hc3' to "
+                "choose explicitly)"
+            )
+            warnings.warn(msg, StatisticalWarning, stacklevel=3)
+            notes.append(msg)
+    if se == "cluster":
+        if not cluster or cluster not in data.columns:
+            raise InputError(f"se='cluster' needs the cluster column {cluster!r}")
+        groups = pd.factorize(data[cluster])[0]
+        fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+        return fit, f"cluster-robust by {cluster} (CR1, t df = G − 1)", notes
+    if se == "hc3":
+        design = model.wexog  # the (weighted) design matrix
+        leverage = np.einsum("ij,ij->i", design, design @ np.linalg.pinv(design.T @ design))
+        if np.nanmax(leverage) < 1 - 1e-8:
+            return model.fit(cov_type="HC3", use_t=True), "HC3 robust", notes
+        # HC3 divides by 1 - leverage: an episode fitted exactly (alone in its clinic, say)
+        # makes it undefined; HC1 needs no leverage and is the usual fallback.
+        msg = (
+            f"{int((leverage >= 1 - 1e-8).sum())} observation(s) fitted exactly (e.g. the "
+            "only episode of a clinic); HC1 used instead of HC3"
+        )
+        warnings.warn(msg, StatisticalWarning, stacklevel=3)
+        notes.append(msg)
+        return model.fit(cov_type="HC1", use_t=True), "HC1 robust", notes
+    raise InputError(f"se must be 'auto', 'cluster' or 'hc3', got {se!r}")
+
+
+def coef_table(fit: object, alpha: float) -> pd.DataFrame:
+    """Tidy coefficients of a statsmodels fit: ``term``, ``estimate``, ``se``, ``ci_low``,
+    ``ci_high``, ``p_value`` (intervals at level 1 − ``alpha``)."""
+    ci = fit.conf_int(alpha=alpha)  # type: ignore[attr-defined]
+    return pd.DataFrame(
+        {
+            "term": fit.params.index,  # type: ignore[attr-defined]
+            "estimate": fit.params.to_numpy(),  # type: ignore[attr-defined]
+            "se": fit.bse.to_numpy(),  # type: ignore[attr-defined]
+            "ci_low": ci.iloc[:, 0].to_numpy(),
+            "ci_high": ci.iloc[:, 1].to_numpy(),
+            "p_value": fit.pvalues.to_numpy(),  # type: ignore[attr-defined]
+        }
+    )
