@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_schemas.vocabulary import INSTRUMENT_RANGES, INSTRUMENTS
-from ionto_analytics.errors import InputError
+from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.instruments import (
     REGISTRY,
     check_scores,
@@ -20,17 +22,19 @@ from ionto_analytics.instruments import (
     select_mcid,
     to_improvement,
 )
+from ionto_analytics.outcomes import change_from_baseline, mcid_responders
 
 # Transcribed by hand from /work/shared/DOMAIN.md section 2 (instrument table), with the
 # source tag as written there: (instrument, condition, week, points, percent, source).
 DOMAIN_MCIDS = [
     ("nprs", None, None, 2.0, 0.30, "[K]"),  # "~2 points or 30% [K]"
     ("nprs", "lateral_epicondylitis", None, 2.3, None, "[S22]"),  # "lateral epicondylitis 2.3"
-    ("vas", None, None, 15.0, None, "[S11]"),  # "15–20 mm (commentary on Nirschl) [S11]"
+    ("vas", "lateral_epicondylitis", None, 15.0, None, "[S11]"),  # "15–20 mm (Nirschl) [S11]"
     ("vas", "plantar_fasciitis", None, 8.0, None, "[K]"),  # "heel pain ~8 mm [K]"
     ("visa_a", None, 12, 14.0, None, "[S23]"),  # "14 points at 12 wk"
     ("visa_a", None, 24, 7.0, None, "[S23]"),  # "7 at 24 wk"
     ("prtee", None, None, 11.0, 0.37, "[K]"),  # "11 points or 37% [K]"
+    ("prtee", "lateral_epicondylitis", None, 14.8, None, "[S22]"),  # "14.8 ... (prefer this)"
     ("dash", None, None, 10.83, None, "[S27]"),
     ("quickdash", None, None, 15.91, None, "[S27]"),
     ("grip_pain_free_kg", None, None, 6.5, None, "[S25]"),
@@ -44,7 +48,7 @@ DOMAIN_MCIDS = [
 ]
 # Alternative values DOMAIN.md lists; selectable by source tag.
 DOMAIN_ALTERNATIVES_NOTED = {
-    "prtee": ["[S25]", "[S22]", "[S26]"],
+    "prtee": ["[S25]", "[S26]"],
     "dash": ["[S28]"],
     "quickdash": ["[S28]"],
     "lefs": ["[S21]"],
@@ -77,7 +81,7 @@ def test_mcid_matches_domain(
     percent: float | None,
     source: str,
 ) -> None:
-    m = select_mcid(key, condition=condition, week=week)
+    m = select_mcid(key, condition=condition, week=week, allow_unverified=True)
     assert m.points == points
     assert m.percent == percent
     assert m.source == source
@@ -98,16 +102,94 @@ def test_registry_covers_vocabulary_with_its_ranges() -> None:
         assert inst.conditions
     frame = registry_frame()
     assert set(frame["instrument"]) == set(INSTRUMENTS)
+    # only the grip MCID cites a source DOMAIN.md marks unverified (S25)
+    assert frame.loc[~frame["mcid_verified"], "instrument"].tolist() == ["grip_pain_free_kg"]
+    visa = frame[frame["instrument"] == "visa_a"].set_index("mcid_points")["mcid_validated"]
+    assert visa.to_dict() == {7.0: "validated at 24 weeks", 14.0: "validated at 12 weeks"}
 
 
 def test_baseline_dependent_nprs_threshold() -> None:
     m = select_mcid("nprs")
-    # 2 points or 30 %: whichever is smaller is enough
+    # 2 points or 30 %: whichever is smaller is enough, but never less than 1 point
     assert m.threshold(5.0) == pytest.approx(1.5)
     assert m.threshold(8.0) == 2.0
-    np.testing.assert_allclose(m.threshold(np.array([2.0, 10.0])), [0.6, 2.0])
+    np.testing.assert_allclose(m.threshold(np.array([2.0, 3.0, 4.0, 10.0])), [1, 1, 1.2, 2])
     with pytest.raises(InputError, match="baseline"):
         m.threshold()
+
+
+def test_nprs_drop_of_0_9_from_3_is_not_a_responder() -> None:
+    """30 % of 3 is 0.9 points, less than the scale's 1-point resolution: not a responder;
+    a 1-point drop from 3 is."""
+    out = pd.DataFrame(
+        {
+            "episode_id": ["a", "a", "b", "b"],
+            "instrument": "nprs",
+            "score": [3.0, 2.1, 3.0, 2.0],
+            "days_from_intake": [0, 42, 0, 42],
+        }
+    )
+    r = mcid_responders(change_from_baseline(out, windows=(6,))).set_index("episode_id")
+    assert r["mcid_threshold"].tolist() == [1.0, 1.0]
+    assert r["responder"].tolist() == [False, True]
+    assert r["mcid_note"].tolist() == ["", ""]
+
+
+def test_visa_a_mcid_says_when_used_outside_its_validated_week() -> None:
+    at_12, at_6, at_52 = (select_mcid("visa_a", week=w) for w in (12, 6, 52))
+    assert (at_12.points, at_12.note) == (14.0, "")
+    assert (at_6.points, at_6.note) == (14.0, "validated at 12 weeks, applied at week 6")
+    assert (at_52.points, at_52.note) == (7.0, "validated at 24 weeks, applied at week 52")
+    assert select_mcid("visa_a", week=24).note == ""
+    out = pd.DataFrame(
+        {
+            "episode_id": ["a", "a"],
+            "instrument": "visa_a",
+            "score": [50.0, 70.0],
+            "days_from_intake": [0, 28],
+        }
+    )
+    r = mcid_responders(change_from_baseline(out, windows=(4,)))
+    assert r["mcid_note"].tolist() == ["validated at 12 weeks, applied at week 4"]
+    assert r["responder"].tolist() == [True]
+
+
+def test_condition_specific_mcids() -> None:
+    # PRTEE: 14.8 [S22] for lateral epicondylitis; medial keeps the general 11 or 37 % [K]
+    lateral = select_mcid("prtee", condition="lateral_epicondylitis")
+    assert (lateral.points, lateral.percent, lateral.note) == (14.8, None, "")
+    assert select_mcid("prtee", condition="medial_epicondylitis").points == 11.0
+    # VAS 15 mm [S11] is from an epicondylitis commentary: elsewhere it is flagged
+    for condition in ("lateral_epicondylitis", "medial_epicondylitis"):
+        assert select_mcid("vas", condition=condition).note == ""
+    assert select_mcid("vas", condition="plantar_fasciitis").points == 8.0
+    other = select_mcid("vas", condition="achilles_tendinopathy")
+    assert other.points == 15.0
+    assert other.note.startswith("derived in lateral_epicondylitis, medial_epicondylitis")
+    assert other.note.endswith("applied to achilles_tendinopathy")
+    assert select_mcid("vas").note.endswith("applied without a condition")
+
+
+def test_unverified_mcid_warns_unless_allowed() -> None:
+    with pytest.warns(StatisticalWarning, match=r"unverified source \[S25\].*allow_unverified"):
+        select_mcid("grip_pain_free_kg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = select_mcid("grip_pain_free_kg", allow_unverified=True)
+    assert not m.verified and "unverified" in m.note
+    out = pd.DataFrame(
+        {
+            "episode_id": ["a", "a"],
+            "instrument": "grip_pain_free_kg",
+            "score": [20.0, 30.0],
+            "days_from_intake": [0, 42],
+        }
+    )
+    ch = change_from_baseline(out, windows=(6,))
+    with pytest.warns(StatisticalWarning, match="grip_pain_free_kg"):
+        mcid_responders(ch)
+    r = mcid_responders(ch, allow_unverified=True)
+    assert r["responder"].tolist() == [True] and "unverified" in r["mcid_note"].iloc[0]
 
 
 def test_groc_is_a_transition_rating() -> None:
