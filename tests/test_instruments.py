@@ -264,3 +264,77 @@ def test_oriented_scores_stay_in_range(key: str, frac: float) -> None:
     score = lo + frac * (hi - lo)
     out = to_improvement(pd.Series([score]), key)["score_higher_better"].iloc[0]
     assert lo - 1e-9 <= out <= hi + 1e-9
+
+
+# Item scoring. No manual's worked example is stored here, so each expected score is worked
+# by hand from the scoring rule quoted in the comment (exact arithmetic; tolerance 1e-9 is
+# only float rounding).
+
+
+def test_visa_a_sums_possible_answers() -> None:
+    # Robinson 2001 [S24]: sum of 8 items; 3+5+6+4+7+2 = 27, item 7 = 4 (modified
+    # training), item 8 branch A 14 (11-20 min without pain) -> 45
+    assert score_items("visa_a", [3, 5, 6, 4, 7, 2, 4, 14]) == 45.0
+    # item 8 branch B maximum (pain, completes > 30 min) is 20; branch C maximum is 10
+    assert score_items("visa_a", [10] * 6 + [10, 20]) == 90.0
+    assert score_items("visa_a", [0] * 6 + [0, 10]) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([5] * 6 + [5.5, 29.3], r"item 7 response 5\.5 .*\[0, 4, 7, 10\]"),
+        ([5] * 6 + [5, 14], r"item 7 response 5\.0 .*\[0, 4, 7, 10\]"),
+        ([5] * 6 + [4, 29], r"item 8 response 29\.0 .*branch A: \[0, 7, 14, 21, 30\]"),
+        ([5] * 6 + [4, 15], r"item 8 response 15\.0"),
+        ([5.5] + [5] * 5 + [4, 14], r"item 1 response 5\.5 .*whole number in \[0, 10\]"),
+        ([5] * 5 + [11] + [4, 14], r"item 6 response 11\.0 .*\[0, 10\]"),
+        ([5] * 6 + [4, np.nan], "all 8 items are required"),
+    ],
+)
+def test_visa_a_refuses_impossible_items(items: list[float], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        score_items("visa_a", items)
+
+
+def test_likert_items_must_be_whole_numbers() -> None:
+    with pytest.raises(InputError, match=r"quickdash item 2 response 2\.5 .*whole number"):
+        score_items("quickdash", [2, 2.5] + [2] * 9)
+    with pytest.raises(InputError, match=r"prtee item 15 response 3\.2"):
+        score_items("prtee", [3] * 14 + [3.2])
+    with pytest.raises(InputError, match=r"faam_sports item 1 response 0\.5"):
+        score_items("faam_sports", [0.5] + [2] * 7)
+
+
+PAIN_ONLY = [10] * 9 + [0] * 14  # worst pain, no disability or activity limitation
+
+
+def test_ffi_total_is_the_mean_of_its_subscales() -> None:
+    # subscales (Budiman-Mak 1991): pain 90/90 = 100 %, disability 0 %, activity 0 % ->
+    # total (100 + 0 + 0) / 3; the sum / 230 variant weighs items, not subscales: 90 / 230
+    assert score_items("ffi", PAIN_ONLY) == pytest.approx(100 / 3)
+    assert score_items("ffi", PAIN_ONLY, variant="sum230") == pytest.approx(900 / 23)
+    # original 0-9 VAS: 9 pain items at 9 -> 81 / 207
+    nine = [9] * 9 + [0] * 14
+    assert score_items("ffi", nine, variant="sum207") == pytest.approx(8100 / 207)
+    # items are VAS readings: not necessarily whole numbers
+    assert score_items("ffi", [2.5] * 23) == pytest.approx(25.0)
+    # N/A items are left out of their own subscale only: pain 5 answered at 6 -> 60 %,
+    # disability 9 at 3 -> 30 %, activity 3 answered at 0 -> 0 %; total 30
+    form = [6] * 5 + [np.nan] * 4 + [3] * 9 + [0] * 3 + [np.nan] * 2
+    assert score_items("ffi", form) == pytest.approx(30.0)
+
+
+def test_ffi_refuses_forms_it_cannot_score() -> None:
+    with pytest.raises(InputError, match=r"0 of the 5 activity limitation items .* at least 3"):
+        score_items("ffi", [5] * 18 + [np.nan] * 5)
+    with pytest.raises(InputError, match=r"4 of the 9 pain items .* at least 5"):
+        score_items("ffi", [5] * 4 + [np.nan] * 5 + [5] * 14)
+    with pytest.raises(InputError, match=r"'sum230': row 0 has 1 of 23 items unanswered"):
+        score_items("ffi", [5] * 22 + [np.nan], variant="sum230")
+    with pytest.raises(InputError, match=r"item 1 response 10\.0 .*\[0, 9\]"):
+        score_items("ffi", [10] * 23, variant="sum207")
+    with pytest.raises(InputError, match="unknown"):
+        score_items("ffi", [5] * 23, variant="mean")
+    with pytest.raises(InputError, match="applies to ffi only"):
+        score_items("lefs", [2] * 20, variant="sum230")

@@ -9,7 +9,8 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -17,27 +18,23 @@ import pandas as pd
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments.scores import check_scores, get_instrument
 
-__all__ = ["FFI_SUBSCALES", "FFI_VARIANTS", "VISA_A_ITEM_7", "VISA_A_ITEM_8", "score_items"]
+__all__ = ["score_items"]
 
-VISA_A_ITEM_7: tuple[int, ...] = (0, 4, 7, 10)
+_VISA_A_ITEM_7: tuple[int, ...] = (0, 4, 7, 10)
 """VISA-A item 7 (sport participation): the possible scores (Robinson 2001 [S24]; [K])."""
 
-VISA_A_ITEM_8: dict[str, tuple[int, ...]] = {
-    "A": (0, 7, 14, 21, 30),
-    "B": (0, 4, 10, 14, 20),
-    "C": (0, 2, 5, 7, 10),
-}
+_VISA_A_ITEM_8: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {"A": (0, 7, 14, 21, 30), "B": (0, 4, 10, 14, 20), "C": (0, 2, 5, 7, 10)}
+)
 """VISA-A item 8 per branch: A no pain in sport, B pain but completes training, C pain stops
 training; each by minutes of activity (Robinson 2001 [S24]; values [K])."""
 
-FFI_SUBSCALES: dict[str, tuple[int, int]] = {
-    "pain": (1, 9),
-    "disability": (10, 18),
-    "activity limitation": (19, 23),
-}
+_FFI_SUBSCALES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {"pain": (1, 9), "disability": (10, 18), "activity limitation": (19, 23)}
+)
 """FFI subscales: first and last item number (Budiman-Mak 1991, via sralab.org)."""
 
-FFI_VARIANTS: tuple[str, ...] = ("subscales", "sum230", "sum207")
+_FFI_VARIANTS: tuple[str, ...] = ("subscales", "sum230", "sum207")
 """FFI totals: mean of the subscales (default), sum / 230 (0–10 items), sum / 207 (0–9 VAS)."""
 
 
@@ -114,13 +111,13 @@ def _percent_of_answered(
 def _visa_a(arr: np.ndarray) -> np.ndarray:
     _need(arr, "visa_a", 8)
     _check_items(arr[:, :6], "visa_a", 0, 10, source="items 1–6, Robinson 2001 [S24]")
-    _check_allowed(arr, "visa_a", 7, VISA_A_ITEM_7, "sport participation, Robinson 2001 [S24]")
+    _check_allowed(arr, "visa_a", 7, _VISA_A_ITEM_7, "sport participation, Robinson 2001 [S24]")
     _check_allowed(
         arr,
         "visa_a",
         8,
-        tuple(sorted(set().union(*VISA_A_ITEM_8.values()))),
-        "; ".join(f"branch {k}: {list(v)}" for k, v in VISA_A_ITEM_8.items()),
+        tuple(sorted(set().union(*_VISA_A_ITEM_8.values()))),
+        "; ".join(f"branch {k}: {list(v)}" for k, v in _VISA_A_ITEM_8.items()),
     )
     if np.isnan(arr).any():
         raise InputError("visa_a: all 8 items are required (Robinson 2001 [S24])")
@@ -129,8 +126,8 @@ def _visa_a(arr: np.ndarray) -> np.ndarray:
 
 def _ffi(arr: np.ndarray, variant: str) -> np.ndarray:
     _need(arr, "ffi", 23)
-    if variant not in FFI_VARIANTS:
-        raise InputError(f"ffi variant {variant!r} is unknown; expected one of {FFI_VARIANTS}")
+    if variant not in _FFI_VARIANTS:
+        raise InputError(f"ffi variant {variant!r} is unknown; expected one of {_FFI_VARIANTS}")
     item_max = 9.0 if variant == "sum207" else 10.0
     _check_items(arr, "ffi", 0, item_max, integer=False, source=f"variant {variant!r}")
     if variant != "subscales":
@@ -144,7 +141,7 @@ def _ffi(arr: np.ndarray, variant: str) -> np.ndarray:
             )
         return arr.sum(axis=1) / (23 * item_max) * 100.0
     subscales = []
-    for name, (first, last) in FFI_SUBSCALES.items():
+    for name, (first, last) in _FFI_SUBSCALES.items():
         part = arr[:, first - 1 : last]
         n = last - first + 1
         need = math.ceil(n / 2)
