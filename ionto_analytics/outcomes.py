@@ -328,6 +328,7 @@ def mcid_responders(
     episodes: pd.DataFrame | None = None,
     *,
     source: str | None = None,
+    allow_unverified: bool = False,
 ) -> pd.DataFrame:
     """Flag MCID responders in the output of :func:`change_from_baseline`.
 
@@ -346,11 +347,16 @@ def mcid_responders(
         Episode frame, for each episode's ``condition``.
     source : str or None
         Force MCIDs with this source tag.
+    allow_unverified : bool
+        Passed to :func:`~ionto_analytics.instruments.select_mcid`: use an MCID with an
+        unverified source without a warning.
 
     Returns
     -------
     DataFrame
-        ``changes`` plus ``mcid_threshold``, ``mcid_source``, ``responder`` (boolean).
+        ``changes`` plus ``mcid_threshold``, ``mcid_source``, ``mcid_note`` (how the MCID
+        fits the row: "" or, e.g., "validated at 12 weeks, applied at week 6"),
+        ``responder`` (boolean).
 
     Examples
     --------
@@ -370,6 +376,7 @@ def mcid_responders(
     cond = _conditions(episodes, out["episode_id"])
     thr = np.full(len(out), np.nan)
     src = np.empty(len(out), dtype=object)
+    note = np.empty(len(out), dtype=object)
     resp = pd.array([pd.NA] * len(out), dtype="boolean")
     for i, (inst, label, base, score, imp, c) in enumerate(
         zip(
@@ -387,8 +394,10 @@ def mcid_responders(
             condition=c if isinstance(c, str) else None,
             week=_window_week(label),
             source=source,
+            allow_unverified=allow_unverified,
         )
         src[i] = m.source
+        note[i] = m.note
         if m.transition:
             thr[i] = m.points
             if not pd.isna(score):
@@ -401,6 +410,7 @@ def mcid_responders(
             resp[i] = bool(imp >= thr[i] - 1e-9 and imp > 0)
     out["mcid_threshold"] = thr
     out["mcid_source"] = src
+    out["mcid_note"] = note
     out["responder"] = resp
     return out
 

@@ -6,8 +6,12 @@ adds what the analysis needs to *interpret* a score:
 * ``direction``: ``"higher"`` or ``"lower"`` is better;
 * ``mcids``: minimal clinically important differences transcribed from ``DOMAIN.md`` section 2,
   each with its source tag (``[S#]`` read in a stored copy, ``[K]`` recalled, to re-check) and the
-  anchor or population it was derived in. Some are baseline dependent (NPRS "2 points or 30 %")
-  or time dependent (VISA-A 14 points at 12 weeks, 7 at 24 weeks);
+  anchor or population it was derived in, the weeks it was validated at, and whether
+  DOMAIN.md marks its source unverified (grip strength [S25]). Some are baseline dependent
+  (NPRS "2 points or 30 %", never below 1 point), condition dependent (PRTEE 14.8 and NPRS
+  2.3 in lateral epicondylitis [S22]; the VAS 15 mm [S11] covers epicondylitis only) or time
+  dependent (VISA-A 14 points at 12 weeks, 7 at 24 weeks); :func:`select_mcid` says in
+  ``note`` when it applies one outside what it was derived for;
 * ``conditions``: the condition keys the instrument is used for;
 * item scoring where the instrument is scored from item responses.
 
@@ -25,7 +29,6 @@ Examples
 >>> score_items("quickdash", [3] * 11)
 50.0
 """
-
 
 from ionto_analytics.instruments.items import score_items
 from ionto_analytics.instruments.registry import REGISTRY, Instrument, Mcid, registry_frame

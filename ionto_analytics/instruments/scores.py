@@ -15,12 +15,14 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from ionto_analytics.errors import InputError
+from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.instruments.registry import REGISTRY, Instrument, Mcid
 
 __all__ = ["check_scores", "get_instrument", "improvement", "select_mcid", "to_improvement"]
@@ -65,17 +67,38 @@ def get_instrument(key: str) -> Instrument:
         raise _unknown(key) from None
 
 
+def _week_note(m: Mcid, week: float | None) -> str:
+    if m.validated_weeks is None:
+        return ""
+    lo, hi = m.validated_weeks
+    if week is None:
+        return f"{m.validated_text()}, applied without a follow-up week"
+    return "" if lo <= week <= hi else f"{m.validated_text()}, applied at week {week:g}"
+
+
+def _condition_note(m: Mcid, condition: str | None) -> str:
+    if m.conditions is None or condition in m.conditions:
+        return ""
+    applied = f"applied to {condition}" if condition else "applied without a condition"
+    return f"derived in {', '.join(m.conditions)}, {applied}"
+
+
 def select_mcid(
     instrument: str,
     condition: str | None = None,
     week: float | None = None,
     source: str | None = None,
+    *,
+    allow_unverified: bool = False,
 ) -> Mcid:
-    """Choose the MCID for an instrument, condition and follow-up week.
+    """Choose the MCID for an instrument, condition and follow-up week, saying how it fits.
 
     The first MCID in the registry whose condition and week apply is returned, so a
-    condition- or time-specific value wins over the general one. ``source`` picks a
-    specific tag (``"[S23]"``) instead.
+    condition- or time-specific value wins over the general one; when none applies, the
+    instrument's default (its last MCID) is. ``source`` picks a specific tag (``"[S23]"``)
+    instead. The returned MCID's ``note`` says when it is applied outside what it was
+    derived for: another follow-up week than it was validated at, another condition, or
+    an unverified source; it is "" when the MCID fits.
 
     Parameters
     ----------
@@ -87,28 +110,58 @@ def select_mcid(
         Follow-up week of the comparison.
     source : str or None
         Restrict to MCIDs with this source tag.
+    allow_unverified : bool
+        Use an MCID whose source DOMAIN.md marks unverified without a warning (the
+        ``note`` still says so).
 
     Returns
     -------
     Mcid
+        The registry's MCID, with ``note`` set.
+
+    Raises
+    ------
+    InputError
+        Unknown instrument, or no MCID with ``source``.
+
+    Warns
+    -----
+    StatisticalWarning
+        The MCID's source is unverified and ``allow_unverified`` is False: responders
+        called with it are not evidence.
 
     Examples
     --------
     >>> select_mcid("visa_a", week=12).points, select_mcid("visa_a", week=24).points
     (14.0, 7.0)
+    >>> select_mcid("visa_a", week=6).note
+    'validated at 12 weeks, applied at week 6'
+    >>> select_mcid("vas", condition="achilles_tendinopathy").note
+    'derived in lateral_epicondylitis, medial_epicondylitis, applied to achilles_tendinopathy'
+    >>> select_mcid("grip_pain_free_kg", allow_unverified=True).note
+    'unverified source [S25]: find the primary study before calling responders with it'
     """
     inst = get_instrument(instrument)
     candidates = [m for m in inst.mcids if source is None or m.source == source]
     if not candidates:
         tags = sorted({m.source for m in inst.mcids})
         raise InputError(f"no MCID for {instrument!r} with source {source!r}; available: {tags}")
-    for m in candidates:
-        if m.applies(condition, week):
-            return m
-    for m in candidates:  # fall back to a general MCID that ignores time restrictions
-        if m.conditions is None and m.weeks is None:
-            return m
-    return candidates[-1]
+    chosen = next((m for m in candidates if m.applies(condition, week)), candidates[-1])
+    notes = [_week_note(chosen, week), _condition_note(chosen, condition)]
+    if not chosen.verified:
+        unverified = (
+            f"unverified source {chosen.source}: find the primary study before calling "
+            "responders with it"
+        )
+        notes.append(unverified)
+        if not allow_unverified:
+            warnings.warn(
+                f"{instrument} MCID {chosen.points:g} {inst.unit} ({chosen.anchor}) has an "
+                f"{unverified}; pass allow_unverified=True to use it knowingly",
+                StatisticalWarning,
+                stacklevel=2,
+            )
+    return replace(chosen, note="; ".join(n for n in notes if n))
 
 
 def check_scores(
@@ -230,5 +283,3 @@ def to_improvement(
     out["score_higher_better"] = oriented
     out["direction"] = direction
     return out
-
-
