@@ -31,7 +31,7 @@ def mcid_text(instrument: str, condition: str | None = None, week: int | None = 
     Examples
     --------
     >>> mcid_text("prtee", "lateral_epicondylitis", 6)
-    '11 points or 37 % of the baseline score on PRTEE'
+    '14.8 points on PRTEE'
     >>> mcid_text("visa_a", week=12)
     '14 points on VISA-A'
     """
@@ -85,7 +85,7 @@ def reading(
     >>> text = reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis")
     >>> print(text)  # doctest: +ELLIPSIS
     Of 84 patients with lateral epicondylitis, 52 % improved ... at week 6 (95 % CI 42–63 %).
-    >>> "(11 points or 37 % of the baseline score on PRTEE)" in text
+    >>> "(14.8 points on PRTEE)" in text
     True
     """
     row = rates[rates[by] == ALL]

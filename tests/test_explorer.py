@@ -112,7 +112,7 @@ def test_reading_sentence_and_small_n_message() -> None:
     r = X.responder_rates(ep[ep["clinic_id"] == "c1"], out, "prtee", 6)
     text = reading(r, instrument="prtee", week=6, condition="lateral_epicondylitis", clinic="c1")
     assert text.startswith("Of 60 patients with lateral epicondylitis at c1, 67 % improved")
-    assert "MCID (11 points or 37 % of the baseline score on PRTEE) at week 6 (95 % CI" in text
+    assert "MCID (14.8 points on PRTEE) at week 6 (95 % CI" in text
     small = reading(
         X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6), instrument="prtee", week=6
     )
