@@ -2,7 +2,7 @@
 
 Each study: emulate a clinic network (default scenario, one seed), import the EHR export into
 an in-memory SQLite store with the real importer, load the frames with
-:mod:`ionto_analytics.load`, and estimate every target contrast with the unadjusted Welch
+:mod:`ionto_analytics.loaders`, and estimate every target contrast with the unadjusted Welch
 difference, ANCOVA (HC3, clinic fixed effects) and IPTW (ATE weights, HC3). Each estimate is
 compared with ``ground_truth.json``'s ``difference`` for the same condition, instrument, arm
 pair and week.
@@ -106,7 +106,7 @@ def study(seed: int, patients: int = 1500) -> list[dict]:
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer
     from emulator import emulate
-    from ionto_analytics.load import load_episodes, load_outcomes
+    from ionto_analytics.loaders import load_episodes, load_outcomes
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "emu"

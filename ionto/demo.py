@@ -31,7 +31,7 @@ from emulator import emulate
 from ionto.progress import progress_bar
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
-from ionto_analytics.load import load_episodes, load_outcomes
+from ionto_analytics.loaders import load_episodes, load_outcomes
 from ionto_analytics.report import write_report
 from ionto_analytics.report.quarter import Quarter
 

@@ -11,15 +11,17 @@ Examples
 True
 >>> from data_schemas import store
 >>> engine = store.connect("sqlite://"); store.upgrade(engine)  # an empty store
->>> frames = ia.load_all(engine)  # or ia.load_all(url), ia.load_all() for the default store
+>>> frames = ia.load(engine)  # or ia.load(url), ia.load() for the default store
 >>> sorted(frames), len(frames["episode"])
 (['episode', 'intervention', 'outcome', 'session'], 0)
 
-``ia.load`` is the loading module itself (Python binds ``ionto_analytics.load`` to the
-package once it is imported, so it cannot be a function of that name):
+A public function never shares its name with a module of the package (Python binds a
+submodule to the package once it is imported, which would shadow the function):
 
->>> ia.load.load_all is ia.load_all
-True
+>>> import importlib.util
+>>> [n for n in __all__ if importlib.util.find_spec(f"ionto_analytics.{n}")
+...  and _PUBLIC[n] != f"ionto_analytics.{n}"]
+[]
 >>> ia.no_such_name
 Traceback (most recent call last):
 ...
@@ -33,14 +35,13 @@ from typing import Any
 
 _PUBLIC: dict[str, str] = {
     # name: the module that defines it (a row naming ionto_analytics.<name> is that module)
-    "load": "ionto_analytics.load",
-    "open_store": "ionto_analytics.load",
-    "load_all": "ionto_analytics.load",
-    "load_episodes": "ionto_analytics.load",
-    "load_outcomes": "ionto_analytics.load",
-    "load_sessions": "ionto_analytics.load",
-    "load_interventions": "ionto_analytics.load",
-    "load_session_details": "ionto_analytics.load_devices",
+    "load": "ionto_analytics.loaders",
+    "open_store": "ionto_analytics.loaders",
+    "load_episodes": "ionto_analytics.loaders",
+    "load_outcomes": "ionto_analytics.loaders",
+    "load_sessions": "ionto_analytics.loaders",
+    "load_interventions": "ionto_analytics.loaders",
+    "load_session_details": "ionto_analytics.loaders",
     "Cohort": "ionto_analytics.cohorts",
     "table1": "ionto_analytics.compare.table1",
     "comparison_frame": "ionto_analytics.compare.frame",

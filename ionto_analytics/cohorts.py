@@ -2,7 +2,7 @@
 
 A :class:`Cohort` says who is analysed (condition or family, instrument, arms, intake
 window, clinics, minimum visits, per-protocol rules, intention-to-treat); :meth:`Cohort.build`
-applies the steps in a fixed order to the frames of :mod:`ionto_analytics.load` and returns
+applies the steps in a fixed order to the frames of :mod:`ionto_analytics.loaders` and returns
 a :class:`CohortResult` whose ``attrition`` table has one row per step (``step``,
 ``excluded``, ``remaining``, ``reason``); ``excluded`` always adds up to the difference
 between the first and the last ``remaining``.
@@ -65,7 +65,7 @@ def _date(value: dt.date | str | pd.Timestamp | None, name: str) -> pd.Timestamp
         raise InputError(f"Cohort {name}: expected a date, got {value!r}") from error
 
 
-_LOAD_HINT = "; expected the frame from ionto_analytics.load"
+_LOAD_HINT = "; expected the frame from ionto_analytics.loaders"
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,10 @@ class Cohort:
         Parameters
         ----------
         episodes, outcomes : DataFrame
-            Episode and outcome frames (:func:`ionto_analytics.load.load_episodes`,
-            :func:`~ionto_analytics.load.load_outcomes`).
+            Episode and outcome frames (:func:`ionto_analytics.loaders.load_episodes`,
+            :func:`~ionto_analytics.loaders.load_outcomes`).
         sessions : DataFrame, optional
-            Session frame (:func:`~ionto_analytics.load.load_sessions`); needed for
+            Session frame (:func:`~ionto_analytics.loaders.load_sessions`); needed for
             ``per_protocol`` (None counts as no session at all).
 
         Returns

@@ -42,7 +42,7 @@ class Explorer:
     Parameters
     ----------
     episodes, outcomes : DataFrame
-        Frames of :mod:`ionto_analytics.load`; not modified.
+        Frames of :mod:`ionto_analytics.loaders`; not modified.
     condition, instrument : str, optional
         Initial choices (default: the first family, its most used instrument).
     week : int

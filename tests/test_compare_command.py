@@ -14,7 +14,7 @@ from ionto_analytics.compare.command import compare_frames, run_compare
 from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError
-from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
+from ionto_analytics.loaders import load_episodes, load_outcomes, load_sessions
 from tests.proof_fixtures import EmulatedStore
 
 runner = CliRunner()

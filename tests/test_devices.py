@@ -14,7 +14,7 @@ from data_schemas import store
 from data_schemas.samples import SessionSamples, pack_samples
 from ionto_analytics import devices
 from ionto_analytics.errors import InputError
-from ionto_analytics.load_devices import load_session_details
+from ionto_analytics.loaders import load_session_details
 from tests.store_rows import valid_rows
 
 TABLES = SQLModel.metadata.tables

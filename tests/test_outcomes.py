@@ -9,13 +9,15 @@ from statsmodels.duration.survfunc import SurvfuncRight
 
 from ionto_analytics.errors import InputError
 from ionto_analytics.outcomes import (
-    FOLLOW_UP_WEEKS,
     baseline_scores,
     change_from_baseline,
     change_per_visit,
     kaplan_meier,
     mcid_responders,
     time_to_mcid,
+)
+from ionto_analytics.windows import (
+    FOLLOW_UP_WEEKS,
     window_days,
     window_label,
     window_tolerance,

@@ -38,7 +38,7 @@ from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.iptw import iptw
 from ionto_analytics.instruments import get_instrument
-from ionto_analytics.load import load_episodes, load_outcomes
+from ionto_analytics.loaders import load_episodes, load_outcomes
 from tests.proof_fixtures import EmulatedStore
 
 CONTRASTS = [

@@ -43,7 +43,7 @@ from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.jsonable import jsonable
-from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
+from ionto_analytics.loaders import load_episodes, load_outcomes, load_sessions
 
 __all__ = ["CompareReport", "compare_frames", "run_compare"]
 
@@ -154,7 +154,7 @@ def compare_frames(
     Parameters
     ----------
     episodes, outcomes, sessions : DataFrame
-        Frames of :mod:`ionto_analytics.load`; not modified (``sessions`` may be None unless
+        Frames of :mod:`ionto_analytics.loaders`; not modified (``sessions`` may be None unless
         ``spec.per_protocol``).
     spec : ComparisonSpec
         What to compare.

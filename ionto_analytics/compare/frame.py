@@ -28,7 +28,8 @@ import pandas as pd
 from data_schemas.vocabulary import ARMS, conditions_in
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
-from ionto_analytics.outcomes import change_from_baseline, window_label
+from ionto_analytics.outcomes import change_from_baseline
+from ionto_analytics.windows import window_label
 
 __all__ = [
     "ANALYSIS_COLUMNS",

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from data_schemas.frames import require_columns
-from ionto_analytics.load_devices import load_session_samples
+from ionto_analytics.loaders import load_session_samples
 
 __all__ = ["session_trace", "trace_choices", "trace_phases"]
 
@@ -146,7 +146,7 @@ def session_trace(engine: Engine, session_id: str) -> pd.DataFrame:
     ------
     InputError
         When the session, or its samples, are not in the store
-        (:func:`ionto_analytics.load_devices.load_session_samples`).
+        (:func:`ionto_analytics.loaders.load_session_samples`).
 
     Examples
     --------

@@ -1,9 +1,9 @@
 """Read what the quarterly report needs from the store, once.
 
-The four analysis frames come from :mod:`ionto_analytics.load` (validated; the loader's
+The four analysis frames come from :mod:`ionto_analytics.loaders` (validated; the loader's
 warnings about rows it had to leave out are kept, not lost); the rest — visit dates,
 screening answers, adverse events, link status and the import ledger — from
-:func:`ionto_analytics.load_report.load_report_tables`. Nothing identifying is read.
+:func:`ionto_analytics.loaders.load_report_tables`. Nothing identifying is read.
 
 Examples
 --------
@@ -23,8 +23,12 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from ionto_analytics.errors import StatisticalWarning
-from ionto_analytics.load import load_episodes, load_outcomes, load_sessions
-from ionto_analytics.load_report import load_report_tables
+from ionto_analytics.loaders import (
+    load_episodes,
+    load_outcomes,
+    load_report_tables,
+    load_sessions,
+)
 
 __all__ = ["ReportData", "load_report_data"]
 
@@ -36,7 +40,7 @@ class ReportData:
     Attributes
     ----------
     episodes, outcomes, sessions : DataFrame
-        :mod:`ionto_analytics.load` frames (``patient_id`` is a pseudonym: never printed).
+        :mod:`ionto_analytics.loaders` frames (``patient_id`` is a pseudonym: never printed).
     interventions : DataFrame
         Iontophoresis lines only (``episode_id``, ``visit_id``, ``modality``): the report
         needs no other intervention, and the full frame is the slowest to load.

@@ -2,9 +2,9 @@
 
 Visit dates, screening answers, adverse events, session link status, the iontophoresis
 interventions and the import ledger: small read-only queries built on
-:func:`ionto_analytics.load.table` and :func:`ionto_analytics.load.read`. Nothing
-identifying is read: no names, no birth dates, no free text (``quarantine_reason`` and file
-names are not read either).
+:func:`~ionto_analytics.loaders.access.table` and
+:func:`~ionto_analytics.loaders.access.read`. Nothing identifying is read: no names, no birth
+dates, no free text (``quarantine_reason`` and file names are not read either).
 
 Examples
 --------
@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from data_schemas.vocabulary import CONTRAINDICATIONS
-from ionto_analytics.load import naive_dates, read, table
+from ionto_analytics.loaders.access import naive_dates, read, table
 
 __all__ = ["load_report_tables"]
 

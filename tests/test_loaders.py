@@ -20,8 +20,8 @@ from data_schemas.frames import FRAME_COLUMNS, validate_frame
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.load import (
-    load_all,
+from ionto_analytics.loaders import (
+    load,
     load_episodes,
     load_interventions,
     load_outcomes,
@@ -46,7 +46,7 @@ def tiny(engine: Engine, tmp_path: Path) -> Engine:
 
 
 def test_every_frame_validates_and_has_exactly_the_contract_columns(tiny: Engine) -> None:
-    frames = load_all(tiny)
+    frames = load(tiny)
     for name, frame in frames.items():
         assert list(frame.columns) == list(FRAME_COLUMNS[name])
         validate_frame(frame, name)
@@ -145,10 +145,10 @@ def test_load_all_opens_a_url_or_the_environment_store(tmp_path, monkeypatch) ->
     store.upgrade(engine)
     _insert_graph(engine)
     engine.dispose()
-    by_url = load_all(url)
+    by_url = load(url)
     assert len(by_url["session"]) == 2 and by_url["episode"]["arm"].tolist() == ["ionto"]
     monkeypatch.setenv("IONTO_DATABASE_URL", url)
-    by_env = load_all()
+    by_env = load()
     for name, frame in by_url.items():
         pd.testing.assert_frame_equal(by_env[name], frame)
 
@@ -158,7 +158,7 @@ def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None
     with pytest.raises(InputError, match="make demo"):
         open_store()
     with pytest.raises(InputError, match="make demo"):
-        load_all(f"sqlite:///{tmp_path / 'other.db'}")
+        load(f"sqlite:///{tmp_path / 'other.db'}")
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "other.db").exists()
 
 

@@ -13,11 +13,7 @@ quoted correctly on PostgreSQL), then vectorized pandas. Every frame is checked 
 * :func:`load_outcomes` – long; ``days_from_intake`` = measured_on − episode start date.
 * :func:`load_sessions` – current versions of device sessions only (``is_current``).
 * :func:`load_interventions` – one row per billed/documented intervention.
-* :func:`load_all` – the four at once, from an engine, a URL or the default store.
-
-This module, with :mod:`ionto_analytics.load_devices` and :mod:`ionto_analytics.load_report`
-(which reuse its :func:`table` and :func:`read`), is the only analysis code that touches
-store tables. :func:`open_store` is the one way analysis code and notebooks open the store.
+* :func:`load` – the four at once, from an engine, a URL or the default store.
 
 Rows the frame contract cannot hold (an episode whose age is unknown, a session whose
 delivered dose is unknown, a measurement dated before intake) are left out with a
@@ -38,102 +34,18 @@ Examples
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Select, Table, and_, case, func, select
-from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, and_, case, func, select
 
-from data_schemas import store
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.frames import validate_frame
 from data_schemas.vocabulary import OLDEST_POOLED_AGE, arm_from_modalities
-from ionto_analytics.errors import InputError, StatisticalWarning
+from ionto_analytics.errors import StatisticalWarning
+from ionto_analytics.loaders.access import naive_dates, open_store, read, table, utc_times
 
-__all__ = [
-    "load_all",
-    "load_episodes",
-    "load_interventions",
-    "load_outcomes",
-    "load_sessions",
-    "naive_dates",
-    "open_store",
-    "read",
-    "table",
-    "utc_times",
-]
-
-
-def open_store(url: str | None = None) -> Engine:
-    """The store analysis reads: ``url``, else the one :func:`data_schemas.store.resolve_url`
-    chooses (``IONTO_DATABASE_URL``, else the project's default store).
-
-    A SQLite file that does not exist is refused (rather than silently creating an empty
-    store) with the command that builds the demo store.
-
-    Examples
-    --------
-    >>> open_store("sqlite:////no/such/ionto.db")
-    Traceback (most recent call last):
-    ...
-    data_schemas.errors.InputError: no store at /no/such/ionto.db ...
-    """
-    chosen, _ = store.resolve_url(url)
-    parsed = make_url(chosen)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(str(parsed.database))
-        if not path.exists():
-            raise InputError(
-                f"no store at {path} (from {chosen!r}); run `make demo` at the repository root "
-                "or set IONTO_DATABASE_URL to your store"
-            )
-    return store.connect(chosen)
-
-
-def table(name: str) -> Table:
-    """The store table ``name`` (from ``SQLModel.metadata``; quoting handled by SQLAlchemy).
-
-    Examples
-    --------
-    >>> table("ionto_session").c.session_key.name
-    'session_key'
-    """
-    return SQLModel.metadata.tables[name]
-
-
-def read(engine: Engine, query: Select, *, driver_rows: bool = False) -> pd.DataFrame:
-    """The rows of ``query`` as a DataFrame, one column per selected label.
-
-    ``driver_rows=True`` takes the rows as the driver returns them (plain tuples, no
-    SQLAlchemy type processing: dates may be strings, booleans 0/1), which is several times
-    faster for large tables whose columns the caller converts anyway.
-
-    Examples
-    --------
-    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
-    >>> read(engine, select(table("clinic").c.clinic_key)).columns.tolist()
-    ['clinic_key']
-    """
-    with engine.connect() as connection:
-        result = connection.execute(query)
-        columns = list(result.keys())
-        if driver_rows:
-            rows = result.cursor.fetchall() if result.cursor is not None else []
-            return pd.DataFrame.from_records(rows, columns=columns)
-        return pd.DataFrame(result.fetchall(), columns=columns)
-
-
-def naive_dates(s: pd.Series) -> pd.Series:
-    """Calendar dates (strings or date objects) as naive ``datetime64[ns]``."""
-    return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
-
-
-def utc_times(s: pd.Series) -> pd.Series:
-    """Timestamps (strings or datetimes) as ``datetime64[ns, UTC]``."""
-    out = pd.to_datetime(s, utc=True)
-    return out.astype("datetime64[ns, UTC]")
+__all__ = ["load", "load_episodes", "load_interventions", "load_outcomes", "load_sessions"]
 
 
 def _str_or_none(s: pd.Series) -> pd.Series:
@@ -441,7 +353,7 @@ def load_interventions(engine: Engine) -> pd.DataFrame:
     return validate_frame(out, "intervention")
 
 
-def load_all(engine_or_url: Engine | str | None = None) -> dict[str, pd.DataFrame]:
+def load(engine_or_url: Engine | str | None = None) -> dict[str, pd.DataFrame]:
     """The four frames by name: ``episode``, ``outcome``, ``session``, ``intervention``.
 
     Parameters
@@ -452,14 +364,15 @@ def load_all(engine_or_url: Engine | str | None = None) -> dict[str, pd.DataFram
 
     Examples
     --------
+    >>> from data_schemas import store
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
-    >>> sorted(load_all(engine))
+    >>> sorted(load(engine))
     ['episode', 'intervention', 'outcome', 'session']
     """
     if not isinstance(engine_or_url, Engine):
         engine = open_store(engine_or_url)
         try:
-            return load_all(engine)
+            return load(engine)
         finally:
             engine.dispose()
     engine = engine_or_url

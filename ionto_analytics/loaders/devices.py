@@ -1,11 +1,12 @@
 """Read the device-quality columns and session samples from the store.
 
-* :func:`load_session_details` – :func:`ionto_analytics.load.load_sessions` plus the
+* :func:`load_session_details` – :func:`ionto_analytics.loaders.frames.load_sessions` plus the
   columns device quality needs (current, electrode area, recomputed dose, link status).
 * :func:`load_session_samples` – one session's stored samples and what its trace viewer
   needs to place phases and faults.
 
-Both use :func:`ionto_analytics.load.table` and :func:`ionto_analytics.load.read`.
+Both use :func:`~ionto_analytics.loaders.access.table` and
+:func:`~ionto_analytics.loaders.access.read`.
 
 Examples
 --------
@@ -24,7 +25,8 @@ from sqlalchemy import Engine, and_, select
 
 from data_schemas.samples import unpack_samples
 from ionto_analytics.errors import InputError
-from ionto_analytics.load import load_sessions, read, table
+from ionto_analytics.loaders.access import read, table
+from ionto_analytics.loaders.frames import load_sessions
 
 __all__ = ["StoredTrace", "load_session_details", "load_session_samples"]
 
@@ -32,7 +34,7 @@ __all__ = ["StoredTrace", "load_session_details", "load_session_samples"]
 def load_session_details(engine: Engine) -> pd.DataFrame:
     """The session frame plus the device-quality columns of the store.
 
-    :func:`ionto_analytics.load.load_sessions` (validated, current versions only) joined
+    :func:`ionto_analytics.loaders.frames.load_sessions` (validated, current versions only) joined
     with ``prescribed_current_mA``, ``peak_current_mA``, ``electrode_area_cm2``,
     ``peak_density_mA_per_cm2``, ``recomputed_dose_mA_min``, ``dose_mismatch``,
     ``active_polarity``, ``drug``, ``duration_s``, ``truncated`` and ``link_status``.

@@ -1,0 +1,100 @@
+"""Opening the store for analysis, and the two helpers every store read goes through.
+
+:func:`open_store` is the one way analysis code and notebooks open the store;
+:func:`table` and :func:`read` are how the loaders of :mod:`ionto_analytics.loaders` (the
+only analysis code that touches store tables) build and run their queries.
+
+Examples
+--------
+>>> from data_schemas import store
+>>> from sqlalchemy import select
+>>> engine = store.connect("sqlite://"); store.upgrade(engine)
+>>> read(engine, select(table("clinic").c.clinic_key)).columns.tolist()
+['clinic_key']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, Select, Table
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+from data_schemas import store
+from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
+from ionto_analytics.errors import InputError
+
+__all__ = ["naive_dates", "open_store", "read", "table", "utc_times"]
+
+
+def open_store(url: str | None = None) -> Engine:
+    """The store analysis reads: ``url``, else the one :func:`data_schemas.store.resolve_url`
+    chooses (``IONTO_DATABASE_URL``, else the project's default store).
+
+    A SQLite file that does not exist is refused (rather than silently creating an empty
+    store) with the command that builds the demo store.
+
+    Examples
+    --------
+    >>> open_store("sqlite:////no/such/ionto.db")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: no store at /no/such/ionto.db ...
+    """
+    chosen, _ = store.resolve_url(url)
+    parsed = make_url(chosen)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(str(parsed.database))
+        if not path.exists():
+            raise InputError(
+                f"no store at {path} (from {chosen!r}); run `make demo` at the repository root "
+                "or set IONTO_DATABASE_URL to your store"
+            )
+    return store.connect(chosen)
+
+
+def table(name: str) -> Table:
+    """The store table ``name`` (from ``SQLModel.metadata``; quoting handled by SQLAlchemy).
+
+    Examples
+    --------
+    >>> table("ionto_session").c.session_key.name
+    'session_key'
+    """
+    return SQLModel.metadata.tables[name]
+
+
+def read(engine: Engine, query: Select, *, driver_rows: bool = False) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame, one column per selected label.
+
+    ``driver_rows=True`` takes the rows as the driver returns them (plain tuples, no
+    SQLAlchemy type processing: dates may be strings, booleans 0/1), which is several times
+    faster for large tables whose columns the caller converts anyway.
+
+    Examples
+    --------
+    >>> from sqlalchemy import select
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> read(engine, select(table("clinic").c.clinic_key)).columns.tolist()
+    ['clinic_key']
+    """
+    with engine.connect() as connection:
+        result = connection.execute(query)
+        columns = list(result.keys())
+        if driver_rows:
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            return pd.DataFrame.from_records(rows, columns=columns)
+        return pd.DataFrame(result.fetchall(), columns=columns)
+
+
+def naive_dates(s: pd.Series) -> pd.Series:
+    """Calendar dates (strings or date objects) as naive ``datetime64[ns]``."""
+    return pd.to_datetime(s).astype("datetime64[ns]") if len(s) else s.astype("datetime64[ns]")
+
+
+def utc_times(s: pd.Series) -> pd.Series:
+    """Timestamps (strings or datetimes) as ``datetime64[ns, UTC]``."""
+    out = pd.to_datetime(s, utc=True)
+    return out.astype("datetime64[ns, UTC]")
