@@ -98,7 +98,7 @@ def resolve_url(url: str | None = None) -> tuple[str, bool]:
     if "://" not in chosen:
         raise StoreError(
             f"store URL {chosen!r}{origin} is a file name, not a URL; "
-            f"for a SQLite file write sqlite:///{chosen}, for a server {SUPPORTED_URLS}"
+            f"for a SQLite file write sqlite:///{chosen}; for PostgreSQL postgresql://user@host/db"
         )
     try:
         parsed = make_url(chosen)
