@@ -216,9 +216,13 @@ def check_reachable(engine: Engine) -> None:
             pass
     except DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "?"
+        check = (
+            "is it a store made by `ionto db upgrade`?"
+            if engine.dialect.name == "sqlite"
+            else f"check that the server runs and the URL (--db or {ENV_VAR}) is right"
+        )
         raise StoreError(
-            f"the store {_shown(engine.url)} could not be reached: {reason}; "
-            "check that the server runs and the URL (--db or IONTO_DATABASE_URL) is right"
+            f"the store {_shown(engine.url)} could not be reached: {reason}; {check}"
         ) from None
 
 

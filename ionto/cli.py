@@ -175,7 +175,8 @@ def choose_store(
 ) -> None:
     """Choose the store every subcommand works on."""
     url, is_default = store.resolve_url(db)
-    ctx.obj = Settings(db_url=url, db_is_default=is_default, console=Console(stderr=True))
+    console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
+    ctx.obj = Settings(db_url=url, db_is_default=is_default, console=console)
 
 
 def _settings(ctx: typer.Context) -> Settings:
