@@ -8,7 +8,9 @@ non-convergence) are issued as :class:`StatisticalWarning`. A store that cannot 
 used (no such file, an unsupported URL, a server that does not answer, a schema revision
 the code does not read) is a :class:`StoreError`.
 
-The ``ionto`` command prints any :class:`IontoError` as one line and exits 2.
+The ``ionto`` command prints any :class:`IontoError` as one line and exits
+:data:`EXIT_COULD_NOT_RUN`; the exit statuses are defined here, beside the errors, so the
+importer and the command line share them.
 
 Examples
 --------
@@ -21,7 +23,23 @@ True
 
 from __future__ import annotations
 
-__all__ = ["InputError", "IontoError", "SchemaError", "StatisticalWarning", "StoreError"]
+__all__ = [
+    "EXIT_COULD_NOT_RUN",
+    "EXIT_OK",
+    "EXIT_QUARANTINED",
+    "InputError",
+    "IontoError",
+    "SchemaError",
+    "StatisticalWarning",
+    "StoreError",
+]
+
+EXIT_OK = 0
+"""``ionto`` exit status: done (for ``ionto import``: every file imported or unchanged)."""
+EXIT_COULD_NOT_RUN = 2
+"""``ionto`` exit status: could not run (bad option or input, a store or path unusable)."""
+EXIT_QUARANTINED = 4
+"""``ionto import`` exit status when some files were quarantined and the rest imported."""
 
 
 class IontoError(Exception):

@@ -53,12 +53,9 @@ except ImportError:  # earlier typer runs on click itself
     from click import exceptions as click_errors
 
 from data_schemas import store
-from data_schemas.errors import IontoError
+from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK, IontoError
 from ionto.progress import progress_bar
 
-EXIT_OK = 0
-EXIT_COULD_NOT_RUN = 2
-"""Bad input or a store that cannot be used (``device_import.pipeline.EXIT_COULD_NOT_RUN``)."""
 USER_ERRORS: tuple[type[Exception], ...] = (IontoError, OperationalError, ArgumentError, OSError)
 """What a user can cause: printed as one line, exit status 2, never a traceback."""
 
