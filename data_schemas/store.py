@@ -1,7 +1,10 @@
 """Connecting to the store (SQLite file or PostgreSQL) and migrating it.
 
-The store URL comes from the caller, from ``IONTO_DATABASE_URL``, or defaults to a SQLite
-file ``ionto.db`` in the working directory. ``postgresql://`` URLs use psycopg 3.
+The store URL comes from the caller, from ``IONTO_DATABASE_URL``, or defaults to the demo
+store, a SQLite file ``ionto.db`` in the working directory (what ``make demo`` writes).
+``postgresql://`` URLs use psycopg 3. Anything else is refused with a :class:`StoreError`
+that names the URLs that work; so is a SQLite file that does not exist when the caller
+only reads (``connect(url, create=False)``), instead of silently creating an empty store.
 
 Examples
 --------
@@ -9,6 +12,10 @@ Examples
 >>> upgrade(engine)
 >>> info(engine).backend
 'sqlite'
+>>> resolve_url("mysql://clinic@db/ionto")
+Traceback (most recent call last):
+...
+data_schemas.errors.StoreError: store URL 'mysql://clinic@db/ionto': mysql is not supported; ...
 """
 
 from __future__ import annotations
@@ -24,15 +31,27 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, event, func, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
 
-from data_schemas import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from data_schemas import tables  # also registers the tables on SQLModel.metadata
+from data_schemas.errors import StoreError
 
 ENV_VAR = "IONTO_DATABASE_URL"
 DEFAULT_SQLITE_FILE = "ionto.db"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SUPPORTED_URLS = "sqlite:///path/to/file.db or postgresql://user@host/database"
+_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+"""Accepted driver names and the one each is opened with."""
+CREATE_HINT = "run `ionto db upgrade` to create it, or `make demo` for the demo store"
 
 
 @dataclass(frozen=True)
@@ -54,18 +73,57 @@ class StoreInfo:
 def resolve_url(url: str | None = None) -> tuple[str, bool]:
     """The store URL to use, and whether it is the default.
 
+    ``url`` (the ``--db`` option) wins, then ``IONTO_DATABASE_URL``, then the demo store
+    ``sqlite:///ionto.db``.
+
+    Raises
+    ------
+    StoreError
+        When the URL is not a URL (a bare file name gets the ``sqlite:///`` hint) or names
+        a database other than SQLite or PostgreSQL.
+
     Examples
     --------
     >>> resolve_url("postgresql://postgres@127.0.0.1/test")[0]
     'postgresql+psycopg://postgres@127.0.0.1/test'
+    >>> resolve_url("ionto.db")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.StoreError: store URL 'ionto.db' is a file name, not a URL; ...
     """
     chosen = url or os.environ.get(ENV_VAR)
     if not chosen:
         return f"sqlite:///{DEFAULT_SQLITE_FILE}", True
-    parsed = make_url(chosen)
-    if parsed.drivername in ("postgresql", "postgres"):
-        chosen = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return chosen, False
+    origin = "" if url else f" (from {ENV_VAR})"
+    if "://" not in chosen:
+        raise StoreError(
+            f"store URL {chosen!r}{origin} is a file name, not a URL; "
+            f"for a SQLite file write sqlite:///{chosen}; for PostgreSQL postgresql://user@host/db"
+        )
+    try:
+        parsed = make_url(chosen)
+    except ArgumentError:
+        raise StoreError(
+            f"store URL {chosen!r}{origin} cannot be read as a URL; expected {SUPPORTED_URLS}"
+        ) from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise StoreError(
+            f"store URL {_shown(parsed)!r}{origin}: {parsed.drivername} is not supported; "
+            f"expected {SUPPORTED_URLS}"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False), False
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory store or another backend."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
 
 
 def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
@@ -89,27 +147,110 @@ def _begin_sqlite(connection: object) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def connect(url: str | None = None) -> Engine:
+def connect(url: str | None = None, *, create: bool = True) -> Engine:
     """An engine for the store; SQLite gets foreign keys enforced on every connection.
 
     Parameters
     ----------
     url : str, optional
         SQLAlchemy URL; ``None`` reads ``IONTO_DATABASE_URL`` or uses ``ionto.db``.
+    create : bool
+        Whether a SQLite file that does not exist may be created (``False`` for readers).
+
+    Raises
+    ------
+    StoreError
+        When the URL is refused by :func:`resolve_url`, when ``create`` is False and the
+        SQLite file does not exist, or when the folder for a new SQLite file is missing.
+
+    Examples
+    --------
+    >>> connect("sqlite:////no/such/ionto.db", create=False)
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.StoreError: no store at /no/such/ionto.db: run `ionto db upgrade` ...
     """
     resolved, _ = resolve_url(url)
     parsed = make_url(resolved)
-    if parsed.get_backend_name() == "sqlite":
-        in_memory = parsed.database in (None, "", ":memory:")
-        engine = create_engine(
-            resolved,
-            connect_args={"check_same_thread": False},
-            poolclass=StaticPool if in_memory else None,
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(resolved, pool_pre_ping=True)
+    path = _sqlite_file(parsed)
+    if path is not None and not create and not path.is_file():
+        raise StoreError(
+            f"no store at {path.absolute()}: {CREATE_HINT}, or choose another with --db or "
+            f"{ENV_VAR}"
         )
-        event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
-        return engine
-    return create_engine(resolved, pool_pre_ping=True)
+    if path is not None and create and not path.absolute().parent.is_dir():
+        raise StoreError(
+            f"the folder {path.absolute().parent} for the store {path.name} does not exist; "
+            "create it first or choose another path"
+        )
+    engine = create_engine(
+        resolved,
+        connect_args={"check_same_thread": False},
+        poolclass=StaticPool if path is None else None,
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def check_reachable(engine: Engine) -> None:
+    """Open and close one connection, so a store that does not answer fails here.
+
+    Raises
+    ------
+    StoreError
+        With the driver's first line: no server at that address, no such database, a
+        refused login, a file that is not a SQLite database.
+
+    Examples
+    --------
+    >>> check_reachable(connect("postgresql://nobody@127.0.0.1:1/none"))
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.StoreError: the store postgresql+psycopg://nobody@127.0.0.1:1/none ...
+    """
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "?"
+        check = (
+            "is it a store made by `ionto db upgrade`?"
+            if engine.dialect.name == "sqlite"
+            else f"check that the server runs and the URL (--db or {ENV_VAR}) is right"
+        )
+        raise StoreError(
+            f"the store {_shown(engine.url)} could not be reached: {reason}; {check}"
+        ) from None
+
+
+def require_revision(engine: Engine, revision: str = tables.SCHEMA_REVISION) -> None:
+    """Refuse a store whose schema is not at ``revision`` (the one this code reads).
+
+    Raises
+    ------
+    StoreError
+        When the store is empty or at another revision, saying how to migrate it.
+
+    Examples
+    --------
+    >>> require_revision(connect("sqlite://"))
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.StoreError: the store sqlite:// is empty (no schema revision): ...
+    """
+    found = current_revision(engine)
+    if found == revision:
+        return
+    where = _shown(engine.url)
+    if found is None:
+        raise StoreError(f"the store {where} is empty (no schema revision): {CREATE_HINT}")
+    raise StoreError(
+        f"the store {where} is at schema revision {found}, this version reads {revision}: "
+        "run `ionto db upgrade` (a store newer than the code needs a newer ionto-analytics)"
+    )
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -140,7 +281,10 @@ def _migrating(engine: Engine) -> Iterator[Config]:
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
-                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+                        raise StoreError(
+                            f"the migration broke foreign keys (first rows: {broken[:5]}); "
+                            "it was rolled back and the store is unchanged"
+                        )
         finally:
             if sqlite:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from data_schemas.errors import InputError
+
 CONDITIONS: Final[tuple[str, ...]] = (
     "achilles_tendinopathy",
     "other_tendinopathy",
@@ -224,8 +226,8 @@ def conditions_in(key: str) -> tuple[str, ...]:
 
     Raises
     ------
-    ValueError
-        When the key is neither a condition nor a family.
+    InputError
+        When the key is neither a condition nor a family (also a ValueError).
 
     Examples
     --------
@@ -237,7 +239,7 @@ def conditions_in(key: str) -> tuple[str, ...]:
     if key in CONDITIONS:
         return (key,)
     known = ", ".join((*CONDITIONS, *CONDITION_FAMILIES))
-    raise ValueError(f"unknown condition {key!r}; expected one of: {known}")
+    raise InputError(f"unknown condition {key!r}; expected one of: {known}")
 
 
 def condition_from_icd10(code: str) -> str | None:

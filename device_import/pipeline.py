@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, text, upda
 from sqlmodel import SQLModel
 
 from data_schemas.callbacks import ProgressCallback
+from data_schemas.errors import EXIT_OK, EXIT_QUARANTINED
 from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.loader import Loader, LoadOutcome
 from device_import.lookups import chunks, key_ids, one_of
@@ -56,12 +57,6 @@ PARSE_GROUP = 8
 """Files handed to a worker process at a time."""
 PARSE_GROUPS_AHEAD = 64
 """Groups parsed ahead of the loader: bounds the memory that parsed files hold."""
-
-EXIT_OK = 0
-EXIT_QUARANTINED = 4
-"""``ionto import`` exit status when some files were quarantined and the rest imported."""
-EXIT_COULD_NOT_RUN = 2
-"""``ionto import`` exit status when the import could not run at all."""
 
 Item = TypeVar("Item")
 _LEDGER = SQLModel.metadata.tables["import_file"]

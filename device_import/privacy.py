@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_schemas.errors import InputError
 from data_schemas.vocabulary import OLDEST_POOLED_AGE
 
 KEY_ENV = "IONTO_SITE_KEY"
@@ -87,7 +88,7 @@ def load_site_key(*, environ: dict[str, str] | None = None) -> bytes:
         return env[KEY_ENV].encode("utf-8")
     path = Path(env.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
     if path.exists():
-        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+        return _read_key_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -98,7 +99,19 @@ def load_site_key(*, environ: dict[str, str] | None = None) -> bytes:
         DemoKeyWarning,
         stacklevel=2,
     )
-    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+    return _read_key_file(path)
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The key in ``path``; a folder, an unreadable or a non-UTF-8 file is an InputError."""
+    try:
+        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise InputError(
+            f"the site key file {path} cannot be read ({reason}); expected a readable UTF-8 "
+            f"text file: fix it, or point {KEY_FILE_ENV} at another, or set {KEY_ENV}"
+        ) from None
 
 
 def age_fields(birth_date: str, on: str | dt.date) -> tuple[int | None, bool, int]:

@@ -1,39 +1,122 @@
 """The ``ionto`` command line: emulate, import, compare, report, demo and db.
 
+Every command finds its store the same way (:meth:`Settings.open_store`): ``--db URL``
+before the subcommand, else ``IONTO_DATABASE_URL``, else the demo store ``./ionto.db``.
+Commands that only read (``db info``, ``compare``, ``report``) never create a store.
+
+Exit status, the same for every command:
+
+====  =====================================================================================
+code  meaning
+====  =====================================================================================
+0     done
+2     could not run: bad option or input, a store that is missing, refused or unreachable,
+      a path that cannot be used (one line on stderr says what, where and the fix)
+4     ``ionto import`` only: some files were quarantined, the rest imported
+====  =====================================================================================
+
+:func:`main` is the ``ionto`` entry point; errors a user can cause never show a traceback.
+
 Examples
 --------
->>> from typer.testing import CliRunner
->>> result = CliRunner().invoke(app, ["--db", "sqlite://", "db", "info"])
->>> result.exit_code
+>>> main(["--db", "sqlite://", "db", "info", "--json"])  # doctest: +ELLIPSIS
+{"url": "sqlite://", "backend": "sqlite", "revision": null, "rows": {}}
 0
+>>> main(["--db", "mysql://clinic@db/ionto", "db", "info"])
+2
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from typer.core import TyperGroup
+
+try:  # typer 0.29 and later carry their own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # earlier typer runs on click itself
+    from click import exceptions as click_errors
 
 from data_schemas import store
+from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK, IontoError
 from ionto.progress import progress_bar
 
+USER_ERRORS: tuple[type[Exception], ...] = (IontoError, OperationalError, ArgumentError, OSError)
+"""What a user can cause: printed as one line, exit status 2, never a traceback."""
+
+
+def one_line(error: BaseException) -> str:
+    r"""The message of ``error`` on one line, as ``ionto`` prints it on stderr.
+
+    Lines of a longer message are joined with "; ".
+
+    Examples
+    --------
+    >>> one_line(FileExistsError(17, "File exists", "reports"))
+    'reports: File exists'
+    >>> one_line(ValueError("2 problems\n  row 3\n  row 9"))
+    '2 problems; row 3; row 9'
+    """
+    if isinstance(error, OperationalError):
+        text = f"the store failed: {error.orig}"
+    elif isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _say(text: str) -> None:
+    typer.secho(f"ionto: {text}", err=True, fg="red")
+
+
+class _IontoGroup(TyperGroup):
+    """The top-level group: a user-caused error in any command becomes one line and exit 2."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as error:
+            if isinstance(error, OSError) and error.errno == errno.EPIPE:
+                raise  # typer quietly handles a closed pipe on stdout
+            _say(one_line(error))
+            raise typer.Exit(EXIT_COULD_NOT_RUN) from None
+
+
 app = typer.Typer(
+    cls=_IontoGroup,
     help="ionto-analytics: does iontophoresis help your patients, at which dose?",
     no_args_is_help=True,
     add_completion=False,
 )
 db_app = typer.Typer(help="Create, migrate and inspect the store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+class Access(Enum):
+    """How a command uses its store, which decides what :meth:`Settings.open_store` checks."""
+
+    READ = "read"
+    """It must exist, answer and be at this code's schema revision (compare, report)."""
+    INSPECT = "inspect"
+    """It must exist and answer, at any revision (db info)."""
+    WRITE = "write"
+    """A missing SQLite file is created (db upgrade, import, demo)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +128,12 @@ class Settings:
     console: Console
 
     @contextmanager
-    def open_store(self) -> Iterator[Engine]:
-        """Open the store, announcing the default SQLite file the first time it is made."""
-        if self.db_is_default:
+    def open_store(self, access: Access = Access.READ) -> Iterator[Engine]:
+        """Open the store (the one path every command takes), checked for ``access``.
+
+        A store being written that does not exist yet is announced if it is the default.
+        """
+        if access is Access.WRITE and self.db_is_default:
             database = make_url(self.db_url).database or store.DEFAULT_SQLITE_FILE
             path = Path(database).resolve()
             if not path.exists():
@@ -55,28 +141,39 @@ class Settings:
                     f"[yellow]Using the default store {path} (SQLite). Choose another with "
                     f"--db URL or {store.ENV_VAR}.[/yellow]"
                 )
-        engine = store.connect(self.db_url)
+        engine = store.connect(self.db_url, create=access is Access.WRITE)
         try:
+            store.check_reachable(engine)
+            if access is Access.READ:
+                store.require_revision(engine)
             yield engine
         finally:
             engine.dispose()
 
 
+def _folder(value: Path | None) -> Path | None:
+    """Refuse a folder option that names an existing file (the folder is made if missing)."""
+    if value is not None and value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file; expected a folder (created if missing)")
+    return value
+
+
 @app.callback()
-def main(
+def choose_store(
     ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Option(
             "--db",
-            help=f"Store URL (sqlite:///file.db or postgresql://user@host/db); "
+            help=f"Store URL ({store.SUPPORTED_URLS}); goes before the subcommand; "
             f"default ${store.ENV_VAR} or ./{store.DEFAULT_SQLITE_FILE}.",
         ),
     ] = None,
 ) -> None:
     """Choose the store every subcommand works on."""
     url, is_default = store.resolve_url(db)
-    ctx.obj = Settings(db_url=url, db_is_default=is_default, console=Console(stderr=True))
+    console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
+    ctx.obj = Settings(db_url=url, db_is_default=is_default, console=console)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -86,7 +183,7 @@ def _settings(ctx: typer.Context) -> Settings:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create the store, or migrate it to the newest schema revision."""
-    with _settings(ctx).open_store() as engine:
+    with _settings(ctx).open_store(Access.WRITE) as engine:
         store.upgrade(engine)
         revision = store.current_revision(engine)
         typer.echo(f"store at revision {revision} ({engine.dialect.name})")
@@ -98,7 +195,7 @@ def db_info(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Print the backend, the schema revision and the row count of every table."""
-    with _settings(ctx).open_store() as engine:
+    with _settings(ctx).open_store(Access.INSPECT) as engine:
         details = store.info(engine)
     if as_json:
         typer.echo(
@@ -126,7 +223,10 @@ def db_info(
 @app.command()
 def emulate(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Folder to write the clinic network's exports to.")],
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder to write the clinic network's exports to.", callback=_folder),
+    ],
     scenario: Annotated[str, typer.Option(help="Shipped scenario name or a path.")] = "default",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
     clinics: Annotated[int | None, typer.Option(help="Number of clinics.")] = None,
@@ -160,7 +260,8 @@ def import_(
     workers: Annotated[int, typer.Option(help="Parser processes.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     quarantine: Annotated[
-        Path | None, typer.Option(help="Folder where refused files are set aside.")
+        Path | None,
+        typer.Option(help="Folder where refused files are set aside.", callback=_folder),
     ] = Path("quarantine"),
 ) -> None:
     """Import device logs and treatment records into the store.
@@ -168,23 +269,16 @@ def import_(
     Exit status: 0 when every file was imported or unchanged; 4 when some files were
     quarantined (the rest imported); 2 when the import could not run at all.
     """
-    from sqlalchemy.exc import OperationalError
-
-    from device_import.pipeline import EXIT_COULD_NOT_RUN, Importer
+    from device_import.pipeline import Importer
     from device_import.privacy import Keyer, load_site_key
 
-    settings = _settings(ctx)
-    try:
-        with settings.open_store() as engine:
-            store.upgrade(engine)
-            importer = Importer(
-                engine, Keyer(load_site_key()), workers=workers, quarantine_dir=quarantine
-            )
-            with progress_bar("importing", unit="files", enabled=not as_json) as advance:
-                report = importer.run(paths, progress=advance)
-    except OperationalError as error:
-        settings.console.print(f"[red]the store could not be reached: {error.orig}[/red]")
-        raise typer.Exit(EXIT_COULD_NOT_RUN) from None
+    with _settings(ctx).open_store(Access.WRITE) as engine:
+        store.upgrade(engine)
+        importer = Importer(
+            engine, Keyer(load_site_key()), workers=workers, quarantine_dir=quarantine
+        )
+        with progress_bar("importing", unit="files", enabled=not as_json) as advance:
+            report = importer.run(paths, progress=advance)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:
@@ -241,7 +335,9 @@ def report(
     clinic: Annotated[
         str | None, typer.Option(help="One clinic's report (clinic key); default all.")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the report files.")] = Path("reports"),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the report files.", callback=_folder)
+    ] = Path("reports"),
     pdf: Annotated[
         bool, typer.Option("--pdf", help="Also print a PDF with headless Chromium.")
     ] = False,
@@ -250,27 +346,22 @@ def report(
 
     Exit status: 0 on success; 2 when the options, the store or Chromium do not allow it.
     """
-    from ionto_analytics.errors import IontoError
     from ionto_analytics.report import write_report
 
     settings = _settings(ctx)
-    try:
-        with (
-            settings.open_store() as engine,
-            progress_bar(f"report {quarter}", unit="steps") as advance,
-        ):
-            files = write_report(
-                engine,
-                quarter,
-                clinic,
-                out_dir=out,
-                pdf=pdf,
-                progress=advance,
-                store_description=make_url(settings.db_url).render_as_string(hide_password=True),
-            )
-    except IontoError as error:
-        settings.console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    with (
+        settings.open_store() as engine,
+        progress_bar(f"report {quarter}", unit="steps") as advance,
+    ):
+        files = write_report(
+            engine,
+            quarter,
+            clinic,
+            out_dir=out,
+            pdf=pdf,
+            progress=advance,
+            store_description=make_url(settings.db_url).render_as_string(hide_password=True),
+        )
     typer.echo(f"html: {files.html.resolve()}")
     if files.pdf is not None:
         typer.echo(f"pdf: {files.pdf.resolve()}")
@@ -279,7 +370,9 @@ def report(
 @app.command()
 def demo(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Folder for the demo's exports.")] = Path("demo"),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the demo's exports.", callback=_folder)
+    ] = Path("demo"),
     patients: Annotated[int | None, typer.Option(help="Number of patients.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the emulator.")] = 0,
 ) -> None:
@@ -287,7 +380,7 @@ def demo(
     from ionto.demo import run_demo
 
     settings = _settings(ctx)
-    with settings.open_store() as engine:
+    with settings.open_store(Access.WRITE) as engine:
         result = run_demo(engine, out, patients=patients, seed=seed, console=settings.console)
     typer.echo(f"imported: {json.dumps(result.import_summary['files'])}")
     typer.echo(f"exports: {result.exports_dir.resolve()}")
@@ -296,5 +389,38 @@ def demo(
     typer.echo(f"quarterly report: {result.report.resolve()}")
 
 
+def _usage_line(error: click_errors.UsageError) -> str:
+    """A click usage error on one line, with a hint for ``--db`` after the subcommand."""
+    command = error.ctx.command_path if error.ctx is not None else "ionto"
+    if isinstance(error, click_errors.NoSuchOption) and error.option_name == "--db":
+        rest = command.removeprefix("ionto").strip()
+        return f"--db goes before the subcommand: ionto --db URL {rest}"
+    return f"{error.format_message()} (see `{command} --help`)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ionto`` on ``argv`` (default: the process arguments); return the exit status.
+
+    Usage errors and every error a user can cause (:data:`USER_ERRORS`) print one line on
+    stderr and return 2; see the table of exit statuses at the top of this module.
+    """
+    try:
+        status = typer.main.get_command(app).main(
+            args=argv, prog_name="ionto", standalone_mode=False
+        )
+    except click_errors.NoArgsIsHelpError:
+        return EXIT_COULD_NOT_RUN  # the help is already printed
+    except click_errors.UsageError as error:
+        _say(_usage_line(error))
+        return error.exit_code
+    except click_errors.ClickException as error:
+        _say(one_line(error))
+        return error.exit_code
+    except typer.Abort:
+        _say("aborted")
+        return 1
+    return status if isinstance(status, int) else EXIT_OK
+
+
 if __name__ == "__main__":
-    app()
+    sys.exit(main())

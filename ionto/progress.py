@@ -30,6 +30,8 @@ def progress_bar(
 ) -> Iterator[ProgressCallback]:
     """A rich progress bar on stderr; yields a ``(done, total)`` callback.
 
+    Only a terminal gets the bar: logs and pipes (cron, CI, a subprocess) stay clean.
+
     Parameters
     ----------
     description : str
@@ -39,7 +41,8 @@ def progress_bar(
     enabled : bool
         False gives a silent callback (for tests and ``--json`` output).
     """
-    if not enabled:
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
         yield lambda done, total: None
         return
     columns = (
@@ -50,7 +53,7 @@ def progress_bar(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=None)
 
         def advance(done: int, total: int) -> None:

@@ -1,4 +1,7 @@
-"""The ``ionto`` command line: store selection, db upgrade and info, unbuilt commands."""
+"""The ``ionto`` command line: store selection, db upgrade and info, exit statuses.
+
+Bad input to every subcommand is in ``test_cli_errors.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data_schemas.tables import SCHEMA_REVISION
-from ionto.cli import app
+from ionto.cli import app, main
 
 runner = CliRunner()
 
@@ -50,6 +53,31 @@ def test_environment_variable_chooses_the_store(
 
 
 def test_info_on_an_empty_store_says_how_to_create_it(tmp_path: Path) -> None:
+    (tmp_path / "new.db").touch()
     result = runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'new.db'}", "db", "info"])
-    assert result.exit_code == 0
-    assert "ionto db upgrade" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert "none (run: ionto db upgrade)" in result.stdout
+
+
+def test_info_on_a_missing_store_fails_without_creating_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'new.db'}", "db", "info"])
+    assert result.exit_code == 2
+    assert "ionto db upgrade" in result.stderr
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_main_passes_the_import_status_through(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("IONTO_SITE_KEY", "cli-test-key")
+    (tmp_path / "notes.txt").write_text("call Ann back on Tuesday\n")
+    url = f"sqlite:///{tmp_path / 'ionto.db'}"
+    argv = ["--db", url, "import", str(tmp_path / "notes.txt"), "--json"]
+    assert main([*argv, "--quarantine", str(tmp_path / "q")]) == 4
+    assert main(["--db", url, "db", "info", "--json"]) == 0
+
+
+def test_help_exits_0_and_no_arguments_show_the_help_with_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"]) == 0
+    assert "Usage" in capsys.readouterr().out
+    assert main([]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from data_schemas import store
+from data_schemas.errors import IontoError, StoreError
 from data_schemas.tables import SCHEMA_REVISION
 from tests.conftest import BACKENDS, temporary_store_url
 from tests.store_rows import BAD_VALUES, valid_rows
@@ -205,3 +207,65 @@ def test_a_store_with_rows_migrates_up_and_down_keeping_rows_and_rules(
     ):
         with pytest.raises(IntegrityError, match=constraint), empty_engine.begin() as connection:
             connection.execute(TABLES["visit"].insert().values(**{**visit, **bad}))
+
+
+def test_the_url_comes_from_the_option_then_the_environment_then_the_demo_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(store.ENV_VAR, raising=False)
+    assert store.resolve_url() == (f"sqlite:///{store.DEFAULT_SQLITE_FILE}", True)
+    monkeypatch.setenv(store.ENV_VAR, "postgres://clinic@db/ionto")
+    assert store.resolve_url() == ("postgresql+psycopg://clinic@db/ionto", False)
+    assert store.resolve_url("sqlite:///network.db") == ("sqlite:///network.db", False)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://clinic@db/ionto", "mysql is not supported"),
+        ("postgresql+psycopg2://clinic@db/ionto", "postgresql+psycopg2 is not supported"),
+        ("nonsense://x", "nonsense is not supported"),
+        ("ionto.db", "write sqlite:///ionto.db"),
+        ("://", "cannot be read as a URL"),
+    ],
+)
+def test_unsupported_urls_are_refused_naming_what_works(url: str, expected: str) -> None:
+    with pytest.raises(StoreError, match=re.escape(expected)) as refused:
+        store.resolve_url(url)
+    assert "sqlite:///" in str(refused.value) and "postgresql://" in str(refused.value)
+    assert isinstance(refused.value, IontoError)
+
+
+def test_a_reader_never_creates_a_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "ionto.db"
+    with pytest.raises(StoreError, match=f"no store at {re.escape(str(path))}: run `ionto db"):
+        store.connect(f"sqlite:///{path}", create=False)
+    assert not path.exists()
+    engine = store.connect(f"sqlite:///{path}")
+    store.check_reachable(engine)
+    engine.dispose()
+    assert path.is_file()
+
+
+def test_a_new_store_needs_its_folder(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist; create it first"):
+        store.connect(f"sqlite:///{tmp_path / 'nowhere' / 'ionto.db'}")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_store_that_does_not_answer_fails_when_checked(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"could not be reached: .*refused"):
+        store.check_reachable(store.connect("postgresql://postgres@127.0.0.1:1/x"))
+    (tmp_path / "notes.db").write_text("call Ann back on Tuesday\n")
+    with pytest.raises(StoreError, match="file is not a database"):
+        store.check_reachable(store.connect(f"sqlite:///{tmp_path / 'notes.db'}", create=False))
+
+
+def test_readers_refuse_a_store_at_another_revision(empty_engine: Engine) -> None:
+    with pytest.raises(StoreError, match="is empty"):
+        store.require_revision(empty_engine)
+    store.upgrade(empty_engine, "0002")
+    with pytest.raises(StoreError, match=f"revision 0002, this version reads {SCHEMA_REVISION}"):
+        store.require_revision(empty_engine)
+    store.upgrade(empty_engine)
+    store.require_revision(empty_engine)

@@ -41,6 +41,10 @@ class Quarter:
     def __post_init__(self) -> None:
         if not 1 <= self.number <= 4:
             raise InputError(f"quarter number must be 1 to 4, got {self.number}")
+        if not dt.MINYEAR <= self.year < dt.MAXYEAR:
+            raise InputError(
+                f"quarter year must be {dt.MINYEAR} to {dt.MAXYEAR - 1}, got {self.year:04d}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Quarter:
