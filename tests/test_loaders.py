@@ -16,10 +16,11 @@ from sqlalchemy import Engine, insert
 from sqlmodel import SQLModel
 
 from data_schemas import store
+from data_schemas.errors import StoreError
 from data_schemas.frames import FRAME_COLUMNS, validate_frame
 from device_import.pipeline import Importer
 from device_import.privacy import Keyer
-from ionto_analytics.errors import InputError, StatisticalWarning
+from ionto_analytics.errors import StatisticalWarning
 from ionto_analytics.loaders import (
     load,
     load_episodes,
@@ -155,9 +156,9 @@ def test_load_all_opens_a_url_or_the_environment_store(tmp_path, monkeypatch) ->
 
 def test_open_store_refuses_a_missing_sqlite_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("IONTO_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
-    with pytest.raises(InputError, match="make demo"):
+    with pytest.raises(StoreError, match="make demo"):
         open_store()
-    with pytest.raises(InputError, match="make demo"):
+    with pytest.raises(StoreError, match="make demo"):
         load(f"sqlite:///{tmp_path / 'other.db'}")
     assert not (tmp_path / "none.db").exists() and not (tmp_path / "other.db").exists()
 

@@ -15,16 +15,12 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from sqlalchemy import Engine, Select, Table
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from data_schemas import store
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
-from ionto_analytics.errors import InputError
 
 __all__ = ["naive_dates", "open_store", "read", "table", "utc_times"]
 
@@ -33,26 +29,18 @@ def open_store(url: str | None = None) -> Engine:
     """The store analysis reads: ``url``, else the one :func:`data_schemas.store.resolve_url`
     chooses (``IONTO_DATABASE_URL``, else the project's default store).
 
-    A SQLite file that does not exist is refused (rather than silently creating an empty
-    store) with the command that builds the demo store.
+    Opened as a reader (:func:`data_schemas.store.connect` with ``create=False``): a SQLite
+    file that does not exist is refused, with the command that builds a store, rather than
+    silently created empty.
 
     Examples
     --------
-    >>> open_store("sqlite:////no/such/ionto.db")
+    >>> open_store("sqlite:////no/such/ionto.db")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    data_schemas.errors.InputError: no store at /no/such/ionto.db ...
+    data_schemas.errors.StoreError: no store at /no/such/ionto.db: run ...
     """
-    chosen, _ = store.resolve_url(url)
-    parsed = make_url(chosen)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(str(parsed.database))
-        if not path.exists():
-            raise InputError(
-                f"no store at {path} (from {chosen!r}); run `make demo` at the repository root "
-                "or set IONTO_DATABASE_URL to your store"
-            )
-    return store.connect(chosen)
+    return store.connect(url, create=False)
 
 
 def table(name: str) -> Table:
