@@ -18,7 +18,16 @@ import datetime as dt
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from data_schemas import vocabulary as v
 
@@ -26,7 +35,10 @@ from data_schemas import vocabulary as v
 def _in(allowed: tuple[str, ...] | frozenset[str], what: str):
     def check(value: str) -> str:
         if value not in allowed:
-            raise ValueError(f"unknown {what} {value!r}; expected one of {sorted(allowed)}")
+            raise ValueError(
+                f"unknown {what} (got text of {len(value)} characters); "
+                f"expected one of {sorted(allowed)}"
+            )
         return value
 
     return AfterValidator(check)
@@ -52,6 +64,21 @@ def _aware(value: dt.datetime) -> dt.datetime:
 Condition = Annotated[str, _in(v.CONDITIONS, "condition")]
 Arm = Annotated[str, _in(v.ARMS, "arm")]
 Instrument = Annotated[str, _in(v.INSTRUMENTS, "instrument")]
+
+INSTRUMENT_VERSIONS: dict[str, frozenset[str]] = {
+    "nprs": frozenset({"NPRS-11"}),
+    "visa_a": frozenset({"VISA-A 2001"}),
+    "prtee": frozenset({"PRTEE 2007"}),
+    "quickdash": frozenset({"QuickDASH 2005"}),
+    "grip_pain_free_kg": frozenset({"dynamometer pain-free"}),
+    "ffi": frozenset({"FFI 1991"}),
+    "faam_adl": frozenset({"FAAM ADL 2005"}),
+    "lefs": frozenset({"LEFS 1999"}),
+    "psfs": frozenset({"PSFS 1995", "PSFS 2.0"}),
+    "groc": frozenset({"GROC 15-point"}),
+}
+"""The closed set of instrument version codes the store keeps; any other text is refused
+(EHR CSV) or not kept (FHIR ``code.text``, which is display text, not a version)."""
 CurrentMilliamp = Annotated[float | None, _within("current_mA")]
 DoseMilliampMinutes = Annotated[float | None, _within("dose_mA_min")]
 UtcTimestamp = Annotated[dt.datetime, AfterValidator(_aware)]
@@ -161,7 +188,6 @@ class InterventionRecord(Record):
     modality: Annotated[str, _in(v.MODALITIES, "modality")]
     cpt_code: str = Field(min_length=4, max_length=8)
     minutes: Annotated[float | None, _within("minutes")] = None
-    details: str = Field(default="", max_length=200)
     device_serial_hash: str | None = None
 
 
@@ -173,6 +199,18 @@ class OutcomeRecord(Record):
     score: float
     item_responses: tuple[float, ...] | None = None
     measured_on: dt.date
+
+    @field_validator("instrument_version")
+    @classmethod
+    def _known_version(cls, version: str | None, info: ValidationInfo) -> str | None:
+        known = INSTRUMENT_VERSIONS.get(info.data.get("instrument", ""), frozenset())
+        if version is not None and version not in known:
+            raise ValueError(
+                f"unknown instrument version (got text of {len(version)} characters); "
+                f"expected one of {sorted(known)} or no version (add a new version to "
+                "data_schemas.records.INSTRUMENT_VERSIONS)"
+            )
+        return version
 
     @model_validator(mode="after")
     def _score_in_range(self) -> OutcomeRecord:

@@ -118,7 +118,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "no sample header line",
             record="header",
             expected="a line starting 'elapsed_s,'",
-            got="none",
+            found="none",
         )
     lines = data[:column_line].decode("utf-8-sig").splitlines()
     first_line = len(lines) + 2
@@ -136,7 +136,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "header only: the log has no samples",
             record=f"line {first_line}",
             expected="at least one sample row",
-            got="end of file",
+            found="end of file",
         )
     header = FieldReader(context.file, "header", _block(lines[1:]))
     footer_fields = FieldReader(context.file, "footer", footer_values)
