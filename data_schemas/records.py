@@ -64,6 +64,18 @@ def _aware(value: dt.datetime) -> dt.datetime:
 Condition = Annotated[str, _in(v.CONDITIONS, "condition")]
 Arm = Annotated[str, _in(v.ARMS, "arm")]
 Instrument = Annotated[str, _in(v.INSTRUMENTS, "instrument")]
+Drug = Annotated[str, _in(frozenset(v.DRUG_POLARITY), "drug")]
+CptCode = Annotated[str, Field(pattern=r"^[0-9]{4}[0-9A-Z]$")]
+"""A CPT code: four digits and a digit or category letter (97033, 0232T)."""
+Firmware = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9A-Za-z]+){0,3}$", max_length=50)]
+"""A firmware version number (2.3.1); text of any other shape is refused."""
+
+DEVICE_MODELS: dict[str, frozenset[str]] = {
+    "Kathodyne Medical": frozenset({"KD-400"}),
+    "PhoreSys": frozenset({"PS-2 Auto"}),
+    "Dermatrode": frozenset({"DermaPatch 80"}),
+}
+"""The closed set of device vendors and their models the store keeps (free text refused)."""
 
 INSTRUMENT_VERSIONS: dict[str, frozenset[str]] = {
     "nprs": frozenset({"NPRS-11"}),
@@ -98,11 +110,22 @@ class ClinicRecord(Record):
 
 class DeviceRecord(Record):
     serial_hash: str = Field(min_length=16, max_length=64)
-    vendor: str
+    vendor: Annotated[str, _in(frozenset(DEVICE_MODELS), "device vendor")]
     model: str
     kind: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]
-    firmware: str | None = None
+    firmware: Firmware | None = None
     clinic_key: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str, info: ValidationInfo) -> str:
+        known = DEVICE_MODELS.get(info.data.get("vendor", ""), frozenset())
+        if model not in known:
+            raise ValueError(
+                f"unknown device model (got text of {len(model)} characters); expected one "
+                f"of {sorted(known)} (add a new model to data_schemas.records.DEVICE_MODELS)"
+            )
+        return model
 
 
 class PatientRecord(Record):
@@ -157,7 +180,7 @@ class EpisodeRecord(Record):
 class PrescriptionRecord(Record):
     prescription_key: str
     episode_key: str
-    drug: str
+    drug: Drug
     concentration_mg_per_mL: Annotated[float, _within("concentration_mg_per_mL")]
     volume_mL: Annotated[float, _within("volume_mL")]
     prescriber_role: Annotated[str, _in(v.PRESCRIBER_ROLES, "prescriber role")]
@@ -186,7 +209,7 @@ class VisitRecord(Record):
 class InterventionRecord(Record):
     visit_key: str
     modality: Annotated[str, _in(v.MODALITIES, "modality")]
-    cpt_code: str = Field(min_length=4, max_length=8)
+    cpt_code: CptCode
     minutes: Annotated[float | None, _within("minutes")] = None
     device_serial_hash: str | None = None
 
@@ -238,7 +261,7 @@ class SessionRecord(Record):
     device: DeviceRecord
     visit_key: str | None = None
     setting: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]
-    drug: str
+    drug: Drug
     drug_concentration_mg_per_mL: Annotated[float | None, _within("concentration_mg_per_mL")] = None
     drug_volume_mL: Annotated[float | None, _within("volume_mL")] = None
     active_polarity: Annotated[str, _in(v.POLARITIES, "polarity")]
