@@ -120,7 +120,11 @@ def _device_copies(network: EmulationSummary, folder: Path) -> None:
         lines[index] = f"{key}{value}\n"
         return "".join(lines)
 
+    header_end = kathodyne.index("elapsed_s,")
+    first_sample = kathodyne.index("\n", header_end) + 1
+    sample = kathodyne[first_sample:].split(",", 3)
     copies = {
+        "k_sample.csv": kathodyne[:first_sample] + ",".join([*sample[:2], NAME, sample[3]]),
         "k_drug.csv": line(kathodyne, "# drug: ", NOTE),
         "k_model.csv": line(kathodyne, "# model: ", OTHER_NAME),
         "k_firmware.csv": line(kathodyne, "# firmware: ", PHONE),
