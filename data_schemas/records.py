@@ -18,7 +18,16 @@ import datetime as dt
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from data_schemas import vocabulary as v
 
@@ -26,7 +35,10 @@ from data_schemas import vocabulary as v
 def _in(allowed: tuple[str, ...] | frozenset[str], what: str):
     def check(value: str) -> str:
         if value not in allowed:
-            raise ValueError(f"unknown {what} {value!r}; expected one of {sorted(allowed)}")
+            raise ValueError(
+                f"unknown {what} (got text of {len(value)} characters); "
+                f"expected one of {sorted(allowed)}"
+            )
         return value
 
     return AfterValidator(check)
@@ -52,6 +64,33 @@ def _aware(value: dt.datetime) -> dt.datetime:
 Condition = Annotated[str, _in(v.CONDITIONS, "condition")]
 Arm = Annotated[str, _in(v.ARMS, "arm")]
 Instrument = Annotated[str, _in(v.INSTRUMENTS, "instrument")]
+Drug = Annotated[str, _in(frozenset(v.DRUG_POLARITY), "drug")]
+CptCode = Annotated[str, Field(pattern=r"^[0-9]{4}[0-9A-Z]$")]
+"""A CPT code: four digits and a digit or category letter (97033, 0232T)."""
+Firmware = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9A-Za-z]+){0,3}$", max_length=50)]
+"""A firmware version number (2.3.1); text of any other shape is refused."""
+
+DEVICE_MODELS: dict[str, frozenset[str]] = {
+    "Kathodyne Medical": frozenset({"KD-400"}),
+    "PhoreSys": frozenset({"PS-2 Auto"}),
+    "Dermatrode": frozenset({"DermaPatch 80"}),
+}
+"""The closed set of device vendors and their models the store keeps (free text refused)."""
+
+INSTRUMENT_VERSIONS: dict[str, frozenset[str]] = {
+    "nprs": frozenset({"NPRS-11"}),
+    "visa_a": frozenset({"VISA-A 2001"}),
+    "prtee": frozenset({"PRTEE 2007"}),
+    "quickdash": frozenset({"QuickDASH 2005"}),
+    "grip_pain_free_kg": frozenset({"dynamometer pain-free"}),
+    "ffi": frozenset({"FFI 1991"}),
+    "faam_adl": frozenset({"FAAM ADL 2005"}),
+    "lefs": frozenset({"LEFS 1999"}),
+    "psfs": frozenset({"PSFS 1995", "PSFS 2.0"}),
+    "groc": frozenset({"GROC 15-point"}),
+}
+"""The closed set of instrument version codes the store keeps; any other text is refused
+(EHR CSV) or not kept (FHIR ``code.text``, which is display text, not a version)."""
 CurrentMilliamp = Annotated[float | None, _within("current_mA")]
 DoseMilliampMinutes = Annotated[float | None, _within("dose_mA_min")]
 UtcTimestamp = Annotated[dt.datetime, AfterValidator(_aware)]
@@ -71,11 +110,22 @@ class ClinicRecord(Record):
 
 class DeviceRecord(Record):
     serial_hash: str = Field(min_length=16, max_length=64)
-    vendor: str
+    vendor: Annotated[str, _in(frozenset(DEVICE_MODELS), "device vendor")]
     model: str
     kind: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]
-    firmware: str | None = None
+    firmware: Firmware | None = None
     clinic_key: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str, info: ValidationInfo) -> str:
+        known = DEVICE_MODELS.get(info.data.get("vendor", ""), frozenset())
+        if model not in known:
+            raise ValueError(
+                f"unknown device model (got text of {len(model)} characters); expected one "
+                f"of {sorted(known)} (add a new model to data_schemas.records.DEVICE_MODELS)"
+            )
+        return model
 
 
 class PatientRecord(Record):
@@ -130,7 +180,7 @@ class EpisodeRecord(Record):
 class PrescriptionRecord(Record):
     prescription_key: str
     episode_key: str
-    drug: str
+    drug: Drug
     concentration_mg_per_mL: Annotated[float, _within("concentration_mg_per_mL")]
     volume_mL: Annotated[float, _within("volume_mL")]
     prescriber_role: Annotated[str, _in(v.PRESCRIBER_ROLES, "prescriber role")]
@@ -159,9 +209,8 @@ class VisitRecord(Record):
 class InterventionRecord(Record):
     visit_key: str
     modality: Annotated[str, _in(v.MODALITIES, "modality")]
-    cpt_code: str = Field(min_length=4, max_length=8)
+    cpt_code: CptCode
     minutes: Annotated[float | None, _within("minutes")] = None
-    details: str = Field(default="", max_length=200)
     device_serial_hash: str | None = None
 
 
@@ -173,6 +222,18 @@ class OutcomeRecord(Record):
     score: float
     item_responses: tuple[float, ...] | None = None
     measured_on: dt.date
+
+    @field_validator("instrument_version")
+    @classmethod
+    def _known_version(cls, version: str | None, info: ValidationInfo) -> str | None:
+        known = INSTRUMENT_VERSIONS.get(info.data.get("instrument", ""), frozenset())
+        if version is not None and version not in known:
+            raise ValueError(
+                f"unknown instrument version (got text of {len(version)} characters); "
+                f"expected one of {sorted(known)} or no version (add a new version to "
+                "data_schemas.records.INSTRUMENT_VERSIONS)"
+            )
+        return version
 
     @model_validator(mode="after")
     def _score_in_range(self) -> OutcomeRecord:
@@ -200,7 +261,7 @@ class SessionRecord(Record):
     device: DeviceRecord
     visit_key: str | None = None
     setting: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]
-    drug: str
+    drug: Drug
     drug_concentration_mg_per_mL: Annotated[float | None, _within("concentration_mg_per_mL")] = None
     drug_volume_mL: Annotated[float | None, _within("volume_mL")] = None
     active_polarity: Annotated[str, _in(v.POLARITIES, "polarity")]

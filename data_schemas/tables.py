@@ -25,7 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from data_schemas import vocabulary as v
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic revision these models correspond to."""
 
 SQLModel.metadata.naming_convention = {
@@ -66,17 +66,30 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+FILE_EXTENSIONS = ("", ".csv", ".dat", ".json", ".jsonl", ".log", ".ndjson", ".tsv", ".txt", ".xml")
+"""Extensions the ledger keeps as they are; any other is kept as ``other`` (it may be a name)."""
+
+
 class ImportFile(SQLModel, table=True):
     """The import ledger: one row per distinct source file content (by SHA-256)."""
 
     __tablename__ = "import_file"
     __table_args__ = (
         _check("ck_import_file_status", _one_of("status", ("imported", "quarantined"))),
+        _check("ck_import_file_extension", _one_of("file_extension", (*FILE_EXTENSIONS, "other"))),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, unique=True, description="SHA-256 of the file bytes")
-    file_name: str = Field(max_length=255, description="base name of the file as received")
+    file_name_hash: str | None = Field(
+        default=None,
+        max_length=64,
+        description="keyed hash (HMAC, site key) of the file's base name; never the name "
+        "(empty for files recorded before revision 0004, whose names were discarded)",
+    )
+    file_extension: str = Field(
+        default="", max_length=8, description="the name's extension if a known one, else other"
+    )
     format: str = Field(max_length=64, index=True, description="detected export format")
     importer_version: str = Field(max_length=32, description="ionto-analytics version")
     status: str = Field(max_length=16, description="imported or quarantined")
@@ -84,7 +97,29 @@ class ImportFile(SQLModel, table=True):
         default_factory=_utc_now, index=True, description="when it was imported, UTC"
     )
     row_count: int = Field(default=0, ge=0, description="rows this file put in the store")
-    quarantine_reason: str | None = Field(default=None, description="why it was set aside")
+    quarantine_reason: str | None = Field(
+        default=None,
+        description="why it was set aside: record, field, expected and the kind of value found "
+        "(never the value itself)",
+    )
+
+
+class SiteKey(SQLModel, table=True):
+    """The keyed fingerprint of the site key the store's pseudonyms were made with.
+
+    One row, written by the first import. An import under any other key is refused, so a
+    lost or replaced key cannot silently split every patient in two.
+    """
+
+    __tablename__ = "site_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(
+        max_length=64, unique=True, description="HMAC-SHA256(site key, a fixed label), hex"
+    )
+    recorded_at_utc: dt.datetime = Field(
+        default_factory=_utc_now, description="when the first import recorded it, UTC"
+    )
 
 
 class Clinic(SQLModel, table=True):
@@ -258,7 +293,7 @@ class Intervention(SQLModel, table=True):
     __table_args__ = (
         _check("ck_intervention_modality", _one_of("modality", v.MODALITIES)),
         _check("ck_intervention_minutes", _between("minutes", "minutes")),
-        UniqueConstraint("visit_id", "cpt_code", "details", name="uq_intervention_visit_code"),
+        UniqueConstraint("visit_id", "cpt_code", name="uq_intervention_visit_code"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -266,7 +301,6 @@ class Intervention(SQLModel, table=True):
     modality: str = Field(max_length=16, description="iontophoresis, exercise, ...")
     cpt_code: str = Field(max_length=8, description="CPT code, e.g. 97033")
     minutes: float | None = Field(default=None, description="minutes of the intervention")
-    details: str = Field(default="", max_length=200, description="e.g. eccentric loading")
     device_id: int | None = Field(default=None, foreign_key="device.id", index=True)
     source_file_id: int | None = Field(default=None, foreign_key="import_file.id")
 
@@ -376,7 +410,11 @@ class OutcomeMeasurement(SQLModel, table=True):
     episode_id: int = Field(foreign_key="episode.id", index=True)
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
     instrument: str = Field(max_length=24, description="instrument key")
-    instrument_version: str | None = Field(default=None, max_length=32, description="e.g. PSFS 2.0")
+    instrument_version: str | None = Field(
+        default=None,
+        max_length=32,
+        description="a version code from records.INSTRUMENT_VERSIONS, e.g. PSFS 2.0",
+    )
     score: float = Field(description="total score in the instrument's own range")
     item_responses: str | None = Field(default=None, description="comma-separated item answers")
     measured_on: dt.date = Field(description="date of the measurement")

@@ -92,7 +92,7 @@ SPECS: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "intervention",
-        ("visit_id", "cpt_code", "details"),
+        ("visit_id", "cpt_code"),
         (
             Reference("visit_key", "visit_id", "visit", "visit_key"),
             Reference("device_serial_hash", "device_id", "device", "serial_hash", required=False),

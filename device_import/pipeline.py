@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.metadata
-import json
-import shutil
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,12 +30,15 @@ from sqlmodel import SQLModel
 
 from data_schemas.callbacks import ProgressCallback
 from data_schemas.errors import EXIT_OK, EXIT_QUARANTINED
+from data_schemas.tables import FILE_EXTENSIONS
 from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.loader import Loader, LoadOutcome
+from device_import.looks import looks_like
 from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
-from device_import.privacy import Keyer
+from device_import.privacy import Keyer, check_site_key
 from device_import.problems import FileRejected, Problem, reject
+from device_import.quarantine import set_aside
 from device_import.session_loader import (
     DeviceHomes,
     PendingSession,
@@ -124,13 +125,15 @@ def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
     return parsed
 
 
-_Fingerprint = tuple[str, Detected | None, bytes]
-"""A file's SHA-256, its detected format and its first 40 bytes (to name an unknown one)."""
+_Fingerprint = tuple[str, Detected | None, str | None]
+"""A file's SHA-256, its detected format, and what an unknown file looks like."""
 
 
 def _fingerprint(source: SourceFile) -> _Fingerprint:
     data = source.read()
-    return hashlib.sha256(data).hexdigest(), detect(data[:SNIFF_BYTES], source.name), data[:40]
+    detected = detect(data[:SNIFF_BYTES], source.name)
+    looks = None if detected else looks_like(data, in_zip=source.member is not None)
+    return hashlib.sha256(data).hexdigest(), detected, looks
 
 
 def _parse_group(jobs: list[_Job], context: ParseContext) -> list[ParsedFile | Problem]:
@@ -148,18 +151,33 @@ def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
     return {serial: DeviceHome(clinic, zone) for serial, clinic, zone in rows}
 
 
+def file_extension(name: str) -> str:
+    """The extension the ledger keeps: a known one as it is, any other as ``other``.
+
+    Examples
+    --------
+    >>> file_extension("2026-03-01_0932.CSV"), file_extension("Nguyen.Bobby"), file_extension("x")
+    ('.csv', 'other', '')
+    """
+    dot = name.rfind(".")
+    found = name[dot:].lower() if dot > 0 else ""
+    return found if found in FILE_EXTENSIONS else "other"
+
+
 def _ledger_entry(
     sha256: str,
+    name_hash: str | None,
     file_name: str,
     format_name: str,
     status: str,
     *,
     quarantine_reason: str | None = None,
 ) -> dict:
-    """One import_file row, stamped now with this importer's version."""
+    """One import_file row, stamped now with this importer's version (no file name in it)."""
     return {
         "sha256": sha256,
-        "file_name": file_name[:255],
+        "file_name_hash": name_hash,
+        "file_extension": file_extension(file_name),
         "format": format_name,
         "importer_version": IMPORTER_VERSION,
         "status": status,
@@ -254,6 +272,9 @@ class Importer:
         rest of the records load; device logs then load in groups.
         """
         report = ImportReport()
+        with self.engine.begin() as connection:
+            self._lock(connection)
+            check_site_key(connection, self.keyer)
         sources, problems = collect_sources(paths)
         for problem in problems:
             self._quarantine(report, problem, None, None)
@@ -303,7 +324,7 @@ class Importer:
             )
         jobs: list[_Job] = []
         seen: set[str] = set()
-        for source, (sha256, detected, start) in zip(sources, fingerprints, strict=True):
+        for source, (sha256, detected, looks) in zip(sources, fingerprints, strict=True):
             if sha256 in imported or sha256 in seen:
                 report.files["unchanged"] += 1
                 continue
@@ -311,10 +332,11 @@ class Importer:
             if detected is None:
                 problem = reject(
                     source.name,
-                    "unknown format: not a device export or treatment record this toolkit reads",
+                    "unknown format: not a device export or treatment record this toolkit "
+                    "reads; remove it from the export folder or export it in a known format",
                     record="start of file",
                     expected="a format listed in data_schemas/formats/README.md",
-                    got=start.decode("utf-8", "replace"),
+                    found=looks,
                 ).problem
                 self._quarantine(report, problem, source, sha256)
                 continue
@@ -458,7 +480,13 @@ class Importer:
         if not files:
             return {}
         entries = [
-            _ledger_entry(job.sha256, job.source.base_name, format_name, "imported")
+            _ledger_entry(
+                job.sha256,
+                self.keyer.file_name(job.source.base_name),
+                job.source.base_name,
+                format_name,
+                "imported",
+            )
             for job, format_name in files
         ]
         _replace_ledger_entries(connection, entries)
@@ -473,27 +501,22 @@ class Importer:
     ) -> None:
         report.files["quarantined"] += 1
         report.quarantine.append(problem)
-        if source is not None and self.quarantine_dir is not None:
-            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-            target = self.quarantine_dir / f"{(sha256 or '')[:12]}_{source.base_name}"
-            if source.member is None:
-                shutil.copyfile(source.path, target)
-            else:
-                target.write_bytes(source.read())
-            reason = target.with_name(target.name + ".reason.json")
-            reason.write_text(json.dumps(problem.to_dict(), indent=2) + "\n", encoding="utf-8")
         if sha256 is None:
             return
+        filed = problem.filed_as(sha256)
+        if source is not None and self.quarantine_dir is not None:
+            set_aside(self.quarantine_dir, source, sha256, {"sha256": sha256, **filed.to_dict()})
         with self.engine.begin() as connection:
             self._lock(connection)
             if self._already_imported(connection, sha256):
                 return
             entry = _ledger_entry(
                 sha256,
+                self.keyer.file_name(source.base_name) if source else None,
                 source.base_name if source else "",
                 "unknown",
                 "quarantined",
-                quarantine_reason=problem.message()[:2000],
+                quarantine_reason=filed.message()[:2000],
             )
             _replace_ledger_entries(connection, [entry])
 

@@ -6,8 +6,10 @@ pseudonym across files and sources because the pseudonym is computed from the no
 name and birth date, not from a clinic's MRN (a patient may have two MRNs).
 
 The site key comes from ``IONTO_SITE_KEY``, from the file named by ``IONTO_SITE_KEY_FILE``,
-or from ``~/.config/ionto-analytics/site.key``; when none exists a demo key is created in
-that file, outside the database, with a warning.
+or from ``~/.config/ionto-analytics/site.key``; when none is configured and that file does
+not exist, a demo key is created in it, outside the database, with a warning. A key must
+carry 32 random bytes (64 hex digits or 44 base64 characters). The store keeps the key's
+keyed fingerprint and refuses any other key (:class:`SiteKeyError`), never making a new one.
 
 Examples
 --------
@@ -22,6 +24,8 @@ True
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -32,12 +36,22 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import Connection, insert, select
+from sqlmodel import SQLModel
+
+from data_schemas import tables  # noqa: F401  (registers the site_key table)
 from data_schemas.errors import InputError
 from data_schemas.vocabulary import OLDEST_POOLED_AGE
 
 KEY_ENV = "IONTO_SITE_KEY"
 KEY_FILE_ENV = "IONTO_SITE_KEY_FILE"
 DEFAULT_KEY_FILE = Path("~/.config/ionto-analytics/site.key")
+MIN_KEY_BYTES = 32
+"""A site key carries at least this many random bytes (written as hex or base64)."""
+MIN_DISTINCT_KEY_BYTES = 16
+"""Random 32 bytes have about 30 distinct values; fewer than 16 is a pattern, not a key."""
+FINGERPRINT_LABEL = b"ionto-site-key-fingerprint"
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_hex(32))" > site.key'
 
 
 class DemoKeyWarning(UserWarning):
@@ -80,38 +94,150 @@ class Keyer:
         """The keyed hash of a device serial number (a Safe Harbor identifier)."""
         return self.key("device", serial.strip().upper())
 
+    def file_name(self, name: str) -> str:
+        """The keyed hash of a file's base name (a name may hold a patient's name)."""
+        return self.key("file_name", name)
+
+
+class SiteKeyError(InputError):
+    """The site key is missing, too weak, or not the key the store's pseudonyms were made with.
+
+    Never answered with a new key: a new key would give every known patient a second
+    pseudonym. The ``ionto`` command exits with status 2.
+    """
+
+
+def _key_strength(text: str) -> int:
+    """Random bytes a text key carries: hex and base64 are decoded, other text counts 0."""
+    compact = "".join(text.split())
+    try:
+        raw = bytes.fromhex(compact)
+    except ValueError:
+        try:
+            raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        except binascii.Error:
+            return 0
+    return len(raw) if len(set(raw)) >= MIN_DISTINCT_KEY_BYTES else 0
+
+
+def checked_key(text: str, where: str) -> bytes:
+    """A text site key, refused unless it is 32 or more random bytes in hex or base64.
+
+    Examples
+    --------
+    >>> len(checked_key(secrets.token_hex(32), "test"))
+    64
+    >>> try:
+    ...     checked_key("1", "IONTO_SITE_KEY")
+    ... except SiteKeyError as error:
+    ...     print(str(error).split(":")[0])
+    the site key in IONTO_SITE_KEY is too weak
+    """
+    stripped = text.strip()
+    strength = _key_strength(stripped)
+    if strength < MIN_KEY_BYTES:
+        got = f"{len(stripped)} characters, {strength} random bytes" if stripped else "no key"
+        raise SiteKeyError(
+            f"the site key in {where} is too weak: expected at least {MIN_KEY_BYTES} random "
+            f"bytes written as hex or base64, got {got}. Fix: if this store already holds "
+            "pseudonyms, restore the key they were made with; for a new store make one "
+            f"with: {MAKE_KEY}"
+        )
+    return stripped.encode("utf-8")
+
 
 def load_site_key(*, environ: dict[str, str] | None = None) -> bytes:
-    """The site key from the environment or its file, creating a demo key if none exists."""
+    """The site key from the environment or its file; a demo key only if none is configured.
+
+    ``IONTO_SITE_KEY`` wins; else the file named by ``IONTO_SITE_KEY_FILE``, which must
+    exist; else ``~/.config/ionto-analytics/site.key``, created with a demo key (and a
+    :class:`DemoKeyWarning`) when it does not exist. Every key is checked by
+    :func:`checked_key`.
+    """
     env = os.environ if environ is None else environ
-    if env.get(KEY_ENV):
-        return env[KEY_ENV].encode("utf-8")
-    path = Path(env.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+    if KEY_ENV in env:
+        return checked_key(env[KEY_ENV], KEY_ENV)
+    configured = env.get(KEY_FILE_ENV)
+    path = Path(configured or DEFAULT_KEY_FILE).expanduser()
     if path.exists():
-        return _read_key_file(path)
+        return checked_key(_read_key_file(path), f"the key file {path}")
+    if configured:
+        raise SiteKeyError(
+            f"the site key file {path} named by {KEY_FILE_ENV} does not exist; a new key "
+            "would give every patient already in the store a second pseudonym, so none is "
+            f"made. Fix: restore the key file from your backup, or point {KEY_FILE_ENV} at it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    path.write_text(secrets.token_hex(MIN_KEY_BYTES) + "\n", encoding="utf-8")
     path.chmod(0o600)
     warnings.warn(
-        f"created a demo site key at {path}: pseudonyms are only as private as this file, "
-        f"which is kept outside the database. For real patient data set {KEY_ENV} or "
-        f"{KEY_FILE_ENV} to a key your site controls.",
+        f"created a DEMO site key at {path}, for the demo only: pseudonyms are only as "
+        f"private as this file, which is kept outside the database, and a store made with "
+        f"it refuses any other key. For real patient data set {KEY_ENV} or {KEY_FILE_ENV} "
+        "to a key your site controls and keeps a backup of.",
         DemoKeyWarning,
         stacklevel=2,
     )
-    return _read_key_file(path)
+    return checked_key(_read_key_file(path), f"the key file {path}")
 
 
-def _read_key_file(path: Path) -> bytes:
-    """The key in ``path``; a folder, an unreadable or a non-UTF-8 file is an InputError."""
+def _read_key_file(path: Path) -> str:
+    """The text in ``path``; a folder, an unreadable or a non-UTF-8 file is an InputError."""
     try:
-        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         raise InputError(
             f"the site key file {path} cannot be read ({reason}); expected a readable UTF-8 "
             f"text file: fix it, or point {KEY_FILE_ENV} at another, or set {KEY_ENV}"
         ) from None
+
+
+def fingerprint(site_key: bytes) -> str:
+    """The keyed fingerprint of a site key: recognizes the key, reveals nothing of it.
+
+    Examples
+    --------
+    >>> fingerprint(b"a") == fingerprint(b"a") != fingerprint(b"b")
+    True
+    """
+    return hmac.new(site_key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+def check_site_key(connection: Connection, keyer: Keyer) -> None:
+    """Refuse a key the store's pseudonyms were not made with; record it on first use.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://")
+    >>> store.upgrade(engine)
+    >>> with engine.begin() as connection:
+    ...     check_site_key(connection, Keyer(b"first key"))
+    >>> with engine.begin() as connection:
+    ...     check_site_key(connection, Keyer(b"other key"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    device_import.privacy.SiteKeyError: this store's pseudonyms were made with another ...
+    """
+    table = SQLModel.metadata.tables["site_key"]
+    stored = connection.execute(select(table.c.fingerprint)).scalars().all()
+    mine = fingerprint(keyer.site_key)
+    if not stored:
+        connection.execute(insert(table).values(fingerprint=mine, recorded_at_utc=_utc_now()))
+        return
+    if mine not in stored:
+        raise SiteKeyError(
+            "this store's pseudonyms were made with another site key (the key's fingerprint "
+            f"{mine[:12]}… is not the store's {stored[0][:12]}…); importing under this key "
+            f"would give every known patient a second pseudonym. Fix: set {KEY_ENV} or "
+            f"{KEY_FILE_ENV} to the key this store was made with (see README, Privacy: key "
+            "rotation, to change keys)"
+        )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def age_fields(birth_date: str, on: str | dt.date) -> tuple[int | None, bool, int]:

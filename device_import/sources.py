@@ -2,7 +2,9 @@
 
 Each source is read into memory once and named by the path a person would recognize
 (``exports.zip!clinic-a/session.csv`` for a zip entry). A zip entry whose path would
-escape the archive (``../``, an absolute path) is refused, never written anywhere.
+escape the archive (``../``, an absolute path) is refused, never written anywhere. A
+symbolic link is never followed: it is reported, and its target is not read (a link in
+an export folder may point anywhere, ``/etc/passwd`` included).
 
 Examples
 --------
@@ -15,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,7 +44,9 @@ class SourceFile:
     def read(self) -> bytes:
         """The file's bytes (a zip entry is read from its archive)."""
         if self.member is None:
-            return self.path.read_bytes()
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(descriptor, "rb") as file:
+                return file.read()
         with zipfile.ZipFile(self.path) as archive:
             return archive.read(self.member)
 
@@ -74,10 +79,10 @@ def _from_zip(path: Path) -> tuple[list[SourceFile], list[Problem]]:
                 problems.append(
                     Problem(
                         shown,
-                        f"zip entry {member.filename!r}",
+                        None,
                         None,
                         "a path inside the archive",
-                        member.filename,
+                        f"a path of {len(member.filename)} characters that leaves it",
                         "zip entry path escapes the archive; entry refused",
                     )
                 )
@@ -93,20 +98,45 @@ def _is_zip(path: Path) -> bool:
     return start in (b"PK\x03\x04", b"PK\x05\x06") and zipfile.is_zipfile(path)
 
 
+def _link(path: Path) -> Problem:
+    return Problem(
+        str(path),
+        None,
+        None,
+        "a regular file or folder",
+        "a symbolic link",
+        "symbolic links are not followed; its target was not read. Copy the file itself "
+        "into the export folder",
+    )
+
+
+def _walk(folder: Path, problems: list[Problem]) -> list[Path]:
+    """Regular files under ``folder`` (hidden ones skipped); links become problems."""
+    files: list[Path] = []
+    for item in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in item.parts):
+            continue
+        if item.is_symlink():
+            problems.append(_link(item))
+        elif item.is_file():
+            files.append(item)
+    return files
+
+
 def collect_sources(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Problem]]:
     """Expand paths into source files, with the problems found on the way.
 
-    Folders are walked recursively in sorted order; hidden files are skipped.
+    Folders are walked recursively in sorted order; hidden files are skipped; symbolic
+    links are reported, never followed.
     """
     sources: list[SourceFile] = []
     problems: list[Problem] = []
     for path in paths:
+        if path.is_symlink():
+            problems.append(_link(path))
+            continue
         if path.is_dir():
-            files = sorted(
-                item
-                for item in path.rglob("*")
-                if item.is_file() and not any(part.startswith(".") for part in item.parts)
-            )
+            files = _walk(path, problems)
         elif path.exists():
             files = [path]
         else:

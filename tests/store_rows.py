@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import Connection, MetaData
+
 UTC = dt.UTC
 
 
@@ -14,7 +16,8 @@ def valid_rows() -> dict[str, dict[str, object]]:
         "import_file": {
             "id": 1,
             "sha256": "a" * 64,
-            "file_name": "export.csv",
+            "file_name_hash": "f" * 64,
+            "file_extension": ".csv",
             "format": "ehr_csv",
             "importer_version": "0.1.0",
             "status": "imported",
@@ -74,7 +77,6 @@ def valid_rows() -> dict[str, dict[str, object]]:
             "modality": "iontophoresis",
             "cpt_code": "97033",
             "minutes": 15.0,
-            "details": "",
         },
         "ionto_session": {
             "id": 1,
@@ -126,12 +128,32 @@ def valid_rows() -> dict[str, dict[str, object]]:
             "grade": 1,
             "onset_date": dt.date(2026, 3, 2),
         },
+        "site_key": {"id": 1, "fingerprint": "k" * 64, "recorded_at_utc": start},
     }
+
+
+def rows_before_0004() -> dict[str, dict[str, object]]:
+    """The valid graph as revisions 0002 and 0003 stored it: a file name, free-text details."""
+    rows = valid_rows()
+    del rows["site_key"]
+    ledger = {k: v for k, v in rows["import_file"].items() if not k.startswith("file_")}
+    rows["import_file"] = {**ledger, "file_name": "Nguyen_Bobby_1964-05-06.CSV"}
+    rows["intervention"] = {**rows["intervention"], "details": "Pt Bobby Nguyen, (436) 555-0169"}
+    return rows
+
+
+def insert_as_stored(connection: Connection, rows: dict[str, dict[str, object]]) -> None:
+    """Insert rows into the tables as the store holds them now, whatever its revision."""
+    metadata = MetaData()
+    metadata.reflect(connection)
+    for name, values in rows.items():
+        connection.execute(metadata.tables[name].insert().values(**values))
 
 
 BAD_VALUES: dict[str, tuple[str, dict[str, object]]] = {
     # constraint name: (table, values that break only that constraint)
     "ck_import_file_status": ("import_file", {"status": "half_done"}),
+    "ck_import_file_extension": ("import_file", {"file_extension": ".bobby"}),
     "ck_device_kind": ("device", {"kind": "implant"}),
     "ck_patient_sex": ("patient", {"sex": "F"}),
     "ck_patient_birth_year": ("patient", {"aged_90_plus": True, "birth_year": 1920}),

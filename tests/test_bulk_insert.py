@@ -20,7 +20,7 @@ def _ledger_row(engine: Engine) -> int:
             insert(TABLES["import_file"]).returning(TABLES["import_file"].c.id),
             {
                 "sha256": "a" * 64,
-                "file_name": "f.csv",
+                "file_name_hash": "f" * 64,
                 "format": "ehr_csv",
                 "importer_version": "0",
                 "status": "imported",

@@ -16,7 +16,9 @@ def test_demo_emulates_imports_and_reports_where_things_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("IONTO_SITE_KEY", "demo-test-key")
+    monkeypatch.setenv(
+        "IONTO_SITE_KEY", "480152af636180f527da21f7d41ff44ab5da9a0c696a3511cfdca35b2abf3546"
+    )
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     result = CliRunner().invoke(app, ["--db", url, "demo", "--out", "demo", "--patients", "300"])
     assert result.exit_code == 0, result.output

@@ -373,5 +373,6 @@ def test_a_file_refused_by_the_store_rolls_back_alone_within_its_batch(
     assert len(sessions(engine)) == 3
     ledger = SQLModel.metadata.tables["import_file"]
     with engine.connect() as connection:
-        statuses = {row.file_name: row.status for row in connection.execute(select(ledger))}
-    assert statuses[second.name] == statuses[third.name] == "imported"
+        statuses = {row.file_name_hash: row.status for row in connection.execute(select(ledger))}
+    named = KEYER.file_name
+    assert statuses[named(second.name)] == statuses[named(third.name)] == "imported"

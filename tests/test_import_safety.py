@@ -15,9 +15,10 @@ from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from data_schemas import store
+from device_import.privacy import Keyer
 from tests.ehr_export import EHR_TABLES, write_ehr_export
 
-SITE_KEY = "safety-test-key"
+SITE_KEY = "8a015bc866008537b4018c8ab5e64aed4551c84d07d1ace97539d9c9c4cb05e0"
 IONTO = [sys.executable, "-m", "ionto.cli"]
 
 
@@ -64,9 +65,9 @@ def test_a_killed_import_leaves_no_partial_file_and_a_rerun_completes(
     assert killed.returncode == -signal.SIGKILL
     ledger = SQLModel.metadata.tables["import_file"]
     with engine.connect() as connection:
-        names = set(connection.execute(select(ledger.c.file_name)).scalars())
+        names = set(connection.execute(select(ledger.c.file_name_hash)).scalars())
     counts = store.info(engine).row_counts
-    assert counts["visit"] == 0 and "visits.csv" not in names
+    assert counts["visit"] == 0 and Keyer(SITE_KEY.encode()).file_name("visits.csv") not in names
     assert counts["episode"] == 2  # files before it were committed whole
     rerun = subprocess.run(
         [*IONTO, "--db", store_url, "import", str(folder), "--json", "--workers", "1"],

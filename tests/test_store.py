@@ -17,7 +17,7 @@ from data_schemas import store
 from data_schemas.errors import IontoError, StoreError
 from data_schemas.tables import SCHEMA_REVISION
 from tests.conftest import BACKENDS, temporary_store_url
-from tests.store_rows import BAD_VALUES, valid_rows
+from tests.store_rows import BAD_VALUES, insert_as_stored, rows_before_0004, valid_rows
 
 TABLES = SQLModel.metadata.tables
 
@@ -191,15 +191,15 @@ def test_a_store_with_rows_migrates_up_and_down_keeping_rows_and_rules(
     """Revision 0003 rebuilds SQLite tables (batch mode): rows, references and rules survive."""
     store.upgrade(empty_engine, "0002")
     with empty_engine.begin() as connection:
-        _insert_graph(connection, valid_rows())
+        insert_as_stored(connection, rows_before_0004())
     counts = store.info(empty_engine).row_counts
-    store.upgrade(empty_engine)
-    assert store.current_revision(empty_engine) == SCHEMA_REVISION
+    store.upgrade(empty_engine, "0003")
+    assert store.current_revision(empty_engine) == "0003"
     assert store.info(empty_engine).row_counts == counts
     store.downgrade(empty_engine, "0002")
     assert store.current_revision(empty_engine) == "0002"
     assert store.info(empty_engine).row_counts == counts
-    store.upgrade(empty_engine)
+    store.upgrade(empty_engine, "0003")
     visit = {**valid_rows()["visit"], "id": 2, "visit_key": "w" * 64}
     for bad, constraint in (
         ({"episode_id": 999}, "FOREIGN KEY|foreign key"),

@@ -104,8 +104,8 @@ class ColumnReader:
             first = error.errors()[0]
             index, *where = first["loc"]
             place = ".".join(str(part) for part in where)
-            message = f"{place}: {first['msg']}" if place else first["msg"]
-            raise reject(self.file, message, record=f"line {self.lines[int(index)]}") from None
+            record = f"line {self.lines[int(index)]}"
+            raise reject(self.file, first["msg"], record=record, field=place or None) from None
 
 
 def read_table(text: str, file: str) -> ColumnReader:
@@ -124,7 +124,7 @@ def read_table(text: str, file: str) -> ColumnReader:
                 "row has the wrong number of fields (truncated or malformed row?)",
                 record=f"line {reader.line_num}",
                 expected=f"{width} fields",
-                got=f"{len(row)} fields",
+                found=f"{len(row)} fields",
             )
         rows.append(row)
         lines.append(reader.line_num)

@@ -32,7 +32,7 @@ def decode_text(data: bytes, file: str) -> str:
             "the file is not UTF-8 text (wrong encoding?)",
             record=f"line {line}, byte {error.start}",
             expected="UTF-8",
-            got=data[error.start : error.start + 4].hex(" "),
+            found="bytes that are not UTF-8",
         ) from None
 
 
@@ -123,7 +123,7 @@ class FieldReader:
             raise self._bad(
                 name,
                 f"between {low:g} and {high:g} {unit}".strip(),
-                value,
+                number,
                 f"value out of range in field {name}",
             )
         return number

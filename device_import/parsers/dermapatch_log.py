@@ -94,7 +94,8 @@ def _numbers(
             record=f"line {first_line + bad}",
             field=name,
             expected="a number with a decimal comma",
-            got=rows[bad][column] if len(rows[bad]) > column else "missing",
+            got=rows[bad][column] if len(rows[bad]) > column else None,
+            found=None if len(rows[bad]) > column else "missing",
         ) from None
 
 
@@ -117,7 +118,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "no sample header line",
             record="header",
             expected=SAMPLE_HEADER,
-            got="none",
+            found="none",
         ) from None
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines))
     rows = [line.split(";") for line in lines[start + 1 : end]]
@@ -131,7 +132,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "header only: the log has no samples",
             record=f"line {start + 2}",
             expected="at least one sample row",
-            got="end of file",
+            found="end of file",
         )
     header = FieldReader(context.file, "header", _pairs(lines[1:start]))
     foot = FieldReader(context.file, "footer", footer)

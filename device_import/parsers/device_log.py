@@ -50,7 +50,7 @@ def check_range(values: np.ndarray, limit: str, file: str, *, first_line: int = 
             record=f"line {first_line + index}",
             field=limit,
             expected=f"between {low:g} and {high:g}",
-            got=f"{value:g}",
+            got=value,
         )
 
 
@@ -69,7 +69,7 @@ def place_clock(
             record="header",
             field="serial",
             expected="a device registered to a clinic",
-            got="an unregistered serial",
+            found="an unregistered serial",
         )
     note = f"zoneless device clock read in the clinic's time zone {home.timezone}"
     if note not in parsed.notes:
@@ -110,7 +110,7 @@ def add_session(
                 record="session",
                 field=name,
                 expected=f"between {low:g} and {high:g} mA·min",
-                got=f"{value:g}",
+                got=value,
             )
     if fields["truncated"] and "POWER_LOSS" not in fields["fault_codes"]:
         fields["fault_codes"] = tuple(sorted({*fields["fault_codes"], "POWER_LOSS"}))

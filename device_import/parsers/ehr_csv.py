@@ -102,7 +102,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "not an EHR CSV table",
             record="line 1",
             expected="a known header",
-            got=text[:60],
+            found="a header that is no EHR table's",
         )
     parsed = ParsedFile(FORMAT)
     columns = read_table(text, context.file)
@@ -167,7 +167,7 @@ def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
                 record=fields.record,
                 field="birth_date",
                 expected=f"on or before {context.today}",
-                got=str(birth),
+                got=birth.isoformat(),
             )
         birth_year, aged_90_plus, _ = age_fields(birth.isoformat(), context.today)
         pseudonym = context.keyer.person(
@@ -286,14 +286,12 @@ def _interventions(columns: ColumnReader, context: ParseContext, parsed: ParsedF
             "modality": v.CPT_MODALITY.get(code, "other"),
             "cpt_code": code,
             "minutes": minutes,
-            "details": details or "",
             "device_serial_hash": serial(device) if device else None,
         }
-        for visit, code, minutes, details, device in zip(
+        for visit, code, minutes, device in zip(
             _keys(columns, context, "visit", "encounter_id"),
             codes,
             columns.convert("minutes", lambda fields, name: fields.number(name, required=False)),
-            columns.text("detail", required=False),
             columns.text("device_serial", required=False),
             strict=True,
         )

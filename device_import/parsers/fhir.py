@@ -31,10 +31,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from device_import.looks import looks_like
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.parsers.common import decode_text
-from device_import.parsers.fhir_graph import Entry, FhirFile, obj, objs, text
+from device_import.parsers.fhir_graph import FhirFile
 from device_import.parsers.fhir_resources import MAPPERS
+from device_import.parsers.fhir_values import RESOURCE_TYPE, Entry, obj, objs, text
 from device_import.problems import FileRejected, reject
 
 FORMAT = "fhir_r4"
@@ -50,7 +52,6 @@ RANKS: dict[str, int] = {
 OTHER_RANK = 4
 BUNDLE_RANK = 5
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
-_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
 def _top_level_type(head: bytes) -> str | None:
@@ -78,7 +79,7 @@ def _top_level_type(head: bytes) -> str | None:
                 value = json.loads(token)
             except ValueError:
                 return None
-            return value if isinstance(value, str) and _TYPE.match(value) else None
+            return value if isinstance(value, str) and RESOURCE_TYPE.match(value) else None
         else:
             key, pending = token, None
     return None
@@ -105,11 +106,11 @@ def _documents(text_: str, file: str) -> tuple[list[tuple[str, Any]], bool]:
                 "not valid JSON",
                 record=f"line {error.lineno}, column {error.colno}",
                 expected="a FHIR resource or Bundle in JSON, or NDJSON",
-                got=error.msg,
+                found=error.msg,
             ) from None
     except (ValueError, RecursionError) as error:
         raise reject(
-            file, "not valid JSON", record="document", expected="JSON", got=str(error)
+            file, "not valid JSON", record="document", expected="JSON", found=type(error).__name__
         ) from None
     lines = []
     for number, line in enumerate(text_.splitlines(), start=1):
@@ -123,7 +124,7 @@ def _documents(text_: str, file: str) -> tuple[list[tuple[str, Any]], bool]:
                 "an NDJSON line is not a JSON object (truncated or malformed line?)",
                 record=f"line {number}",
                 expected="one FHIR resource per line",
-                got=getattr(error, "msg", str(error)),
+                found=getattr(error, "msg", type(error).__name__),
             ) from None
     return lines, False
 
@@ -136,7 +137,7 @@ def _entries(documents: list[tuple[str, Any]], file: str, parsed: ParsedFile) ->
                 "not a FHIR resource",
                 record=position,
                 expected='a JSON object with "resourceType"',
-                got=str(document)[:40],
+                got=document,
             )
         if document.get("resourceType") != "Bundle":
             yield Entry(position, document)
@@ -150,7 +151,7 @@ def _entries(documents: list[tuple[str, Any]], file: str, parsed: ParsedFile) ->
                 record=bundle,
                 field="entry",
                 expected="a JSON array",
-                got=type(entries).__name__,
+                found=type(entries).__name__,
             )
         for index, item in enumerate(entries):
             item = obj(item)
@@ -166,7 +167,7 @@ def _entries(documents: list[tuple[str, Any]], file: str, parsed: ParsedFile) ->
                     record=where,
                     field="resource",
                     expected='an object with "resourceType"',
-                    got=str(resource)[:40],
+                    got=resource,
                 )
             yield Entry(where, resource, text(item.get("fullUrl")))
 
@@ -181,7 +182,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "not a FHIR JSON file",
             record="start of file",
             expected='a JSON object with "resourceType"',
-            got=content[:40],
+            found=looks_like(data),
         )
     parsed = ParsedFile(FORMAT)
     documents, single = _documents(content, file)
@@ -192,7 +193,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
         for entry in graph.entries:
             mapper = MAPPERS.get(entry.type)
             if mapper is None:
-                graph.skip(entry.type if _TYPE.match(entry.type) else "unknown resource type")
+                graph.skip(entry.kind if entry.kind != "resource" else "unknown resource type")
             else:
                 mapper(graph, entry)
     except FileRejected:
@@ -213,7 +214,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "malformed FHIR content",
             record=entry.where if entry else None,
             expected="FHIR R4 JSON",
-            got=f"{type(error).__name__}: {error}",
+            found=type(error).__name__,
         ) from None
     _summarize(graph, parsed)
     return parsed

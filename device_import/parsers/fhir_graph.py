@@ -55,6 +55,7 @@ from data_schemas.fhir_systems import (
 )
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.parsers.common import zone
+from device_import.parsers.fhir_values import Entry, codings, obj, objs, text
 from device_import.privacy import age_fields
 from device_import.problems import FileRejected, reject
 
@@ -81,55 +82,6 @@ def parse_literal(reference: str) -> tuple[str, str] | None:
     """The resource type and id of a relative or absolute literal reference."""
     found = _LITERAL.search(reference.strip())
     return (found.group(1), found.group(2)) if found else None
-
-
-def obj(value: object) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (FHIR content is untrusted)."""
-    return value if isinstance(value, dict) else {}
-
-
-def objs(value: object) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON array (anything else is ignored)."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def text(value: object) -> str | None:
-    """A non-empty string, stripped, or None."""
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def codings(concept: object) -> list[tuple[str, str]]:
-    """(system, code) pairs of a CodeableConcept."""
-    out = []
-    for coding in objs(obj(concept).get("coding")):
-        code = text(coding.get("code"))
-        if code is not None:
-            out.append((text(coding.get("system")) or "", code))
-    return out
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One resource of the file and where it is (``entry 3`` or ``line 12``)."""
-
-    position: str
-    resource: dict[str, Any]
-    full_url: str | None = None
-
-    @property
-    def type(self) -> str:
-        """The resource type."""
-        return str(self.resource.get("resourceType"))
-
-    @property
-    def id(self) -> str | None:
-        """The resource id, if any."""
-        return text(self.resource.get("id"))
-
-    @property
-    def where(self) -> str:
-        """How an error names this resource."""
-        return f"{self.position} ({self.type}/{self.id or self.full_url or '?'})"
 
 
 class Ident(NamedTuple):
@@ -189,11 +141,11 @@ class FhirFile:
         *,
         expected: str | None = None,
         got: object = None,
+        found: str | None = None,
     ) -> FileRejected:
         """A FileRejected naming the file, the resource, the field, expected and got."""
-        return reject(
-            self.context.file, reason, record=entry.where, field=field, expected=expected, got=got
-        )
+        where = {"record": entry.where, "field": field, "expected": expected}
+        return reject(self.context.file, reason, **where, got=got, found=found)
 
     def skip(self, label: str) -> None:
         """Count a resource that is not imported (reported in ``skipped_resources``)."""
@@ -272,7 +224,7 @@ class FhirFile:
     ) -> Entry | None:
         if hit is not None and hit.type != rtype:
             raise self.reject(
-                entry, f"reference points at a {hit.type}", field, expected=rtype, got=got
+                entry, f"reference points at a {hit.kind}", field, expected=rtype, got=got
             )
         return hit
 
@@ -365,7 +317,7 @@ class FhirFile:
                 "the patient has no given and family name to build a pseudonym from",
                 "name",
                 expected="name.given and name.family",
-                got="missing",
+                found="missing",
             )
         birth = self.day(patient, "birthDate", patient.resource.get("birthDate"))
         if birth > self.context.today:
@@ -374,7 +326,7 @@ class FhirFile:
                 "birth date in the future",
                 "birthDate",
                 expected=f"on or before {self.context.today}",
-                got=str(birth),
+                got=birth.isoformat(),
             )
         return self.context.keyer.person(given[0], family, birth.isoformat())
 

@@ -28,14 +28,10 @@ from device_import.parsers.fhir_graph import (
     MR_TYPE_SYSTEM,
     SERIAL_TYPE_CODE,
     SKIP,
-    Entry,
     FhirFile,
-    codings,
-    obj,
-    objs,
-    text,
     timezone_of,
 )
+from device_import.parsers.fhir_values import Entry, codings, obj, objs, text
 
 SEX = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
 VISIT_KIND = {kind: kind for kind in v.VISIT_KINDS} | {
@@ -138,7 +134,7 @@ def condition(f: FhirFile, entry: Entry) -> None:
             "identifier.assigner",
             expected="an episode identifier assigned by a clinic Organization, or a subject "
             "Patient in this file with a managingOrganization that is a clinic",
-            got="no clinic",
+            found="no clinic",
         )
     resource = entry.resource
     start = resource.get("recordedDate") or resource.get("onsetDateTime")
@@ -233,7 +229,6 @@ def procedure(f: FhirFile, entry: Entry) -> None:
                 - (start[1].hour * 60 + start[1].minute + start[1].second / 60)
             )
             minutes = round(span, 2)
-    notes = [text(note.get("text")) for note in objs(resource.get("note"))]
     serial = _serial(f, entry)
     f.parsed.add(
         "intervention",
@@ -242,7 +237,6 @@ def procedure(f: FhirFile, entry: Entry) -> None:
             modality=v.CPT_MODALITY.get(cpt, "other"),
             cpt_code=cpt,
             minutes=minutes,
-            details="; ".join(note for note in notes if note),
             device_serial_hash=None if serial is None else f.context.keyer.serial(serial),
         ),
     )
@@ -340,11 +334,24 @@ def observation(f: FhirFile, entry: Entry) -> None:
             episode_key=episode_key,
             visit_key=visit_key,
             instrument=instrument,
-            instrument_version=text(obj(resource.get("code")).get("text")),
+            instrument_version=_version(instrument, obj(resource.get("code")).get("text")),
             score=float(score),
             measured_on=f.day(entry, "effectiveDateTime", when),
         ),
     )
+
+
+def _version(instrument: str, label: object) -> str | None:
+    """The instrument version when ``code.text`` is a known version code, else None.
+
+    ``code.text`` is display text that may say anything; only a code from the closed set
+    is kept.
+
+    >>> _version("nprs", "NPRS-11"), _version("nprs", "pain score, per Bobby")
+    ('NPRS-11', None)
+    """
+    version = text(label)
+    return version if version in r.INSTRUMENT_VERSIONS.get(instrument, ()) else None
 
 
 def adverse_event(f: FhirFile, entry: Entry) -> None:

@@ -88,12 +88,13 @@ def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
         table = pacsv.read_csv(
             pa.BufferReader(body), read_options=_READ_OPTIONS, convert_options=_CONVERT_OPTIONS
         )
-    except pa.ArrowInvalid as error:
+    except pa.ArrowInvalid:
         raise reject(
             file,
-            f"malformed sample row: {error}",
+            "malformed sample row",
             record=f"lines from {first_line}",
             expected="elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state",
+            found="a row of the wrong width or a value of the wrong type",
         ) from None
     t_s, current, impedance_kohm, voltage = (
         table.column(name).to_numpy(zero_copy_only=False) for name in SAMPLE_COLUMNS
@@ -118,7 +119,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "no sample header line",
             record="header",
             expected="a line starting 'elapsed_s,'",
-            got="none",
+            found="none",
         )
     lines = data[:column_line].decode("utf-8-sig").splitlines()
     first_line = len(lines) + 2
@@ -136,7 +137,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             "header only: the log has no samples",
             record=f"line {first_line}",
             expected="at least one sample row",
-            got="end of file",
+            found="end of file",
         )
     header = FieldReader(context.file, "header", _block(lines[1:]))
     footer_fields = FieldReader(context.file, "footer", footer_values)

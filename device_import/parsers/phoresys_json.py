@@ -73,7 +73,7 @@ def _section(document: object, key: str, file: str) -> dict:
             record="document",
             field=key,
             expected="an object",
-            got=type(value).__name__,
+            found=type(value).__name__,
         )
     return value
 
