@@ -21,7 +21,7 @@ from data_schemas import store
 from ionto.cli import main
 
 IONTO = [sys.executable, "-m", "ionto.cli"]
-SITE_KEY = "cli-errors-test-key"
+SITE_KEY = "5f0c1e9a7d3b2a648e1f0c9d8b7a6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5"
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 COMMANDS: dict[str, list[str]] = {
     "db upgrade": ["db", "upgrade"],
@@ -78,9 +78,12 @@ def refused(
     monkeypatch.delenv(store.ENV_VAR, raising=False)
     monkeypatch.setenv("IONTO_SITE_KEY", SITE_KEY)
 
-    def run(argv: list[str], expected: str, **env: str) -> str:
+    def run(argv: list[str], expected: str, **env: str | None) -> str:
         for name, value in env.items():
-            monkeypatch.setenv(name, value)
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
         before = _files(folder)
         status = main(argv)
         return _check(status, capsys.readouterr().err, expected, folder, before)
@@ -215,7 +218,7 @@ def test_import_with_a_bad_site_key_file_names_it(
             pytest.skip("root reads every file")
         key.chmod(0o000)
     (folder / "exports").mkdir()
-    environment = {"IONTO_SITE_KEY": "", "IONTO_SITE_KEY_FILE": str(key)}
+    environment = {"IONTO_SITE_KEY": None, "IONTO_SITE_KEY_FILE": str(key)}
     line = refused(["--db", upgraded, "import", "exports"], str(key), **environment)
     assert "IONTO_SITE_KEY_FILE" in line
 
