@@ -20,6 +20,7 @@ at row 1); drop or impute those rows before fitting and report how many
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from data_schemas.errors import InputError
 
@@ -50,7 +51,9 @@ def _finite(name: str, values: np.ndarray) -> None:
         )
 
 
-def design(y, X, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def design(
+    y: ArrayLike, X: ArrayLike, groups: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Check ``y`` (n,), ``X`` (n, p) and ``groups`` (n,); code the patients 0..m-1.
 
     Returns
@@ -83,7 +86,7 @@ def design(y, X, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     return y_arr, X_arr, codes.astype(np.intp), int(codes.max()) + 1
 
 
-def window_codes(windows, n: int) -> tuple[np.ndarray, np.ndarray]:
+def window_codes(windows: ArrayLike, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Code the windows 0..T-1 in sorted order of their labels.
 
     Examples

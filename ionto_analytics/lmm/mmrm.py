@@ -37,6 +37,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import linalg, optimize
 
 from data_schemas.errors import StatisticalWarning
@@ -173,7 +174,8 @@ def _optimize(crit: _Criterion, theta0: np.ndarray) -> tuple[np.ndarray, bool, i
 
 
 def fit_mmrm(
-    y, X, groups, windows, covariance: str = "unstructured", method: str = "REML"
+    y: ArrayLike, X: ArrayLike, groups: ArrayLike, windows: ArrayLike,
+    covariance: str = "unstructured", method: str = "REML",
 ) -> MMRMFit:
     """Fit an MMRM: fixed effects ``X beta`` and one covariance over the windows.
 
@@ -218,8 +220,8 @@ one per window first
     win, labels = window_codes(windows, y_arr.size)
     T = labels.size
     structure = get_structure(covariance, T)
-    full_rank(X_arr.T @ X_arr)
     stats = pattern_stats(y_arr, X_arr, codes, n_groups, win, T)
+    full_rank(np.einsum("Pjjab->ab", stats.C))
     crit = _Criterion(stats, structure, T, reml)
     theta, ok, iterations, message = _optimize(crit, _moment_start(crit))
     sigma = structure.sigma(theta, T)

@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import linalg, optimize
 
 from data_schemas.errors import StatisticalWarning
@@ -128,7 +129,9 @@ def _search(s: SizeStats, reml: bool) -> tuple[float, int, str]:
     return best, evaluations, note
 
 
-def fit_random_intercept(y, X, groups, method: str = "REML") -> RandomInterceptFit:
+def fit_random_intercept(
+    y: ArrayLike, X: ArrayLike, groups: ArrayLike, method: str = "REML"
+) -> RandomInterceptFit:
     """Fit ``y = X beta + b_patient + e`` by REML (default) or ML.
 
     Parameters

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from data_schemas.errors import InputError
@@ -50,7 +51,8 @@ class Convergence:
         parameters at the estimate (scaled by the parameter where it is a ratio).
     hessian_min_eigenvalue : float
         Smallest eigenvalue of the Hessian of the -2 log-likelihood w.r.t. the
-        covariance parameters; positive means a strict local minimum.
+        covariance parameters (for the random intercept: the two variances in units of the
+        residual variance); positive means a strict local minimum.
     at_boundary : bool
         A variance estimate is 0 or a correlation is at +-1 (or a covariance matrix is
         singular): standard errors of those parameters and the df are unreliable.
@@ -157,7 +159,30 @@ class FixedEffectsFit:
         """Standard errors of ``beta``."""
         return np.sqrt(np.diag(self.cov_beta))
 
-    def contrast(self, L: np.ndarray | list, level: float = 0.95) -> Contrast:
+    def to_dict(self) -> dict[str, object]:
+        """The fit as JSON-able values (arrays as nested lists).
+
+        Examples
+        --------
+        >>> cert = Convergence(True, 0.0, 1.0, False, 1, "ok")
+        >>> fit = FixedEffectsFit(np.array([3.0]), np.array([[4.0]]), np.zeros((1, 1, 1)),
+        ...                       np.eye(1), -1.0, "ML", 10, 5, cert)
+        >>> d = fit.to_dict(); d["se"], d["convergence"]["converged"]
+        ([2.0], True)
+        """
+        out: dict[str, object] = {}
+        for name, value in asdict(self).items():
+            if name == "convergence":
+                value = self.convergence.to_dict()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            out[name] = value
+        out["se"] = self.se.tolist()
+        return out
+
+    def contrast(self, L: ArrayLike, level: float = 0.95) -> Contrast:
         """Estimate ``L @ beta`` with SE, Satterthwaite df and a t-based CI.
 
         Parameters
