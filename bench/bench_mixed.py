@@ -14,11 +14,21 @@ Hessian, df), best of 3 below 100,000 episodes, once at 100,000. Then statsmodel
 (200,000 rows) for the ratio, with the largest difference between the two fits. Peak
 memory is the process's ``ru_maxrss`` before statsmodels runs.
 
+BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` is set (see the note at the imports).
+
 Targets: random intercept < 5 s and MMRM < 10 s at 100,000 episodes; >= 50x statsmodels at
-20,000 episodes; peak memory < 2 GB. Run: ``.venv/bin/python bench/bench_mixed.py [max_n]``.
+20,000 episodes; peak memory < 2 GB. Run: ``.venv/bin/python bench/bench_mixed.py [max_n]
+[--skip-statsmodels]``.
 """
 
 from __future__ import annotations
+
+import os
+
+# One BLAS thread unless the caller says otherwise: on this shared 2-core machine OpenBLAS's
+# second thread spins against the main one and makes the many small products of a fit
+# 10-50x slower (see bench/RESULTS.md). Must be set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import resource
 import sys
@@ -31,7 +41,7 @@ import statsmodels.api as sm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ionto_analytics.lmm import fit_mmrm, fit_random_intercept  # noqa: E402
+from ionto_analytics.lmm import fit_mmrm, fit_random_intercept
 
 N_CLINICS = 20
 
@@ -75,38 +85,43 @@ def mmrm_data(n: int, seed: int = 2):
     return design(rng, n, 5, seen)
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
+def timed(fn, repeats: int, *args) -> tuple[float, object]:
+    """Best wall time of ``fn(*args)`` over ``repeats`` runs, and its result."""
     best, result = np.inf, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        result = fn()
+        result = fn(*args)
         best = min(best, time.perf_counter() - t0)
     return best, result
 
 
 def main() -> None:
-    max_n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    max_n = int(args[0]) if args else 100_000
     sizes = [s for s in (1_000, 10_000, 100_000) if s <= max_n]
+    print(f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     print("episodes | model | rows | columns | seconds | converged | max |gradient|")
     for n in sizes:
         repeats = 3 if n < 100_000 else 1
         y, X, episode, _ = random_intercept_data(n)
-        t, fit = timed(lambda: fit_random_intercept(y, X, episode), repeats)
+        t, fit = timed(fit_random_intercept, repeats, y, X, episode)
         print(f"{n:,} | random intercept | {y.size:,} | {X.shape[1]} | {t:.3f} | "
               f"{fit.convergence.converged} | {fit.convergence.gradient_norm:.1e}")
         del y, X, episode
         y, X, episode, window = mmrm_data(n)
-        t, fit = timed(lambda: fit_mmrm(y, X, episode, window), repeats)
+        t, fit = timed(fit_mmrm, repeats, y, X, episode, window)
         print(f"{n:,} | MMRM unstructured, {fit.n_patterns} patterns | {y.size:,} | "
               f"{X.shape[1]} | {t:.3f} | {fit.convergence.converged} | "
               f"{fit.convergence.gradient_norm:.1e}")
         del y, X, episode, window
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:,.0f} MB")
+    if "--skip-statsmodels" in sys.argv:
+        return
 
     n = 20_000
     y, X, episode, _ = random_intercept_data(n, seed=3)
-    t_ours, fit = timed(lambda: fit_random_intercept(y, X, episode), 3)
+    t_ours, fit = timed(fit_random_intercept, 3, y, X, episode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
