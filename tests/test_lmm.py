@@ -238,3 +238,29 @@ def test_mmrm_on_a_degenerate_covariance_is_never_silent():
     with pytest.warns(StatisticalWarning, match="MMRM \\(cs\\)"):
         fit = fit_mmrm(y, X, patient, window, covariance="cs")
     assert fit.convergence.at_boundary or not fit.convergence.converged
+
+
+def test_mmrm_satterthwaite_df_is_exact_on_complete_cell_means():
+    """Complete data, cell-means design: each arm difference at a window is a difference of
+    two sample means whose variance is estimated with n - 2 df (pooled Wishart), and
+    Satterthwaite recovers exactly n - 2."""
+    rng = np.random.default_rng(8)
+    n, T = 50, 4
+    patient = np.repeat(np.arange(n), T)
+    window = np.tile(np.arange(T), n)
+    arm = (patient < 23).astype(float)
+    onehot = np.eye(T)[window]
+    X = np.column_stack([onehot, onehot * arm[:, None]])
+    S = 0.5 + 0.5 * np.eye(T) + 0.1 * np.arange(T)[:, None] * np.eye(T)
+    y = rng.multivariate_normal(np.zeros(T), S, size=n).ravel() + X @ rng.normal(size=2 * T)
+    fit = fit_mmrm(y, X, patient, window)
+    df = fit.contrast(np.eye(2 * T)[T:]).df
+    np.testing.assert_allclose(df, n - 2, rtol=1e-6)
+
+
+def test_fit_to_dict_is_json():
+    _, data, X = load("orthodont_unstructured")
+    fit = fit_mmrm(data.y, X, data.patient, data.week)
+    back = json.loads(json.dumps(fit.to_dict()))
+    assert back["structure"] == "unstructured" and len(back["se"]) == X.shape[1]
+    assert back["convergence"]["converged"] is True

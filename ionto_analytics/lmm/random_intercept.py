@@ -173,7 +173,7 @@ def fit_random_intercept(
     p = prof.beta.size
     sigma2 = prof.q / (s.n_obs - (p if reml else 0))
     tau2 = gamma * sigma2
-    at_boundary = gamma == 0.0 or gamma >= _GRID[-1]
+    at_boundary = bool(gamma == 0.0 or gamma >= _GRID[-1])
     if at_boundary:
         which = "patient" if gamma == 0.0 else "residual"
         warnings.warn(
