@@ -38,13 +38,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import linalg, optimize
+from scipy import optimize
 
 from data_schemas.errors import StatisticalWarning
 
 from .certify import certify, hessian_from_gradient
 from .checks import check_method, design, full_rank, window_codes
 from .covariance import Structure, at_boundary, get_structure, jacobian
+from .linear import spd_inverse
 from .result import MMRMFit
 from .sufficient import PatternStats, pattern_stats
 
@@ -77,6 +78,9 @@ class _Criterion:
         self.D_flat = stats.D.reshape(P * T * T, p)
         self.dof = stats.n_obs - (p if reml else 0)
 
+    # The per-evaluation products over the pattern statistics use np.einsum (numpy's own
+    # loops) rather than BLAS GEMV: with OpenBLAS's threads on a loaded machine each such
+    # GEMV woke the thread pool and cost milliseconds (bench/RESULTS.md).
     def evaluate(self, sigma: np.ndarray) -> _Evaluation:
         """Everything at ``sigma``; LinAlgError when a pattern's block is not positive definite."""
         s, T, p = self.s, self.T, self.p
@@ -85,25 +89,23 @@ class _Criterion:
         W = np.linalg.inv(blocks) * self.pair
         logdets = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         w = W.reshape(-1)
-        A = (w @ self.C_flat).reshape(p, p)
-        factor = linalg.cho_factor(A)
-        b = w @ self.D_flat
-        beta = linalg.cho_solve(factor, b)
-        A_inv = linalg.cho_solve(factor, np.eye(p))
+        A = np.einsum("i,ij->j", w, self.C_flat).reshape(p, p)
+        A_inv, logdet_A = spd_inverse(A)
+        beta = A_inv @ np.einsum("i,ij->j", w, self.D_flat)
         R = self.residual_products(beta)
         value = self.dof * _LOG_2PI + s.counts @ logdets + float(np.sum(W * R))
         inner = s.counts[:, None, None] * blocks * self.pair - R
         if self.reml:
-            value += 2 * float(np.sum(np.log(np.diag(factor[0]))))
-            inner = inner - (self.C_flat @ A_inv.ravel()).reshape(-1, T, T)
+            value += logdet_A
+            inner = inner - np.einsum("ij,j->i", self.C_flat, A_inv.ravel()).reshape(-1, T, T)
         G = np.einsum("Pij,Pjk,Pkl->il", W, inner, W)
         return _Evaluation(float(value), G, W, beta, A_inv)
 
     def residual_products(self, beta: np.ndarray) -> np.ndarray:
         """``R_P[j,k] = sum_i r_ij r_ik`` per pattern (P, T, T), residuals ``y - X beta``."""
         T = self.T
-        Db = (self.D_flat @ beta).reshape(-1, T, T)
-        bCb = (self.C_flat @ np.kron(beta, beta)).reshape(-1, T, T)
+        Db = np.einsum("ij,j->i", self.D_flat, beta).reshape(-1, T, T)
+        bCb = np.einsum("ij,j->i", self.C_flat, np.kron(beta, beta)).reshape(-1, T, T)
         return self.s.E - Db - Db.transpose(0, 2, 1) + bCb
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:

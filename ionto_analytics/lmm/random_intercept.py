@@ -37,12 +37,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import linalg, optimize
+from scipy import optimize
 
 from data_schemas.errors import StatisticalWarning
 
 from .certify import certify, hessian_from_function
 from .checks import check_method, design, full_rank
+from .linear import spd_inverse
 from .result import RandomInterceptFit
 from .sufficient import SizeStats, size_stats
 
@@ -69,11 +70,9 @@ def _profile(s: SizeStats, gamma: float, reml: bool) -> _Profile:
     dc = 1 / (1 + s.sizes * gamma) ** 2
     A = s.xtx - np.tensordot(c, s.sxx, axes=1)
     b = s.xty - c @ s.sxy
-    factor = linalg.cho_factor(A)
-    beta = linalg.cho_solve(factor, b)
-    A_inv = linalg.cho_solve(factor, np.eye(b.size))
+    A_inv, logdet_A = spd_inverse(A)
+    beta = A_inv @ b
     q = s.yty - c @ s.syy - b @ beta
-    logdet_A = 2 * float(np.sum(np.log(np.diag(factor[0]))))
     dof = s.n_obs - (b.size if reml else 0)
     cluster_ss = s.syy - 2 * s.sxy @ beta + np.einsum("kab,a,b->k", s.sxx, beta, beta)
     derivative = (
