@@ -8,7 +8,7 @@ DEMO_DIR ?= demo
 DEMO_DB ?= sqlite:///ionto.db
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint lab postgres browser dictionary bench clean
+.PHONY: setup demo test lint lab postgres browser dictionary bench clean reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ lab: setup  ## JupyterLab on notebooks/ against the demo store
 
 dictionary: setup  ## regenerate data_schemas/README.md from the models
 	$(BIN)/python -m data_schemas.dictionary
+
+reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R)
+	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_datasets.py
+	Rscript tests/reference/mmrm_reference.R
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) ionto.db .pytest_cache
