@@ -6,6 +6,7 @@ Bad input to every subcommand is in ``test_cli_errors.py``.
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_info_on_a_missing_store_fails_without_creating_it(tmp_path: Path) -> No
 
 
 def test_main_passes_the_import_status_through(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("IONTO_SITE_KEY", "0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a1908f7e6d5c4b")
+    monkeypatch.setenv("IONTO_SITE_KEY", secrets.token_hex(32))
     (tmp_path / "notes.txt").write_text("call Ann back on Tuesday\n")
     url = f"sqlite:///{tmp_path / 'ionto.db'}"
     argv = ["--db", url, "import", str(tmp_path / "notes.txt"), "--json"]
