@@ -13,6 +13,15 @@ parses to ``datetime64[us]`` by default):
 * ``bool`` columns: ``bool`` (or pandas ``boolean`` without missing values);
 * ``datetime`` columns: naive ``datetime64[*]`` (any unit); ``datetime_utc``: tz-aware UTC.
 
+Identifiers: a frame's (and every JSON output's) ``*_id`` column is the entity's public
+key, never a store row number: ``episode_id`` is ``episode.episode_key``, ``session_id``
+``ionto_session.session_key``, ``visit_id`` ``visit.visit_key``, ``clinic_id``
+``clinic.clinic_key`` and ``patient_id`` the patient's keyed pseudonym. The store's integer
+surrogate keys (``id`` and foreign keys such as ``episode.clinic_id``) never leave the store.
+Quantities keep one name from store to JSON: ``prescribed_dose_mA_min`` (the target dose),
+``delivered_dose_mA_min``, ``device_kind`` (stored as ``device.kind``), ``week`` (one follow-up
+week), ``method`` (an estimator's key, e.g. ``ancova``) beside ``estimator`` (its description).
+
 Frames
 ------
 ``episode``

@@ -364,7 +364,7 @@ class FhirWriter:
                     "note": [
                         {
                             "text": f"{'cathode' if not r.wrong_polarity else 'anode'}; target "
-                            f"{r.target_mA_min:.0f} mA·min; device {r.serial}; episode "
+                            f"{r.prescribed_dose_mA_min:.0f} mA·min; device {r.serial}; episode "
                             f"{ep_id[r.episode_row]}"
                         }
                     ],

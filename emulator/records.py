@@ -229,7 +229,7 @@ def visit_tables(
             s["volume_mL"],
             s["wrong_polarity"],
             s["current_set_mA"],
-            s["target_mA_min"],
+            s["prescribed_dose_mA_min"],
             patch,
             strict=True,
         )
@@ -242,7 +242,7 @@ def visit_tables(
                 "minutes": minutes,
                 "detail": io_detail,
                 "device_serial": s["serial"].to_numpy(),
-                "dose_mA_min": s["target_mA_min"].to_numpy(),
+                "dose_mA_min": s["prescribed_dose_mA_min"].to_numpy(),
             }
         )
     )

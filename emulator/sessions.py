@@ -92,7 +92,7 @@ def plan_sessions(
         k: np.zeros(n)
         for k in (
             "current_set_mA",
-            "target_mA_min",
+            "prescribed_dose_mA_min",
             "ramp_s",
             "dt_s",
             "z0_ohm",
@@ -115,7 +115,7 @@ def plan_sessions(
         p = scenario["physics"][k]
         w = np.asarray(p["current_mA_weights"], float)
         cols["current_set_mA"][m] = rng.choice(p["current_mA_choices"], nk, p=w / w.sum())
-        cols["target_mA_min"][m] = p["dose_mA_min"]
+        cols["prescribed_dose_mA_min"][m] = p["dose_mA_min"]
         cols["ramp_s"][m] = p["ramp_s"]
         cols["dt_s"][m] = p["sample_interval_s"]
         cols["z0_ohm"][m] = 1000.0 * rng.uniform(*p["impedance_initial_kohm"], nk)
@@ -162,7 +162,7 @@ def plan_sessions(
             "volume_mL": np.round(rng.uniform(*drug["volume_mL"], n) * 2) / 2,
         }
     )
-    df["planned_dose_mA_min"] = df["target_mA_min"] * df["stop_fraction"]
+    df["planned_dose_mA_min"] = df["prescribed_dose_mA_min"] * df["stop_fraction"]
     df["effective_dose_mA_min"] = np.where(wrong, 0.0, df["planned_dose_mA_min"])
     return df
 
@@ -209,7 +209,7 @@ def simulate(rng: np.random.Generator, scenario: dict[str, Any], plans: pd.DataF
     """
     n = len(plans)
     iset = plans["current_set_mA"].to_numpy(float)
-    target = plans["target_mA_min"].to_numpy(float)
+    target = plans["prescribed_dose_mA_min"].to_numpy(float)
     ramp = plans["ramp_s"].to_numpy(float)
     dt = plans["dt_s"].to_numpy(float)
     z0 = plans["z0_ohm"].to_numpy(float)

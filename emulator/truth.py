@@ -117,7 +117,7 @@ class AnswerKey:
                 "wrong_polarity": bool(r.wrong_polarity),
                 "truncated": r.end_reason == "POWER_LOSS",
                 "current_limited": bool(r.current_limited),
-                "target_mA_min": float(r.target_mA_min),
+                "prescribed_dose_mA_min": float(r.prescribed_dose_mA_min),
                 "delivered_mA_min": round(float(r.delivered_mA_min), 3),
                 "effective_dose_mA_min": round(float(r.effective_dose_mA_min), 3),
                 "skin_after": r.skin_after,
@@ -228,7 +228,7 @@ def write_ground_truth(
                 "serial": r.serial,
                 "clinic_id": clinics[r.clinic].key,
                 "format": r.format,
-                "kind": r.kind,
+                "device_kind": r.kind,
                 "clock_skew_s": int(r.clock_skew_s),
             }
             for r in _it(devices)

@@ -130,7 +130,7 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
 def test_ancova_few_clusters_warns_and_uses_hc3(frame: AnalysisFrame) -> None:
     with pytest.warns(StatisticalWarning, match="only 8 clusters"):
         r = ancova(frame)
-    assert "HC3" in r.method and r.notes
+    assert "HC3" in r.estimator and r.notes
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ancova(frame, se="hc3")  # explicit choice: no warning
@@ -325,4 +325,4 @@ def test_ancova_falls_back_to_hc1_when_an_episode_is_fitted_exactly(
     with pytest.warns(StatisticalWarning, match="HC1 used instead of HC3"):
         result = ancova(frame, se="hc3")
     assert np.isfinite([result.estimate, result.ci_low, result.ci_high]).all()
-    assert "HC1" in result.method
+    assert "HC1" in result.estimator

@@ -24,7 +24,7 @@ KEYS = {
     "condition",
     "instrument",
     "arms",
-    "weeks",
+    "week",
     "method",
     "estimate",
     "ci_low",
@@ -46,7 +46,7 @@ def test_json_has_the_documented_shape(emulated_store: EmulatedStore, method: st
     out = json.loads(result.stdout)
     assert set(out) >= KEYS
     assert out["arms"] == ["ionto+exercise+manual", "exercise"]
-    assert out["weeks"] == 12 and out["method"] == method
+    assert out["week"] == 12 and out["method"] == method
     assert out["ci_low"] < out["estimate"] < out["ci_high"]
     assert 0 <= out["p_value"] <= 1
     assert set(out["n"]) == set(out["arms"]) and min(out["n"].values()) > 20

@@ -169,7 +169,7 @@ def test_realism_properties(small_run: EmulationSummary, small_truth: dict[str, 
     # Completed clinic sessions deliver the target within 5 %.
     ses = pd.DataFrame(small_truth["answer_key"]["sessions"])
     done = ses[(ses["end_reason"] == "DOSE_COMPLETE")]
-    assert (abs(done["delivered_mA_min"] / done["target_mA_min"] - 1) <= 0.05).all()
+    assert (abs(done["delivered_mA_min"] / done["prescribed_dose_mA_min"] - 1) <= 0.05).all()
 
 
 def _digest(root: Path) -> dict[str, str]:

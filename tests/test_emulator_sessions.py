@@ -20,7 +20,7 @@ def _batch(kind: str, n: int, seed: int = 0):
 def test_completed_sessions_deliver_target_within_5_percent(kind: str) -> None:
     _, plans, out = _batch(kind, 600)
     done = plans["end_reason"].to_numpy() == "DOSE_COMPLETE"
-    ratio = out.delivered[done] / plans["target_mA_min"].to_numpy()[done]
+    ratio = out.delivered[done] / plans["prescribed_dose_mA_min"].to_numpy()[done]
     assert np.all(np.abs(ratio - 1.0) <= 0.05)
     # The delivered dose equals the integral of the logged current (the device's own figure).
     for i in np.flatnonzero(done)[:50]:

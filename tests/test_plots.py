@@ -87,7 +87,7 @@ def _result(arms=("ionto+exercise", "exercise"), est=-1.0) -> ComparisonResult:
         p_value=0.2,
         n={arms[0]: 30, arms[1]: 35},
         excluded={},
-        method="ANCOVA (OLS), HC3 robust",
+        estimator="ANCOVA (OLS), HC3 robust",
         instrument="nprs",
         week=6,
         arms=arms,
@@ -176,7 +176,7 @@ def test_love_figure_from_balance_frame_and_result() -> None:
         p_value=1,
         n={},
         excluded={},
-        method="IPTW",
+        estimator="IPTW",
         balance=b,
     )
     assert res.plot().data[1].name == "after weighting"  # compare_result delegates here
@@ -224,7 +224,7 @@ def test_dose_response_figure_band_and_rug() -> None:
         p_value=0.05,
         n={},
         excluded={},
-        method="dose",
+        estimator="dose",
         instrument="nprs",
         curve=curve,
         conf_level=0.9,

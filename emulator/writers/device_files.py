@@ -202,7 +202,7 @@ def write_kathodyne(
             f"# concentration_mg_mL: {m['concentration_mg_per_mL']:.1f}\n"
             f"# volume_mL: {m['volume_mL']:.1f}\n# electrode_area_cm2: {m['area_cm2']:.1f}\n"
             f"# target_current_mA: {m['current_set_mA']:.1f}\n"
-            f"# target_dose_mA_min: {m['target_mA_min']:.1f}\n"
+            f"# target_dose_mA_min: {m['prescribed_dose_mA_min']:.1f}\n"
             "elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state\n"
         )
         body = block[a:b]
@@ -266,7 +266,7 @@ def write_phoresys(
                 "active_electrode_area_cm2": float(m["area_cm2"]),
                 "target": {
                     "current_uA": round(m["current_set_mA"] * 1000),
-                    "dose_mA_min": float(m["target_mA_min"]),
+                    "dose_mA_min": float(m["prescribed_dose_mA_min"]),
                 },
                 "delivered_dose_mA_min": round(delivered, 2),
                 "termination": PHORESYS_END_CODES[m["end_reason"]],
@@ -335,7 +335,7 @@ def write_dermapatch(
             f"Volumen ml;{_dec(m['volume_mL'], 1)}\n"
             f"Elektrode cm2;{_dec(m['area_cm2'], 1)}\n"
             f"Sollstrom mA;{_dec(m['current_set_mA'], 2)}\n"
-            f"Solldosis mAmin;{_dec(m['target_mA_min'], 1)}\n"
+            f"Solldosis mAmin;{_dec(m['prescribed_dose_mA_min'], 1)}\n"
             "\nZeit;Strom mA;Impedanz kOhm;Dosis mAmin;Status\n"
         )
         body = block[a:b]

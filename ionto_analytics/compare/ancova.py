@@ -120,7 +120,7 @@ def ancova(
         ci_high=row["ci_high"],
         p_value=row["p_value"],
         excluded=excluded,
-        method=f"ANCOVA (OLS), {var_text}",
+        estimator=f"ANCOVA (OLS), {var_text}",
         estimand=(
             f"adjusted difference in mean change from baseline, {contrast_text(af)}; "
             f"model: {formula}"

@@ -78,7 +78,7 @@ class CompareReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``ionto compare --json``.
 
-        Keys: ``condition``, ``instrument``, ``arms``, ``weeks``, ``method``, ``estimate``,
+        Keys: ``condition``, ``instrument``, ``arms``, ``week``, ``method``, ``estimate``,
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
         plus ``estimand``, ``estimator``, ``conf_level`` and ``notes``.
         """
@@ -88,7 +88,7 @@ class CompareReport:
                 "condition": spec.condition,
                 "instrument": spec.instrument,
                 "arms": list(spec.arms),
-                "weeks": spec.week,
+                "week": spec.week,
                 "method": spec.method,
                 "estimate": r.estimate,
                 "ci_low": r.ci_low,
@@ -97,7 +97,7 @@ class CompareReport:
                 "n": {a: int(r.n.get(a, 0)) for a in spec.arms},
                 "excluded": self.excluded,
                 "estimand": r.estimand,
-                "estimator": r.method,
+                "estimator": r.estimator,
                 "conf_level": r.conf_level,
                 "notes": list(self.notes),
             }
@@ -121,7 +121,7 @@ class CompareReport:
             f"{f'{r.ci_low:.2f} to {r.ci_high:.2f}':>22}{_p(r.p_value):>9}",
             "",
             "  estimate: difference in mean change from baseline, first arm minus second",
-            f"  estimator: {r.method}",
+            f"  estimator: {r.estimator}",
             "",
             "  episodes analysed:",
         ]

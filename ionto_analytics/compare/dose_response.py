@@ -143,7 +143,7 @@ def dose_response(
         ci_high=ci.iloc[1],
         p_value=lin.pvalues["dose_mA_min"],  # type: ignore[attr-defined]
         excluded=excluded,
-        method=f"dose response: OLS, linear slope and cr() spline (df={spline_df}), {var_text}",
+        estimator=f"dose response: OLS, linear slope and cr() spline (df={spline_df}), {var_text}",
         estimand=(
             f"change in mean {af.instrument or 'score'} per delivered mA·min (linear); "
             f"curve vs reference dose {ref:.0f} mA·min"

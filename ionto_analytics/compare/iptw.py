@@ -170,7 +170,7 @@ def iptw(
         ci_high=ci.loc["treated"].iloc[1],
         p_value=fit.pvalues["treated"],  # type: ignore[attr-defined]
         excluded=excluded,
-        method=f"IPTW ({weighting.upper()} weights), weighted OLS, {var_text}",
+        estimator=f"IPTW ({weighting.upper()} weights), weighted OLS, {var_text}",
         estimand=(
             f"{'average treatment effect' if weighting == 'ate' else 'overlap-weighted'}"
             f" difference in mean change, {contrast_text(af)}; "

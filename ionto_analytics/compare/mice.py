@@ -155,7 +155,7 @@ def mice_sensitivity(
         ci_high=hi,
         p_value=p,
         excluded=dict(af.excluded),
-        method=method,
+        estimator=method,
         estimand=(
             f"adjusted difference in mean change, {contrast_text(af)}, "
             f"missing follow-up imputed; model: {formula}"

@@ -176,7 +176,7 @@ def mixed_model(
         ci_high=main["ci_high"],
         p_value=main["p_value"],
         excluded=excluded,
-        method="linear mixed model (REML), random intercept per patient, Wald z interval",
+        estimator="linear mixed model (REML), random intercept per patient, Wald z interval",
         estimand=(
             f"adjusted difference in mean change at week {week}, {contrast_text(frame)}; "
             f"model: {formula}"

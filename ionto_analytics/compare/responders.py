@@ -215,7 +215,7 @@ def responders(
         ci_high=hi,
         p_value=p_value,
         excluded=excluded,
-        method=f"MCID responders: risk difference ({rd_method}), pooled z-test",
+        estimator=f"MCID responders: risk difference ({rd_method}), pooled z-test",
         estimand=(
             f"difference in proportion of MCID responders, {contrast_text(af)}; MCID: {mcid_text}"
         ),

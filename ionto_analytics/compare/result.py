@@ -7,7 +7,7 @@ Examples
 --------
 >>> r = ComparisonResult(estimate=-1.2, ci_low=-2.0, ci_high=-0.4, p_value=0.003,
 ...                      n={"ionto+exercise": 40, "exercise": 41}, excluded={},
-...                      method="ANCOVA (OLS, HC3)", estimand="difference in mean change",
+...                      estimator="ANCOVA (OLS, HC3)", estimand="difference in mean change",
 ...                      instrument="nprs", week=6, arms=("ionto+exercise", "exercise"))
 >>> r.summary()[["estimate", "ci_low", "ci_high"]].to_numpy().tolist()
 [[-1.2, -2.0, -0.4]]
@@ -45,7 +45,7 @@ class ComparisonResult:
         Distinct episodes analysed per arm (:meth:`AnalysisFrame.n_per_arm`).
     excluded : dict
         Reason → count of episodes not analysed (nothing dropped silently).
-    method : str
+    estimator : str
         Estimator and variance (e.g. ``"ANCOVA (OLS), cluster-robust by clinic_id"``).
     estimand : str
         What ``estimate`` means, in words.
@@ -74,7 +74,7 @@ class ComparisonResult:
     p_value: float
     n: dict[str, int]
     excluded: dict[str, int]
-    method: str
+    estimator: str
     estimand: str = ""
     instrument: str | None = None
     week: int | str | None = None
@@ -96,7 +96,7 @@ class ComparisonResult:
         ci_high: float,
         p_value: float,
         excluded: dict[str, int],
-        method: str,
+        estimator: str,
         estimand: str,
         alpha: float,
         table: pd.DataFrame | None = None,
@@ -117,7 +117,7 @@ class ComparisonResult:
         >>> used = pd.DataFrame({"episode_id": ["e1", "e1", "e2", "e3"],
         ...                      "arm": ["ionto+exercise"] * 2 + ["exercise"] * 2})
         >>> r = ComparisonResult.from_fit(af, used, estimate=-1.0, ci_low=-2.0, ci_high=0.0,
-        ...     p_value=0.05, excluded={}, method="m", estimand="e", alpha=0.1)
+        ...     p_value=0.05, excluded={}, estimator="m", estimand="e", alpha=0.1)
         >>> r.n, r.week, r.conf_level
         ({'ionto+exercise': 1, 'exercise': 2}, 6, 0.9)
         """
@@ -128,7 +128,7 @@ class ComparisonResult:
             p_value=float(p_value),
             n=frame.n_per_arm(analysed),
             excluded=excluded,
-            method=method,
+            estimator=estimator,
             estimand=estimand,
             instrument=frame.instrument or None,
             week=frame.week,
@@ -163,7 +163,7 @@ class ComparisonResult:
         for arm, k in self.n.items():
             row[f"n_{arm}"] = int(k)
         row["excluded"] = int(sum(self.excluded.values()))
-        row["method"] = self.method
+        row["estimator"] = self.estimator
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class ComparisonResult:
                 "p_value": self.p_value,
                 "n": self.n,
                 "excluded": self.excluded,
-                "method": self.method,
+                "estimator": self.estimator,
                 "estimand": self.estimand,
                 "instrument": self.instrument,
                 "week": self.week,
@@ -221,12 +221,14 @@ class ComparisonResult:
             )
         )
         fig.add_vline(x=0.0, line_dash="dash")
-        fig.update_layout(title=f"{self.method}: {self.estimand}", yaxis={"autorange": "reversed"})
+        fig.update_layout(
+            title=f"{self.estimator}: {self.estimand}", yaxis={"autorange": "reversed"}
+        )
         return fig
 
     def _repr_html_(self) -> str:
         head = (
-            f"<p><b>{html.escape(self.method)}</b> — {html.escape(self.estimand)}"
+            f"<p><b>{html.escape(self.estimator)}</b> — {html.escape(self.estimand)}"
             f" ({html.escape(str(self.instrument))}, {html.escape(str(self.week))})</p>"
         )
         parts = [head, self.summary().to_html(index=False)]
@@ -248,5 +250,5 @@ class ComparisonResult:
         return (
             f"ComparisonResult({' − '.join(self.arms)}: estimate={self.estimate:.4g} "
             f"[{self.ci_low:.4g}, {self.ci_high:.4g}], p={self.p_value:.3g}, n={self.n}, "
-            f"method={self.method!r})"
+            f"estimator={self.estimator!r})"
         )

@@ -178,7 +178,7 @@ def forest_figure(
     --------
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"contrast": ["ionto+exercise − exercise"], "instrument": "nprs",
-    ...                      "week": 6, "method": "ANCOVA", "estimate": [-0.8],
+    ...                      "week": 6, "estimator": "ANCOVA", "estimate": [-0.8],
     ...                      "ci_low": [-1.5], "ci_high": [-0.1], "n": [120]})
     >>> fig = forest_figure(rows)
     >>> list(fig.data[0].y), fig.data[0].marker.color[0]
@@ -198,8 +198,8 @@ def forest_figure(
             if "week" in rows and pd.notna(r["week"]):
                 w = r["week"]
                 parts.append(f"week {w}" if str(w).isdigit() else str(w))
-            if "method" in rows and pd.notna(r["method"]):
-                parts.append(str(r["method"]).split(",")[0])
+            if "estimator" in rows and pd.notna(r["estimator"]):
+                parts.append(str(r["estimator"]).split(",")[0])
             lab.append(" · ".join(parts) or "estimate")
     first_arms = [
         str(c).split(" − ")[0] if isinstance(c, str) else None
