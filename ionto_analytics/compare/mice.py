@@ -331,13 +331,12 @@ def mice_sensitivity(
     else:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         fits = [
-            _ols_treated(
-                np.column_stack([complete[:, :2], y[:, 1], complete[:, 2:]]), y[:, 0]
-            )
+            _ols_treated(np.column_stack([complete[:, :2], y[:, 1], complete[:, 2:]]), y[:, 0])
             for y in chained_imputations(complete, incomplete, m=m, n_iter=n_burnin, rng=rng)
         ]
-        pooled = pool_rubin([f[0] for f in fits], [f[1] for f in fits], len(d) - design.shape[1],
-                            alpha)
+        pooled = pool_rubin(
+            [f[0] for f in fits], [f[1] for f in fits], len(d) - design.shape[1], alpha
+        )
         est, lo, hi, p = pooled.estimate, pooled.ci_low, pooled.ci_high, pooled.p_value
         rows += [
             ("multiple imputation", est, lo, hi, p),
