@@ -304,6 +304,11 @@ def mice_sensitivity(
         ``estimate`` pooled over imputations; ``table``: complete case, multiple
         imputation, scores imputed, fraction of missing information, imputations, df.
     """
+    if n_imputations is not None and n_imputations < 2:
+        raise InputError(
+            f"mice_sensitivity: n_imputations must be at least 2 (got {n_imputations}); "
+            "leave it unset for max(20, percentage of incomplete episodes)"
+        )
     af = as_analysis_frame(frame, arms)
     d = af.data.reset_index(drop=True)
     _check_arms(af, d)
