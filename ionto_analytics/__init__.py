@@ -53,6 +53,8 @@ _PUBLIC: dict[str, str] = {
     "mixed_model": "ionto_analytics.compare.mixed",
     "mice_sensitivity": "ionto_analytics.compare.mice",
     "dose_response": "ionto_analytics.compare.dose_response",
+    "e_value_difference": "ionto_analytics.compare.evalue",
+    "e_value_rr": "ionto_analytics.compare.evalue",
     "change_from_baseline": "ionto_analytics.outcomes",
     "mcid_responders": "ionto_analytics.outcomes",
     "clinic_funnel": "ionto_analytics.funnel",

@@ -8,8 +8,9 @@ arm*. Modules, from the bottom up:
 * :mod:`~ionto_analytics.compare.frame` – ``comparison_frame``, ``AnalysisFrame``;
   :mod:`~ionto_analytics.compare.spec` – ``ComparisonSpec`` (what ``ionto compare`` asks);
   :mod:`~ionto_analytics.compare.table1` – baseline characteristics with SMDs;
-* :mod:`~ionto_analytics.compare.result` – ``ComparisonResult`` and its one constructor
-  ``ComparisonResult.from_fit``;
+* :mod:`~ionto_analytics.compare.evalue` – E-values (unmeasured-confounding sensitivity);
+  :mod:`~ionto_analytics.compare.result` – ``ComparisonResult`` and its one constructor
+  ``ComparisonResult.from_fit`` (which adds the E-values);
 * :mod:`~ionto_analytics.compare.fit` – the fitting core (OLS/WLS with a chosen variance,
   coefficient table, arm-presence check, minimum-cluster rule);
 * estimators, one module each: :mod:`~ionto_analytics.compare.ancova`,

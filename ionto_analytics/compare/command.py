@@ -80,7 +80,9 @@ class CompareReport:
 
         Keys: ``condition``, ``instrument``, ``arms``, ``week``, ``method``, ``estimate``,
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
-        plus ``estimand``, ``estimator``, ``conf_level`` and ``notes``.
+        plus ``estimand``, ``estimator``, ``conf_level``, ``e_value``, ``e_value_ci`` (E-values
+        of the estimate and of the CI limit nearest the null; see
+        :meth:`ComparisonResult.from_fit`) and ``notes``.
         """
         r, spec = self.result, self.spec
         return jsonable(
@@ -99,6 +101,8 @@ class CompareReport:
                 "estimand": r.estimand,
                 "estimator": r.estimator,
                 "conf_level": r.conf_level,
+                "e_value": r.e_value,
+                "e_value_ci": r.e_value_ci,
                 "notes": list(self.notes),
             }
         )
@@ -122,6 +126,11 @@ class CompareReport:
             "",
             "  estimate: difference in mean change from baseline, first arm minus second",
             f"  estimator: {r.estimator}",
+            f"  E-value: {_e(r.e_value)} for the estimate, {_e(r.e_value_ci)} for the CI limit "
+            "nearest the null",
+            "    (the risk ratio an unmeasured confounder would need with both arm and outcome",
+            "    to explain it away; VanderWeele & Ding 2017, via estimate / pooled SD of the",
+            "    change from baseline)",
             "",
             "  episodes analysed:",
         ]
@@ -135,6 +144,10 @@ class CompareReport:
             lines.append("  notes:")
             lines += [f"    - {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _e(e: float) -> str:
+    return "n/a" if e != e else f"{e:.2f}"  # NaN: no E-value for this estimate
 
 
 def _p(p: float) -> str:

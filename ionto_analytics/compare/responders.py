@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ionto_analytics.compare.evalue import e_value_ratio
 from ionto_analytics.compare.fit import check_arms_present, contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame, as_analysis_frame
 from ionto_analytics.compare.result import ComparisonResult
@@ -222,4 +223,5 @@ def responders(
         alpha=alpha,
         table=table,
         notes=notes,
+        e_values=e_value_ratio(rr, rr_lo, rr_hi),
     )

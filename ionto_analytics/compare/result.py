@@ -13,11 +13,14 @@ Examples
 [[-1.2, -2.0, -0.4]]
 >>> import json; json.loads(json.dumps(r.to_dict()))["n"]["exercise"]
 41
+>>> r.e_value, r.e_value_ci  # not computed when the result is built by hand
+(nan, nan)
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +29,20 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ionto_analytics.compare.evalue import e_value_difference, pooled_sd
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.jsonable import jsonable
 from ionto_analytics.plots import dose_response_figure, love_figure
 
 __all__ = ["ComparisonResult"]
+
+
+def _sd_rows(frame: AnalysisFrame, analysed: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose change gives the E-value's SD: the analysed episodes at the contrast's window."""
+    data = frame.data
+    if "episode_id" in analysed.columns and "episode_id" in data.columns:
+        return data[data["episode_id"].isin(analysed["episode_id"])]
+    return analysed
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +78,11 @@ class ComparisonResult:
         Caveats (few clusters, trimming, convergence).
     conf_level : float
         Confidence level of the intervals.
+    e_value, e_value_ci : float
+        E-values (VanderWeele & Ding 2017) of the estimate and of the confidence limit
+        nearest the null (1 when the interval crosses it): how strongly, as a risk ratio,
+        an unmeasured confounder would have to be tied to both arm and outcome to explain
+        the estimate (the interval) away. See :meth:`from_fit` for how they are computed.
     """
 
     estimate: float
@@ -84,6 +101,8 @@ class ComparisonResult:
     curve: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     conf_level: float = 0.95
+    e_value: float = math.nan
+    e_value_ci: float = math.nan
 
     @classmethod
     def from_fit(
@@ -103,6 +122,7 @@ class ComparisonResult:
         balance: pd.DataFrame | None = None,
         curve: pd.DataFrame | None = None,
         notes: Sequence[str] = (),
+        e_values: tuple[float, float] | None = None,
     ) -> ComparisonResult:
         """The one way an estimator builds its result.
 
@@ -110,6 +130,13 @@ class ComparisonResult:
         distinct episodes (by ``episode_id``; each row when the column is absent) of each of
         the frame's two arms in ``analysed``, the rows the estimator used; ``conf_level``
         is 1 − ``alpha``.
+
+        ``e_value`` and ``e_value_ci`` are those of a mean difference
+        (:func:`~ionto_analytics.compare.evalue.e_value_difference`): the estimate divided
+        by the pooled within-arm SD of the change from baseline of the analysed episodes
+        (their rows of ``frame.data`` at the contrast's window with a follow-up; ``analysed``
+        itself when it has no ``episode_id``); an estimator whose estimate is not a mean
+        difference passes ``e_values`` (e.g. from a risk ratio).
 
         Examples
         --------
@@ -121,6 +148,10 @@ class ComparisonResult:
         >>> r.n, r.week, r.conf_level
         ({'ionto+exercise': 1, 'exercise': 2}, 6, 0.9)
         """
+        if e_values is None:
+            e_values = e_value_difference(
+                float(estimate), float(ci_low), float(ci_high), pooled_sd(_sd_rows(frame, analysed))
+            )
         return cls(
             estimate=float(estimate),
             ci_low=float(ci_low),
@@ -138,6 +169,8 @@ class ComparisonResult:
             curve=curve,
             notes=tuple(notes),
             conf_level=1 - alpha,
+            e_value=float(e_values[0]),
+            e_value_ci=float(e_values[1]),
         )
 
     def summary(self) -> pd.DataFrame:
@@ -148,7 +181,7 @@ class ComparisonResult:
         DataFrame
             ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
             ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
-            ``method``.
+            ``estimator``, ``e_value``, ``e_value_ci``.
         """
         row: dict[str, Any] = {
             "instrument": self.instrument,
@@ -164,6 +197,8 @@ class ComparisonResult:
             row[f"n_{arm}"] = int(k)
         row["excluded"] = int(sum(self.excluded.values()))
         row["estimator"] = self.estimator
+        row["e_value"] = self.e_value
+        row["e_value_ci"] = self.e_value_ci
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +221,8 @@ class ComparisonResult:
                 "curve": self.curve,
                 "notes": list(self.notes),
                 "conf_level": self.conf_level,
+                "e_value": self.e_value,
+                "e_value_ci": self.e_value_ci,
             }
         )
 
