@@ -41,6 +41,8 @@ from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame, design_terms
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.lmm import FixedEffectsFit
+from ionto_analytics.outcomes import change_from_baseline
+from ionto_analytics.windows import window_week
 
 __all__ = [
     "MIN_PER_ARM_AND_WINDOW",
@@ -96,7 +98,9 @@ def long_frame(
     Returns
     -------
     (DataFrame, dict)
-        The frame's columns plus ``week`` (int); the frame's exclusions plus
+        The frame's columns plus ``week`` (int), with ``follow_up``, ``follow_up_day``,
+        ``change`` and ``improvement`` of that window (the rule of
+        :func:`ionto_analytics.outcomes.change_from_baseline`); the frame's exclusions plus
         ``no_follow_up_in_any_window`` (episodes without a score in any of ``windows``).
 
     Raises
@@ -115,20 +119,33 @@ def long_frame(
         raise InputError(
             f"{what}: week {frame.week} must be one of windows {weeks}; add it to windows"
         )
-    parts = []
+    if frame.outcomes is None:
+        raise InputError(
+            f"{what}: this analysis frame has no long outcomes to take the other windows "
+            "from; build it with comparison_frame(episodes, outcomes, ...)"
+        )
+    scores = change_from_baseline(frame.outcomes, windows=weeks, instrument=frame.instrument)
+    scores = scores[scores["score"].notna().to_numpy()]
+    scores = scores.assign(week=scores["window"].map(window_week).astype(int))
+    per_episode = frame.data.drop(
+        columns=["window", "follow_up", "follow_up_day", "change", "improvement", "has_follow_up"]
+    )
+    long = per_episode.merge(
+        scores[["episode_id", "week", "score", "days_from_intake", "change", "improvement"]],
+        on="episode_id",
+        how="inner",
+    ).rename(columns={"score": "follow_up", "days_from_intake": "follow_up_day"})
+    long = long.sort_values(["episode_id", "week"], kind="stable", ignore_index=True)
     for w in weeks:
-        d = frame.at_week(w).data
-        d = d[d["has_follow_up"].to_numpy()].assign(week=w)
+        in_window = long["week"].to_numpy() == w
         for arm in frame.arms:
-            k = int((d["arm"] == arm).sum())
+            k = int((in_window & (long["arm"] == arm).to_numpy()).sum())
             if k < MIN_PER_ARM_AND_WINDOW:
                 raise InputError(
                     f"{what}: arm {arm!r} has {k} episode(s) with a {frame.instrument} score "
                     f"in week {w}; at least {MIN_PER_ARM_AND_WINDOW} needed in every window "
                     f"(windows {weeks}); leave week {w} out of windows"
                 )
-        parts.append(d)
-    long = pd.concat(parts, ignore_index=True)
     excluded = dict(frame.excluded)
     n_none = int((~frame.data["episode_id"].isin(long["episode_id"])).sum())
     if n_none:
