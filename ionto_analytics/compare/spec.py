@@ -12,7 +12,8 @@ Examples
 >>> ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise"), method="bayes")
 Traceback (most recent call last):
 ...
-data_schemas.errors.InputError: method must be one of ['ancova', 'mixed', 'iptw', 'mmrm'], got 'bayes'
+data_schemas.errors.InputError: method must be one of ['ancova', 'mixed', 'iptw', \
+'mmrm'], got 'bayes'
 """
 
 from __future__ import annotations
