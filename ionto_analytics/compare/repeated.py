@@ -42,7 +42,7 @@ from ionto_analytics.compare.frame import AnalysisFrame, design_terms
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.lmm import FixedEffectsFit
 from ionto_analytics.outcomes import change_from_baseline
-from ionto_analytics.windows import window_week
+from ionto_analytics.windows import window_label
 
 __all__ = [
     "MIN_PER_ARM_AND_WINDOW",
@@ -126,7 +126,7 @@ def long_frame(
         )
     scores = change_from_baseline(frame.outcomes, windows=weeks, instrument=frame.instrument)
     scores = scores[scores["score"].notna().to_numpy()]
-    scores = scores.assign(week=scores["window"].map(window_week).astype(int))
+    scores = scores.assign(week=scores["window"].map({window_label(w): w for w in weeks}))
     per_episode = frame.data.drop(
         columns=["window", "follow_up", "follow_up_day", "change", "improvement", "has_follow_up"]
     )
@@ -147,7 +147,7 @@ def long_frame(
                     f"(windows {weeks}); leave week {w} out of windows"
                 )
     excluded = dict(frame.excluded)
-    n_none = int((~frame.data["episode_id"].isin(long["episode_id"])).sum())
+    n_none = len(frame.data) - int(long["episode_id"].nunique())  # long ⊂ frame.data
     if n_none:
         excluded["no_follow_up_in_any_window"] = n_none
     return long, excluded
@@ -163,7 +163,7 @@ def repeated_design(
 
     The adjustment terms come from :func:`~ionto_analytics.compare.frame.design_terms`
     (constant columns dropped; categorical ones as treatment-coded dummies beside the
-    window means, so the design has full rank).
+    window means, so the design has full rank; numeric terms enter as given).
 
     Parameters
     ----------
@@ -192,16 +192,26 @@ def repeated_design(
         + [f"baseline at week {w}" for w in weeks]
     )
     terms = design_terms(long, covariates, clinic_effects)
-    if terms:
-        extra = patsy.dmatrix("1 + " + " + ".join(terms), long, return_type="dataframe")
-        extra = extra.drop(columns="Intercept")
-        blocks.append(extra.to_numpy(dtype=float))
-        names += list(extra.columns)
+    for term in terms:
+        block, block_names = _term_columns(long, term)
+        blocks.append(block)
+        names += block_names
     formula = "follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline" + "".join(
         f" + {t}" for t in terms
     )
     arm_columns = {w: len(weeks) + i for i, w in enumerate(weeks)}
     return RepeatedDesign(np.column_stack(blocks), names, arm_columns, formula)
+
+
+def _term_columns(long: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
+    """Columns of one adjustment term: ``C(col)`` as treatment-coded dummies (reference =
+    first sorted level, named as patsy names them), any other term through patsy."""
+    if term.startswith("C(") and term.endswith(")") and term[2:-1] in long.columns:
+        codes, levels = pd.factorize(long[term[2:-1]], sort=True)
+        dummies = (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
+        return dummies, [f"{term}[T.{level}]" for level in levels[1:]]
+    extra = patsy.dmatrix(f"0 + {term}", long, return_type="dataframe")
+    return extra.to_numpy(dtype=float), list(extra.columns)
 
 
 def engine_fit(fit_call, what: str) -> tuple[FixedEffectsFit, list[str]]:
