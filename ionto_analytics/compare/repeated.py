@@ -30,8 +30,9 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,8 @@ __all__ = [
     "repeated_design",
     "window_contrasts",
 ]
+
+FitT = TypeVar("FitT", bound=FixedEffectsFit)
 
 MIN_PER_ARM_AND_WINDOW = 2
 """Fewest episodes with a score each arm needs in each window of a repeated-measures model."""
@@ -214,7 +217,7 @@ def _term_columns(long: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]
     return extra.to_numpy(dtype=float), list(extra.columns)
 
 
-def engine_fit(fit_call, what: str) -> tuple[FixedEffectsFit, list[str]]:
+def engine_fit(fit_call: Callable[[], FitT], what: str) -> tuple[FitT, list[str]]:
     """Run an engine fit, keeping its :class:`StatisticalWarning` messages as notes.
 
     A boundary estimate (a variance at 0, a correlation at +-1) is expected with small or
