@@ -138,7 +138,6 @@ def long_frame(
         on="episode_id",
         how="inner",
     ).rename(columns={"score": "follow_up", "days_from_intake": "follow_up_day"})
-    long = long.sort_values(["episode_id", "week"], kind="stable", ignore_index=True)
     for w in weeks:
         in_window = long["week"].to_numpy() == w
         for arm in frame.arms:
