@@ -16,9 +16,15 @@ memory is the process's ``ru_maxrss`` before statsmodels runs.
 
 BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` is set (see the note at the imports).
 
+Then the estimators end to end on episode and outcome frames (NPRS at baseline and weeks 4,
+6 and 12, 20 clinics, 20% dropping out after week 4, age, sex and symptom duration as the
+adjustment set): ``comparison_frame`` + :func:`~ionto_analytics.compare.mixed.mixed_model`
+and ``comparison_frame`` + :func:`~ionto_analytics.compare.mmrm.mmrm` (unstructured), at
+1,000, 10,000 and 100,000 episodes, once each.
+
 Targets: random intercept < 5 s and MMRM < 10 s at 100,000 episodes; >= 50x statsmodels at
 20,000 episodes; peak memory < 2 GB. Run: ``.venv/bin/python bench/bench_mixed.py [max_n]
-[--skip-statsmodels]``.
+[--skip-statsmodels] [--skip-estimators]``.
 """
 
 from __future__ import annotations
@@ -37,10 +43,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import statsmodels.api as sm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.mixed import mixed_model
+from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.lmm import fit_mmrm, fit_random_intercept
 
 N_CLINICS = 20
@@ -85,6 +95,49 @@ def mmrm_data(n: int, seed: int = 2):
     return design(rng, n, 5, seen)
 
 
+def clinic_frames(n: int, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Episodes and long NPRS outcomes as the loaders return them (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"e{i:06d}" for i in range(n)])
+    treated = rng.random(n) < 0.5
+    baseline = np.clip(rng.normal(6.5, 1.5, n), 0, 10)
+    episodes = pd.DataFrame({
+        "episode_id": ids, "patient_id": ids, "clinic_id": rng.integers(0, N_CLINICS, n),
+        "condition": "lateral_epicondylitis",
+        "arm": np.where(treated, "ionto+exercise", "exercise"),
+        "age_years": rng.normal(50, 12, n), "sex": np.where(rng.random(n) < 0.45, "male",
+                                                              "female"),
+        "symptom_duration_weeks": rng.gamma(2.0, 6.0, n), "n_visits": 8,
+    })
+    level = rng.normal(0, 1.0, n)
+    dropped = rng.random(n) < 0.2
+    parts = [pd.DataFrame({"episode_id": ids, "days_from_intake": 0, "score": baseline})]
+    for k, week in enumerate((4, 6, 12)):
+        seen = ~dropped if k else np.ones(n, dtype=bool)
+        score = 0.6 * baseline + 1.5 - 0.3 * k - 1.0 * treated + level + rng.normal(0, 1, n)
+        parts.append(pd.DataFrame({
+            "episode_id": ids[seen], "days_from_intake": 7 * week + rng.integers(-3, 4, n)[seen],
+            "score": np.clip(score, 0, 10)[seen],
+        }))
+    outcomes = pd.concat(parts, ignore_index=True).assign(instrument="nprs")
+    return episodes, outcomes
+
+
+def estimators(sizes: list[int]) -> None:
+    """Wall seconds of comparison_frame + mixed_model and comparison_frame + mmrm."""
+    print("episodes | outcome rows | estimator | seconds (frame + fit) | estimate")
+    arms = ("ionto+exercise", "exercise")
+    for n in sizes:
+        episodes, outcomes = clinic_frames(n)
+        for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = fit(comparison_frame(episodes, outcomes, "nprs", 12, arms))
+            t = time.perf_counter() - t0
+            print(f"{n:,} | {len(outcomes):,} | {name} | {t:.2f} | {result.estimate:.3f}")
+
+
 def timed(fn, repeats: int, *args) -> tuple[float, object]:
     """Best wall time of ``fn(*args)`` over ``repeats`` runs, and its result."""
     best, result = np.inf, None
@@ -116,6 +169,8 @@ def main() -> None:
         del y, X, episode, window
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:,.0f} MB")
+    if "--skip-estimators" not in sys.argv:
+        estimators(sizes)
     if "--skip-statsmodels" in sys.argv:
         return
 

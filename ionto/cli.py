@@ -301,7 +301,7 @@ def compare(
         typer.Option(help="Two arm keys: the estimate is the first minus the second."),
     ],
     at_weeks: Annotated[int, typer.Option("--at-weeks", help="Follow-up week.")] = 6,
-    method: Annotated[str, typer.Option(help="ancova, mixed or iptw.")] = "ancova",
+    method: Annotated[str, typer.Option(help="ancova, mixed, iptw or mmrm.")] = "ancova",
     per_protocol: Annotated[
         bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")
     ] = False,

@@ -51,6 +51,7 @@ _PUBLIC: dict[str, str] = {
     "responders": "ionto_analytics.compare.responders",
     "iptw": "ionto_analytics.compare.iptw",
     "mixed_model": "ionto_analytics.compare.mixed",
+    "mmrm": "ionto_analytics.compare.mmrm",
     "mice_sensitivity": "ionto_analytics.compare.mice",
     "dose_response": "ionto_analytics.compare.dose_response",
     "e_value_difference": "ionto_analytics.compare.evalue",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from scipy import stats
 
 from ionto_analytics.compare.dose_response import dose_response
 from ionto_analytics.compare.frame import comparison_frame
@@ -29,7 +30,8 @@ def sim() -> SimData:
 
 def test_mixed_model_recovers_planted_effects(sim: SimData) -> None:
     eb, ob = sim.episodes.copy(), sim.outcomes.copy()
-    r = mixed_model(comparison_frame(sim.episodes, sim.outcomes, "nprs", 6, ARMS))
+    af = comparison_frame(sim.episodes, sim.outcomes, "nprs", 6, ARMS)
+    r = mixed_model(af)
     pd.testing.assert_frame_equal(sim.episodes, eb)
     pd.testing.assert_frame_equal(sim.outcomes, ob)
     # planted: -1.0 at weeks 4 and 6, -0.5 at week 12 (analysis_sim docstring)
@@ -37,28 +39,67 @@ def test_mixed_model_recovers_planted_effects(sim: SimData) -> None:
     tab = r.table.set_index("term")
     w12 = tab.loc[f"{ARMS[0]} − {ARMS[1]} at week 12"]
     assert w12["ci_low"] < -0.5 < w12["ci_high"]
-    assert tab.loc["random intercept SD (patient)", "estimate"] > 0.2  # planted 0.5
-    assert sum(r.n.values()) <= len(sim.episodes)
+    assert tab.loc["random intercept SD (episode)", "estimate"] > 0.2  # planted 0.5
+    # n counts episodes (each has up to three rows in the long frame), not measurements
+    with_score = af.data["has_follow_up"] | af.at_week(4).data["has_follow_up"]
+    with_score |= af.at_week(12).data["has_follow_up"]
+    assert sum(r.n.values()) == int(with_score.sum())
+    assert r.excluded.get("no_follow_up_in_any_window", 0) == int((~with_score).sum())
+    # the interval is t on Satterthwaite df, and says so
+    row = tab.loc[f"{ARMS[0]} − {ARMS[1]} at week 6"]
+    assert 50 < row["df"] < np.inf
+    assert r.ci_high - r.ci_low == pytest.approx(2 * stats.t.ppf(0.975, row["df"]) * row["se"])
+    assert "Satterthwaite" in r.estimator and "C(week):baseline" in r.estimand
     assert isinstance(r.plot(), go.Figure)
     json.dumps(r.to_dict())
     with pytest.raises(InputError, match="must be one of windows"):
         mixed_model(comparison_frame(sim.episodes, sim.outcomes, "nprs", 8, ARMS))
     with pytest.raises(InputError, match="AnalysisFrame of comparison_frame"):
         mixed_model(sim.episodes)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="engine must be one of"):
+        mixed_model(af, engine="lme4")  # type: ignore[arg-type]
 
 
-def test_mixed_model_boundary_warning_is_recorded_not_raised() -> None:
+def test_mixed_model_engine_agrees_with_statsmodels_on_the_same_design(sim: SimData) -> None:
+    """The default engine and statsmodels MixedLM fit the same design: the same REML
+    estimates; statsmodels' SEs use the joint observed information of fixed effects and
+    variances (tests/test_lmm.py), so they differ from (X'V^-1 X)^-1 by up to about 1 %."""
+    af = comparison_frame(sim.episodes, sim.outcomes, "nprs", 6, ARMS)
+    ours = mixed_model(af).table.set_index("term")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning expected on these data
+        theirs = mixed_model(af, engine="statsmodels").table.set_index("term")
+    weeks = [f"{ARMS[0]} − {ARMS[1]} at week {w}" for w in (4, 6, 12)]
+    np.testing.assert_allclose(
+        ours.loc[weeks, "estimate"], theirs.loc[weeks, "estimate"], rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(ours.loc[weeks, "se"], theirs.loc[weeks, "se"], rtol=1e-2)
+    sd = "random intercept SD (episode)"
+    assert ours.loc[sd, "estimate"] == pytest.approx(theirs.loc[sd, "estimate"], rel=1e-4)
+    assert np.isinf(theirs.loc[weeks, "df"]).all() and np.isfinite(ours.loc[weeks, "df"]).all()
+
+
+def test_mixed_model_boundary_is_recorded_not_raised() -> None:
     # No patient-level variance and few patients: the REML random-intercept variance is
-    # expected on the boundary; statsmodels' ConvergenceWarning is caught on purpose and
-    # recorded in notes (it says nothing about the fixed-effect contrast).
-    ep, out = simulate(40, 2, sigma_u=0.0)  # seed 2 puts the variance on the boundary
+    # expected on the boundary (0); the engine's StatisticalWarning is caught on purpose and
+    # recorded in notes (it says nothing against the fixed-effect contrast).
+    ep, out = simulate(40, 10, sigma_u=0.0)  # seed 10 puts the variance on the boundary
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         af = comparison_frame(ep, out, "nprs", 6, ARMS, covariates=())
         r = mixed_model(af, covariates=(), clinic_effects=False)
     assert np.isfinite(r.estimate)
-    assert r.notes and all(n.startswith("statsmodels") for n in r.notes)
-    assert "boundary" in r.notes[0]
+    assert len(r.notes) == 1 and "boundary" in r.notes[0]
+    assert r.table.set_index("term").loc["random intercept SD (episode)", "estimate"] == 0.0
+
+
+def test_mixed_model_refuses_a_window_without_scores_in_one_arm(sim: SimData) -> None:
+    af = comparison_frame(sim.episodes, sim.outcomes, "nprs", 6, ARMS)
+    first = sim.episodes.loc[sim.episodes["arm"] == ARMS[0], "episode_id"]
+    late = sim.outcomes["episode_id"].isin(first) & (sim.outcomes["days_from_intake"] > 60)
+    af = comparison_frame(sim.episodes, sim.outcomes[~late.to_numpy()], "nprs", 6, ARMS)
+    with pytest.raises(InputError, match=r"arm 'ionto\+exercise' has 0 episode\(s\).*week 12"):
+        mixed_model(af)
 
 
 def test_mice_equals_complete_case_without_missing_and_covers_truth(sim: SimData) -> None:

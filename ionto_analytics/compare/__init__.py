@@ -13,10 +13,13 @@ arm*. Modules, from the bottom up:
   ``ComparisonResult.from_fit`` (which adds the E-values);
 * :mod:`~ionto_analytics.compare.fit` – the fitting core (OLS/WLS with a chosen variance,
   coefficient table, arm-presence check, minimum-cluster rule);
+  :mod:`~ionto_analytics.compare.repeated` – the repeated-measures long frame, design and
+  per-window contrasts (on the :mod:`ionto_analytics.lmm` engine);
 * estimators, one module each: :mod:`~ionto_analytics.compare.ancova`,
   :mod:`~ionto_analytics.compare.responders` (with the Wilson and Newcombe intervals),
   :mod:`~ionto_analytics.compare.iptw` (propensity, balance),
-  :mod:`~ionto_analytics.compare.mixed`, :mod:`~ionto_analytics.compare.mice`,
+  :mod:`~ionto_analytics.compare.mixed`, :mod:`~ionto_analytics.compare.mmrm`,
+  :mod:`~ionto_analytics.compare.mice`,
   :mod:`~ionto_analytics.compare.dose_response`;
 * :mod:`~ionto_analytics.compare.command` – the logic of ``ionto compare``.
 

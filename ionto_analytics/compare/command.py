@@ -6,11 +6,27 @@
 
 The estimate is the difference in mean change from baseline at the chosen week, *first arm
 minus second arm*, from ANCOVA (default), a linear mixed model over weeks 4, 6 and 12 (and
-the chosen week), or inverse-probability-of-treatment weighting. The variance is
-cluster-robust by clinic when there are at least 20 clinics, otherwise HC3 (chosen here
-explicitly and stated in ``notes``). ``excluded`` merges the cohort's attrition (condition,
-arm, per-protocol rules, ...) and the estimator's exclusions (no baseline, no follow-up in
-the window, missing covariate).
+the chosen week), inverse-probability-of-treatment weighting, or an MMRM over the same
+weeks. For ANCOVA and IPTW the variance is cluster-robust by clinic when there are at least
+20 clinics, otherwise HC3 (chosen here explicitly and stated in ``notes``); the mixed model
+and the MMRM use model-based standard errors with Satterthwaite degrees of freedom.
+``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
+estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
+
+Which estimator is valid under which missingness of the follow-up scores:
+
+* ``ancova``, ``iptw`` (complete cases at the week): missing completely at random, or
+  missingness independent of the outcome given the covariates adjusted for. Dropout that
+  depends on the improvement already seen (missing at random) biases them at late weeks.
+* ``mixed``, ``mmrm`` (every score of every episode, over all windows): missing at random
+  given the observed history (baseline, earlier windows) and the covariates. ``mmrm``
+  (unstructured covariance) is the dropout-valid primary analysis; the random-intercept
+  ``mixed`` model is valid under MAR only if its equal-correlation assumption holds.
+* ``mice_sensitivity`` (:mod:`ionto_analytics.compare.mice`): missing at random given the
+  imputation model's variables.
+
+None is valid when the dropout depends on the unobserved score itself (missing not at
+random); that needs a sensitivity analysis.
 
 Examples
 --------
@@ -38,6 +54,7 @@ from ionto_analytics.compare.fit import MIN_CLUSTERS, choose_se
 from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.iptw import iptw
 from ionto_analytics.compare.mixed import mixed_model
+from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
@@ -48,7 +65,7 @@ from ionto_analytics.loaders import load_episodes, load_outcomes, load_sessions
 __all__ = ["CompareReport", "compare_frames", "run_compare"]
 
 MIXED_WINDOWS: tuple[int, ...] = (4, 6, 12)
-"""Weeks the mixed model uses besides the requested one."""
+"""Weeks the mixed model and the MMRM use besides the requested one."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +205,7 @@ def compare_frames(
     notes: list[str] = []
     n_clinics = int(cohort.episodes["clinic_id"].nunique())
     se = choose_se(n_clinics)
-    if se == "hc3" and spec.method != "mixed":
+    if se == "hc3" and spec.method in ("ancova", "iptw"):
         notes.append(
             f"{n_clinics} clinics (< {MIN_CLUSTERS}): HC3 robust variance with clinic fixed "
             "effects instead of clinic-clustered standard errors"
@@ -214,6 +231,8 @@ def _estimate(
     af = comparison_frame(cohort.episodes, cohort.outcomes, spec.instrument, spec.week, spec.arms)
     if spec.method == "mixed":
         return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
+    if spec.method == "mmrm":
+        return mmrm(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "iptw":
         return iptw(af, se=se)
     return ancova(af, se=se)

@@ -12,7 +12,8 @@ Examples
 >>> ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise"), method="bayes")
 Traceback (most recent call last):
 ...
-data_schemas.errors.InputError: method must be one of ['ancova', 'mixed', 'iptw'], got 'bayes'
+data_schemas.errors.InputError: method must be one of ['ancova', 'mixed', 'iptw', \
+'mmrm'], got 'bayes'
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ionto_analytics.errors import InputError
 
 __all__ = ["METHODS", "ComparisonSpec"]
 
-METHODS: tuple[str, ...] = ("ancova", "mixed", "iptw")
+METHODS: tuple[str, ...] = ("ancova", "mixed", "iptw", "mmrm")
 """Estimators ``ionto compare --method`` accepts."""
 
 
@@ -42,8 +43,8 @@ class ComparisonSpec:
         First and second arm; the estimate is first − second.
     week : int
         Follow-up week, 2 or more (window rule of :mod:`ionto_analytics.outcomes`).
-    method : {"ancova", "mixed", "iptw"}
-        Estimator.
+    method : {"ancova", "mixed", "iptw", "mmrm"}
+        Estimator (:data:`METHODS`).
     per_protocol, intention_to_treat : bool
         Cohort rules (:class:`ionto_analytics.cohorts.Cohort`); they exclude each other.
 

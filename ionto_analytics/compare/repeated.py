@@ -1,0 +1,295 @@
+"""What the repeated-measures estimators share: the long frame, its design, the contrasts.
+
+:func:`long_frame` takes an :class:`~ionto_analytics.compare.frame.AnalysisFrame` to one
+row per episode and follow-up window (the windows of :mod:`ionto_analytics.windows` never
+overlap, so each score is in at most one row); :func:`repeated_design` builds the standard
+fixed effects of a repeated-measures model of the follow-up score::
+
+    follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline + adjustment set + clinic
+
+(a mean per window, the arm difference per window, a baseline slope per window, the
+frame's adjustment covariates, clinic fixed effects); :func:`window_contrasts` turns a fit
+of the :mod:`ionto_analytics.lmm` engine into the arm contrast at every window with
+Satterthwaite degrees of freedom. Used by :func:`~ionto_analytics.compare.mixed.mixed_model`
+and :func:`~ionto_analytics.compare.mmrm.mmrm`.
+
+Examples
+--------
+>>> import pandas as pd
+>>> long = pd.DataFrame({"episode_id": ["e1", "e1", "e2", "e2"], "week": [4, 6, 4, 6],
+...                      "treated": [1, 1, 0, 0], "baseline": [7.0, 7.0, 6.0, 6.0],
+...                      "follow_up": [5.0, 4.0, 5.5, 5.0], "age_years": 50.0})
+>>> d = repeated_design(long, ("age_years",), clinic_effects=False, windows=(4, 6))
+>>> d.names
+['week 4', 'week 6', 'arm at week 4', 'arm at week 6', 'baseline at week 4', \
+'baseline at week 6']
+>>> d.formula
+'follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline'
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from ionto_analytics.compare.fit import contrast_text
+from ionto_analytics.compare.frame import AnalysisFrame, design_terms
+from ionto_analytics.errors import InputError, StatisticalWarning
+from ionto_analytics.lmm import FixedEffectsFit
+from ionto_analytics.outcomes import change_from_baseline
+from ionto_analytics.windows import window_label
+
+__all__ = [
+    "MIN_PER_ARM_AND_WINDOW",
+    "RepeatedDesign",
+    "engine_fit",
+    "long_frame",
+    "repeated_design",
+    "window_contrasts",
+]
+
+FitT = TypeVar("FitT", bound=FixedEffectsFit)
+
+MIN_PER_ARM_AND_WINDOW = 2
+"""Fewest episodes with a score each arm needs in each window of a repeated-measures model."""
+
+
+@dataclass(frozen=True)
+class RepeatedDesign:
+    """The fixed-effects design of a repeated-measures model.
+
+    Attributes
+    ----------
+    X : numpy.ndarray
+        Design matrix (rows of the long frame, columns of ``names``).
+    names : list of str
+        Column names: ``week W``, ``arm at week W``, ``baseline at week W``, then the
+        adjustment terms as patsy names them.
+    arm_columns : dict
+        Window → column index of its arm effect (the contrast first − second arm).
+    formula : str
+        The model in formula notation (for the result's estimand).
+    """
+
+    X: np.ndarray
+    names: list[str]
+    arm_columns: dict[int, int]
+    formula: str
+
+
+def long_frame(
+    frame: AnalysisFrame, windows: Sequence[int], what: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per episode and window with a score, and the exclusions.
+
+    Parameters
+    ----------
+    frame : AnalysisFrame
+        From :func:`~ionto_analytics.compare.frame.comparison_frame` (it carries the long
+        outcomes); its week must be one of ``windows``. Not modified.
+    windows : sequence of int
+        Follow-up weeks of the model.
+    what : str
+        The estimator's name, for messages.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The frame's columns plus ``week`` (int), with ``follow_up``, ``follow_up_day``,
+        ``change`` and ``improvement`` of that window (the rule of
+        :func:`ionto_analytics.outcomes.change_from_baseline`); the frame's exclusions plus
+        ``no_follow_up_in_any_window`` (episodes without a score in any of ``windows``).
+
+    Raises
+    ------
+    InputError
+        Not an AnalysisFrame, week not in ``windows``, or an arm with fewer than
+        :data:`MIN_PER_ARM_AND_WINDOW` scored episodes in a window.
+    """
+    if not isinstance(frame, AnalysisFrame):
+        raise InputError(
+            f"{what} needs the AnalysisFrame of comparison_frame (it carries the long "
+            f"outcomes), got {type(frame).__name__}"
+        )
+    weeks = sorted({int(w) for w in windows})
+    if frame.week not in weeks:
+        raise InputError(
+            f"{what}: week {frame.week} must be one of windows {weeks}; add it to windows"
+        )
+    if frame.outcomes is None:
+        raise InputError(
+            f"{what}: this analysis frame has no long outcomes to take the other windows "
+            "from; build it with comparison_frame(episodes, outcomes, ...)"
+        )
+    scores = change_from_baseline(frame.outcomes, windows=weeks, instrument=frame.instrument)
+    scores = scores[scores["score"].notna().to_numpy()]
+    scores = scores.assign(week=scores["window"].map({window_label(w): w for w in weeks}))
+    per_episode = frame.data.drop(
+        columns=["window", "follow_up", "follow_up_day", "change", "improvement", "has_follow_up"]
+    )
+    long = per_episode.merge(
+        scores[["episode_id", "week", "score", "days_from_intake", "change", "improvement"]],
+        on="episode_id",
+        how="inner",
+    ).rename(columns={"score": "follow_up", "days_from_intake": "follow_up_day"})
+    for w in weeks:
+        in_window = long["week"].to_numpy() == w
+        for arm in frame.arms:
+            k = int((in_window & (long["arm"] == arm).to_numpy()).sum())
+            if k < MIN_PER_ARM_AND_WINDOW:
+                raise InputError(
+                    f"{what}: arm {arm!r} has {k} episode(s) with a {frame.instrument} score "
+                    f"in week {w}; at least {MIN_PER_ARM_AND_WINDOW} needed in every window "
+                    f"(windows {weeks}); leave week {w} out of windows"
+                )
+    excluded = dict(frame.excluded)
+    n_none = len(frame.data) - int(long["episode_id"].nunique())  # long ⊂ frame.data
+    if n_none:
+        excluded["no_follow_up_in_any_window"] = n_none
+    return long, excluded
+
+
+def repeated_design(
+    long: pd.DataFrame,
+    covariates: Sequence[str],
+    clinic_effects: bool,
+    windows: Sequence[int],
+) -> RepeatedDesign:
+    """Fixed effects: window means, arm x window, baseline x window, adjustment set, clinic.
+
+    The adjustment terms come from :func:`~ionto_analytics.compare.frame.design_terms`
+    (constant columns dropped; categorical ones as treatment-coded dummies beside the
+    window means, so the design has full rank; numeric terms enter as given).
+
+    Parameters
+    ----------
+    long : DataFrame
+        From :func:`long_frame`; needs ``week``, ``treated``, ``baseline`` and the covariates.
+    covariates : sequence of str
+        Adjustment covariates besides baseline and clinic.
+    clinic_effects : bool
+        Include clinic fixed effects.
+    windows : sequence of int
+        The weeks, in the order of the columns.
+
+    Returns
+    -------
+    RepeatedDesign
+    """
+    weeks = sorted({int(w) for w in windows})
+    week = long["week"].to_numpy()
+    onehot = (week[:, None] == np.array(weeks)[None, :]).astype(float)
+    treated = long["treated"].to_numpy(dtype=float)[:, None]
+    baseline = long["baseline"].to_numpy(dtype=float)[:, None]
+    blocks = [onehot, onehot * treated, onehot * baseline]
+    names = (
+        [f"week {w}" for w in weeks]
+        + [f"arm at week {w}" for w in weeks]
+        + [f"baseline at week {w}" for w in weeks]
+    )
+    terms = design_terms(long, covariates, clinic_effects)
+    for term in terms:
+        block, block_names = _term_columns(long, term)
+        blocks.append(block)
+        names += block_names
+    formula = "follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline" + "".join(
+        f" + {t}" for t in terms
+    )
+    arm_columns = {w: len(weeks) + i for i, w in enumerate(weeks)}
+    return RepeatedDesign(np.column_stack(blocks), names, arm_columns, formula)
+
+
+def _term_columns(long: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
+    """Columns of one adjustment term: ``C(col)`` as treatment-coded dummies (reference =
+    first sorted level, named as patsy names them), any other term through patsy."""
+    if term.startswith("C(") and term.endswith(")") and term[2:-1] in long.columns:
+        codes, levels = pd.factorize(long[term[2:-1]], sort=True)
+        dummies = (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
+        return dummies, [f"{term}[T.{level}]" for level in levels[1:]]
+    extra = patsy.dmatrix(f"0 + {term}", long, return_type="dataframe")
+    return extra.to_numpy(dtype=float), list(extra.columns)
+
+
+def engine_fit(fit_call: Callable[[], FitT], what: str) -> tuple[FitT, list[str]]:
+    """Run an engine fit, keeping its :class:`StatisticalWarning` messages as notes.
+
+    A boundary estimate (a variance at 0, a correlation at +-1) is expected with small or
+    nearly independent data and says nothing against the arm contrast: it becomes a note.
+    A fit whose certificate says it did not converge is also warned about again.
+
+    Parameters
+    ----------
+    fit_call : callable
+        No-argument call returning a :class:`~ionto_analytics.lmm.FixedEffectsFit`.
+    what : str
+        The estimator's name, for the warning.
+
+    Returns
+    -------
+    (FixedEffectsFit, list of str)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ionto_analytics.lmm import fit_random_intercept
+    >>> y = np.array([1.0, 2.0, 1.5, 2.5, 1.0, 2.0])
+    >>> fit, notes = engine_fit(
+    ...     lambda: fit_random_intercept(y, np.ones((6, 1)), [1, 1, 2, 2, 3, 3]), "mixed")
+    >>> fit.convergence.at_boundary, notes[0][:35]
+    (True, 'random intercept: the patient varia')
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        fit = fit_call()
+    notes = []
+    for c in caught:
+        if issubclass(c.category, StatisticalWarning):
+            notes.append(str(c.message))
+        else:  # not expected: re-issue so the caller sees it
+            warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+    if not fit.convergence.converged:
+        msg = (
+            f"{what} did not converge ({fit.convergence.message}); treat the estimate with "
+            "caution"
+        )
+        warnings.warn(msg, StatisticalWarning, stacklevel=3)
+        notes.append(msg)
+    return fit, notes
+
+
+def window_contrasts(
+    fit: FixedEffectsFit,
+    design: RepeatedDesign,
+    frame: AnalysisFrame,
+    alpha: float,
+) -> pd.DataFrame:
+    """The arm contrast at every window: estimate, SE, Satterthwaite df, t interval, p.
+
+    Returns
+    -------
+    DataFrame
+        ``term`` ("first − second at week W"), ``week``, ``estimate``, ``se``, ``df``,
+        ``ci_low``, ``ci_high``, ``p_value``.
+    """
+    weeks = sorted(design.arm_columns)
+    L = np.zeros((len(weeks), design.X.shape[1]))
+    L[np.arange(len(weeks)), [design.arm_columns[w] for w in weeks]] = 1.0
+    c = fit.contrast(L, level=1 - alpha)
+    return pd.DataFrame(
+        {
+            "term": [f"{contrast_text(frame)} at week {w}" for w in weeks],
+            "week": weeks,
+            "estimate": c.estimate,
+            "se": c.se,
+            "df": c.df,
+            "ci_low": c.ci_low,
+            "ci_high": c.ci_high,
+            "p_value": c.p_value,
+        }
+    )
