@@ -80,7 +80,8 @@ class CompareReport:
 
         Keys: ``condition``, ``instrument``, ``arms``, ``week``, ``method``, ``estimate``,
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
-        plus ``estimand``, ``estimator``, ``conf_level`` and ``notes``.
+        plus ``estimand``, ``estimator``, ``conf_level``, ``notes`` and ``adjustment_set``
+        (the model terms adjusted for).
         """
         r, spec = self.result, self.spec
         return jsonable(
@@ -100,6 +101,7 @@ class CompareReport:
                 "estimator": r.estimator,
                 "conf_level": r.conf_level,
                 "notes": list(self.notes),
+                "adjustment_set": list(r.adjustment_set),
             }
         )
 
@@ -122,6 +124,7 @@ class CompareReport:
             "",
             "  estimate: difference in mean change from baseline, first arm minus second",
             f"  estimator: {r.estimator}",
+            f"  adjusted for: {', '.join(r.adjustment_set) or 'nothing'}",
             "",
             "  episodes analysed:",
         ]
@@ -182,7 +185,7 @@ def compare_frames(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticalWarning)
-        result = _estimate(cohort, spec, se)
+        result = _estimate(cohort, outcomes, spec, se)
     notes += [str(c.message) for c in caught if issubclass(c.category, StatisticalWarning)]
     notes += list(result.notes)
     excluded = {**cohort.excluded, **result.excluded}
@@ -196,9 +199,20 @@ def compare_frames(
 
 
 def _estimate(
-    cohort: CohortResult, spec: ComparisonSpec, se: Literal["cluster", "hc3"]
+    cohort: CohortResult,
+    outcomes: pd.DataFrame,
+    spec: ComparisonSpec,
+    se: Literal["cluster", "hc3"],
 ) -> ComparisonResult:
-    af = comparison_frame(cohort.episodes, cohort.outcomes, spec.instrument, spec.week, spec.arms)
+    # every instrument's outcomes: the intake scores of the others are in the adjustment set
+    af = comparison_frame(
+        cohort.episodes,
+        outcomes[outcomes["episode_id"].isin(cohort.episodes["episode_id"])],
+        spec.instrument,
+        spec.week,
+        spec.arms,
+        adjust_for=spec.adjust_for,
+    )
     if spec.method == "mixed":
         return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "iptw":

@@ -35,8 +35,9 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ionto_analytics.compare.fit import contrast_text
-from ionto_analytics.compare.frame import DEFAULT_COVARIATES, AnalysisFrame, design_terms
+from ionto_analytics.compare.adjustment import rhs_terms
+from ionto_analytics.compare.fit import check_windows_present, contrast_text
+from ionto_analytics.compare.frame import AnalysisFrame, design_terms
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError, StatisticalWarning
 
@@ -47,7 +48,7 @@ def mixed_model(
     frame: AnalysisFrame,
     *,
     windows: Sequence[int] = (4, 6, 12),
-    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
     alpha: float = 0.05,
 ) -> ComparisonResult:
@@ -106,12 +107,13 @@ def mixed_model(
     for arm in frame.arms:
         if (long["arm"] == arm).sum() < 2:
             raise InputError(f"mixed_model: arm {arm!r} has fewer than 2 measurements")
+    check_windows_present(long, frame, windows)
     arm_terms = []
     for w in windows:
         col = f"arm_at_week_{w}"
         long[col] = ((long["treated"] == 1) & (long["window"] == f"w{w}")).astype(float)
         arm_terms.append(col)
-    terms = design_terms(long, covariates, clinic_effects)
+    terms = design_terms(long, frame.adjustment(covariates), clinic_effects)
     formula = (
         "follow_up ~ 0 + C(window) + "
         + " + ".join(arm_terms)
@@ -184,4 +186,5 @@ def mixed_model(
         alpha=alpha,
         table=table,
         notes=notes,
+        adjustment_set=rhs_terms(formula),
     )

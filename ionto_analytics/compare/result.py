@@ -66,6 +66,8 @@ class ComparisonResult:
         Caveats (few clusters, trimming, convergence).
     conf_level : float
         Confidence level of the intervals.
+    adjustment_set : tuple of str
+        The model terms the estimate is adjusted for (``cr(...)`` = restricted cubic spline).
     """
 
     estimate: float
@@ -84,6 +86,7 @@ class ComparisonResult:
     curve: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     conf_level: float = 0.95
+    adjustment_set: tuple[str, ...] = ()
 
     @classmethod
     def from_fit(
@@ -103,6 +106,7 @@ class ComparisonResult:
         balance: pd.DataFrame | None = None,
         curve: pd.DataFrame | None = None,
         notes: Sequence[str] = (),
+        adjustment_set: Sequence[str] = (),
     ) -> ComparisonResult:
         """The one way an estimator builds its result.
 
@@ -138,6 +142,7 @@ class ComparisonResult:
             curve=curve,
             notes=tuple(notes),
             conf_level=1 - alpha,
+            adjustment_set=tuple(adjustment_set),
         )
 
     def summary(self) -> pd.DataFrame:
@@ -148,7 +153,7 @@ class ComparisonResult:
         DataFrame
             ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
             ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
-            ``method``.
+            ``estimator``, ``adjustment_set`` (the terms, ``"; "``-joined).
         """
         row: dict[str, Any] = {
             "instrument": self.instrument,
@@ -164,6 +169,7 @@ class ComparisonResult:
             row[f"n_{arm}"] = int(k)
         row["excluded"] = int(sum(self.excluded.values()))
         row["estimator"] = self.estimator
+        row["adjustment_set"] = "; ".join(self.adjustment_set)
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +192,7 @@ class ComparisonResult:
                 "curve": self.curve,
                 "notes": list(self.notes),
                 "conf_level": self.conf_level,
+                "adjustment_set": list(self.adjustment_set),
             }
         )
 
