@@ -112,11 +112,11 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
     h = np.einsum("ij,jk,ik->i", x, xtx_inv, x)
     v_hc3 = xtx_inv @ (x.T * (u / (1 - h)) ** 2) @ x @ xtx_inv
     # Tolerance 1e-8: same closed forms, differing only by floating-point order of operations.
-    r = ancova(frame, se="cluster")
+    r = ancova(frame, se="cluster", flexible=False)
     assert r.estimate == pytest.approx(beta[0], abs=1e-8)
     se_cl = (r.ci_high - r.ci_low) / 2 / stats.t.ppf(0.975, n_g - 1)
     assert se_cl == pytest.approx(np.sqrt(v_cr1[0, 0]), abs=1e-8)
-    r3 = ancova(frame, se="hc3")
+    r3 = ancova(frame, se="hc3", flexible=False)
     se3 = (r3.ci_high - r3.ci_low) / 2 / stats.t.ppf(0.975, n - k)
     assert r3.estimate == pytest.approx(beta[0], abs=1e-8)
     assert se3 == pytest.approx(np.sqrt(v_hc3[0, 0]), abs=1e-8)

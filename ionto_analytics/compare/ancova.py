@@ -46,6 +46,7 @@ def ancova(
     arms: Sequence[str] | None = None,
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
+    flexible: bool = True,
     se: SeType = "auto",
     cluster: str = "clinic_id",
     min_clusters: int = MIN_CLUSTERS,
@@ -78,6 +79,8 @@ def ancova(
         (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
+    flexible : bool
+        Continuous confounders as splines when the sample allows; False: all linear.
     se : {"auto", "cluster", "hc3"}
         Variance estimator.
     cluster : str
@@ -96,10 +99,11 @@ def ancova(
     adjust = ("baseline", *af.adjustment(covariates))
     d, excluded = af.complete_cases(adjust[1:])
     check_arms_present(d, af, "ancova")
-    terms = design_terms(d, adjust, clinic_effects, splines_n=len(d))
+    splines_n = len(d) if flexible else 0
+    terms = design_terms(d, adjust, clinic_effects, splines_n=splines_n)
     formula = "follow_up ~ treated + " + " + ".join(terms)
     fit, var_text, notes = ols_fit(formula, d, se, cluster, min_clusters)
-    notes.append(spline_note(d, adjust, len(d), "ANCOVA"))
+    notes.append(spline_note(d, adjust, splines_n, "ANCOVA"))
     coefs = coef_table(fit, alpha)
     row = coefs.set_index("term").loc["treated"]
     t_arm = d.loc[d["treated"] == 1, "change"]
