@@ -28,7 +28,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.imputation.mice import MICE, MICEData
 
-from ionto_analytics.compare.fit import contrast_text
+from ionto_analytics.compare.fit import check_arms_present, contrast_text
 from ionto_analytics.compare.frame import (
     DEFAULT_COVARIATES,
     AnalysisFrame,
@@ -74,6 +74,7 @@ def mice_sensitivity(
     d = af.data.reset_index(drop=True)
     if int(d["has_follow_up"].sum()) < 3:
         raise InputError("mice_sensitivity: fewer than 3 episodes with a follow-up")
+    check_arms_present(d[d["has_follow_up"].to_numpy()], af, "mice_sensitivity")
     terms = design_terms(d, covariates, clinic_effects)
     num = pd.DataFrame(
         {
