@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import patsy
 import pytest
 from typer.testing import CliRunner
 
@@ -90,8 +91,12 @@ def test_per_protocol_json_matches_the_cohort_and_a_hand_fit(
     engine = store.connect(emulated_store.url)
     try:
         itt_like = run_compare(engine, ComparisonSpec("epicondylitis", "prtee", arms, week=12))
+        linear = ("age_years", "sex", "symptom_duration_weeks")
         pp = run_compare(
-            engine, ComparisonSpec("epicondylitis", "prtee", arms, week=12, per_protocol=True)
+            engine,
+            ComparisonSpec(
+                "epicondylitis", "prtee", arms, week=12, per_protocol=True, adjust_for=linear
+            ),
         )
         sessions = load_sessions(engine)
     finally:
@@ -111,7 +116,15 @@ def test_per_protocol_json_matches_the_cohort_and_a_hand_fit(
     d, dropped = comparison_frame(
         pp.cohort.episodes, pp.cohort.outcomes, "prtee", 12, arms
     ).complete_cases()
-    assert out["estimate"] == pytest.approx(_hand_ancova_arm_coefficient(d), abs=1e-8)
+    # the override holds (no intake score), and the stated set is the one fitted: numpy
+    # least squares on the patsy design of exactly out["adjustment_set"]
+    assert not any(t.startswith("intake_") for t in out["adjustment_set"])
+    x = patsy.dmatrix(" + ".join(["treated", *out["adjustment_set"]]), d)
+    beta, *_ = np.linalg.lstsq(np.asarray(x), d["follow_up"].to_numpy(float), rcond=None)
+    arm = x.design_info.column_names.index("treated")
+    assert out["estimate"] == pytest.approx(float(beta[arm]), abs=1e-8)
+    if not any(t.startswith("cr(") for t in out["adjustment_set"]):
+        assert out["estimate"] == pytest.approx(_hand_ancova_arm_coefficient(d), abs=1e-8)
     assert out["n"] == {a: int((d["arm"] == a).sum()) for a in arms}
     assert out["excluded"]["no_follow_up_in_window"] == dropped["no_follow_up_in_window"]
     assert out["ci_low"] < out["estimate"] < out["ci_high"]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ionto_analytics.compare.adjustment import imputation_notes, rhs_terms, spline_note
 from ionto_analytics.compare.fit import (
     MIN_CLUSTERS,
     SeType,
@@ -30,7 +31,6 @@ from ionto_analytics.compare.fit import (
     ols_fit,
 )
 from ionto_analytics.compare.frame import (
-    DEFAULT_COVARIATES,
     AnalysisFrame,
     as_analysis_frame,
     design_terms,
@@ -44,8 +44,9 @@ def ancova(
     frame: AnalysisFrame | pd.DataFrame,
     *,
     arms: Sequence[str] | None = None,
-    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
+    flexible: bool = True,
     se: SeType = "auto",
     cluster: str = "clinic_id",
     min_clusters: int = MIN_CLUSTERS,
@@ -54,8 +55,12 @@ def ancova(
     """ANCOVA: follow-up score on arm + baseline + covariates (+ clinic fixed effects).
 
     Model: ``follow_up ~ treated + baseline + age_years + C(sex) + symptom_duration_weeks
-    + C(clinic_id)`` by OLS (constant covariates are dropped). Estimand: the difference in
-    mean change from baseline, first arm minus second, adjusted for baseline and covariates
+    + intake scores + C(clinic_id)`` by OLS (the frame's adjustment set; constant covariates
+    are dropped). Continuous confounders (baseline, age, symptom duration, intake scores)
+    enter as restricted cubic splines when there are at least 20 episodes per spline df,
+    else linearly (:func:`ionto_analytics.compare.frame.design_terms`; ``notes`` says which).
+    Estimand: the difference in mean change from baseline, first arm minus second, adjusted
+    for baseline and covariates
     (with the baseline in the model, regressing the follow-up or the change gives the same
     arm coefficient). Negative = less pain for lower-is-better instruments.
 
@@ -69,10 +74,13 @@ def ancova(
         excluded and counted (``no_follow_up_in_window``).
     arms : (str, str) or None
         Needed for a plain DataFrame.
-    covariates : sequence of str
-        Adjustment covariates besides baseline and clinic.
+    covariates : sequence of str or None
+        Adjustment covariates besides baseline and clinic; None: the frame's adjustment set
+        (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
+    flexible : bool
+        Continuous confounders as splines when the sample allows; False: all linear.
     se : {"auto", "cluster", "hc3"}
         Variance estimator.
     cluster : str
@@ -88,11 +96,14 @@ def ancova(
         ``table`` holds all coefficients plus the unadjusted difference in mean change.
     """
     af = as_analysis_frame(frame, arms)
-    d, excluded = af.complete_cases()
+    adjust = ("baseline", *af.adjustment(covariates))
+    d, excluded = af.complete_cases(adjust[1:])
     check_arms_present(d, af, "ancova")
-    terms = design_terms(d, covariates, clinic_effects)
-    formula = "follow_up ~ treated + baseline" + "".join(f" + {t}" for t in terms)
+    splines_n = len(d) if flexible else 0
+    terms = design_terms(d, adjust, clinic_effects, splines_n=splines_n)
+    formula = "follow_up ~ treated + " + " + ".join(terms)
     fit, var_text, notes = ols_fit(formula, d, se, cluster, min_clusters)
+    notes.append(spline_note(d, adjust, splines_n, "ANCOVA"))
     coefs = coef_table(fit, alpha)
     row = coefs.set_index("term").loc["treated"]
     t_arm = d.loc[d["treated"] == 1, "change"]
@@ -127,5 +138,6 @@ def ancova(
         ),
         alpha=alpha,
         table=pd.concat([coefs[coefs["term"] != "treated"], naive], ignore_index=True),
-        notes=notes,
+        notes=[*notes, *imputation_notes(af.imputed)],
+        adjustment_set=rhs_terms(formula),
     )

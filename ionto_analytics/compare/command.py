@@ -99,7 +99,8 @@ class CompareReport:
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
         plus ``estimand``, ``estimator``, ``conf_level``, ``e_value``, ``e_value_ci`` (E-values
         of the estimate and of the CI limit nearest the null; see
-        :meth:`ComparisonResult.from_fit`) and ``notes``.
+        :meth:`ComparisonResult.from_fit`), ``notes`` and ``adjustment_set`` (the model terms
+        adjusted for).
         """
         r, spec = self.result, self.spec
         return jsonable(
@@ -121,6 +122,7 @@ class CompareReport:
                 "e_value": r.e_value,
                 "e_value_ci": r.e_value_ci,
                 "notes": list(self.notes),
+                "adjustment_set": list(r.adjustment_set),
             }
         )
 
@@ -148,6 +150,7 @@ class CompareReport:
             "    (the risk ratio an unmeasured confounder would need with both arm and outcome",
             "    to explain it away; VanderWeele & Ding 2017, via estimate / pooled SD of the",
             "    change from baseline)",
+            f"  adjusted for: {', '.join(r.adjustment_set) or 'nothing'}",
             "",
             "  episodes analysed:",
         ]
@@ -212,7 +215,7 @@ def compare_frames(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticalWarning)
-        result = _estimate(cohort, spec, se)
+        result = _estimate(cohort, outcomes, spec, se)
     notes += [str(c.message) for c in caught if issubclass(c.category, StatisticalWarning)]
     notes += list(result.notes)
     excluded = {**cohort.excluded, **result.excluded}
@@ -226,9 +229,20 @@ def compare_frames(
 
 
 def _estimate(
-    cohort: CohortResult, spec: ComparisonSpec, se: Literal["cluster", "hc3"]
+    cohort: CohortResult,
+    outcomes: pd.DataFrame,
+    spec: ComparisonSpec,
+    se: Literal["cluster", "hc3"],
 ) -> ComparisonResult:
-    af = comparison_frame(cohort.episodes, cohort.outcomes, spec.instrument, spec.week, spec.arms)
+    # every instrument's outcomes: the intake scores of the others are in the adjustment set
+    af = comparison_frame(
+        cohort.episodes,
+        outcomes[outcomes["episode_id"].isin(cohort.episodes["episode_id"])],
+        spec.instrument,
+        spec.week,
+        spec.arms,
+        adjust_for=spec.adjust_for,
+    )
     if spec.method == "mixed":
         return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "mmrm":

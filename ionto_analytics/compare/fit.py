@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = [
     "MIN_CLUSTERS",
     "SeType",
     "check_arms_present",
+    "check_identifiable",
+    "check_windows_present",
     "choose_se",
     "coef_table",
     "contrast_text",
@@ -85,6 +88,62 @@ def check_arms_present(d: pd.DataFrame, af: AnalysisFrame, what: str, min_n: int
             )
 
 
+def check_windows_present(long: pd.DataFrame, af: AnalysisFrame, windows: Sequence[int]) -> None:
+    """Raise :class:`InputError` when an arm has no measurement in one of ``windows``.
+
+    ``long`` holds one row per measurement with ``window`` = ``"w<week>"``.
+
+    Examples
+    --------
+    >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+    >>> long = pd.DataFrame({"arm": ["ionto+exercise", "exercise", "exercise"],
+    ...                      "window": ["w4", "w4", "w6"]})
+    >>> check_windows_present(long, af, (4, 6))
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: arm 'ionto+exercise' has no nprs score in the week-6 ...
+    """
+    for w in windows:
+        for arm in af.arms:
+            if not ((long["arm"] == arm) & (long["window"] == f"w{w}")).any():
+                raise InputError(
+                    f"arm {arm!r} has no {af.instrument} score in the week-{w} window, so "
+                    f"the arm contrast there cannot be estimated; leave week {w} out of "
+                    "windows or import the follow-ups"
+                )
+
+
+def check_identifiable(exog: np.ndarray, names: list[str], n_rows: int, what: str) -> None:
+    """Refuse a design the data cannot identify (numpy ``matrix_rank``) or fit exactly.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0, 2.0], [1.0, 1.0, 2.0], [1.0, 0.0, 2.0]])
+    >>> check_identifiable(x, ["Intercept", "treated", "age_years"], 3, "ancova")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: ancova: the design has 3 parameters but only rank 2 ...
+    """
+    if n_rows != exog.shape[0]:
+        raise InputError(
+            f"{what}: {n_rows - exog.shape[0]} row(s) have a missing value in the model; "
+            "they must be excluded (and counted) before fitting"
+        )
+    k = exog.shape[1]
+    rank = int(np.linalg.matrix_rank(exog))
+    if rank < k:
+        raise InputError(
+            f"{what}: the design has {k} parameters but only rank {rank} on {n_rows} "
+            f"episode rows (terms: {names}); the data cannot tell them apart. Adjust for "
+            "fewer covariates (covariates=...), drop clinic effects, or pool more episodes"
+        )
+    if n_rows <= k:
+        raise InputError(
+            f"{what}: {n_rows} rows for {k} parameters leave no residual degree of freedom "
+            "for a standard error; adjust for fewer covariates or pool more episodes"
+        )
+
+
 def ols_fit(
     formula: str,
     data: pd.DataFrame,
@@ -102,6 +161,7 @@ def ols_fit(
     """
     notes: list[str] = []
     model = smf.ols(formula, data) if weights is None else smf.wls(formula, data, weights=weights)
+    check_identifiable(model.exog, list(model.exog_names), len(data), f"model {formula!r}")
     if se == "auto":
         g = int(data[cluster].nunique()) if cluster and cluster in data.columns else 0
         se = choose_se(g, min_clusters)

@@ -16,6 +16,15 @@ Examples
 [['ionto+exercise', 1, 7.0, 3.0, -4.0], ['exercise', 0, 6.0, 4.0, -2.0]]
 >>> af.excluded
 {'no_arm': 1}
+
+The adjustment set (:attr:`AnalysisFrame.adjust_for`) is every baseline characteristic that
+can drive the treatment choice: age, sex, symptom duration (clinic by ``clinic_effects``) and
+the intake score of every other instrument collected for the condition (``intake_<key>``;
+:func:`~ionto_analytics.compare.adjustment.intake_scores` states the missing-indicator
+rule).
+
+>>> af.adjust_for
+('age_years', 'sex', 'symptom_duration_weeks')
 """
 
 from __future__ import annotations
@@ -23,9 +32,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
+import patsy
 
 from data_schemas.vocabulary import ARMS, conditions_in
+from ionto_analytics.compare.adjustment import (
+    MIN_PER_SPLINE_DF,
+    SPLINE_DF,
+    continuous_columns,
+    intake_scores,
+)
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline
@@ -41,7 +58,7 @@ __all__ = [
 ]
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("age_years", "sex", "symptom_duration_weeks")
-"""Adjustment covariates besides the baseline score and clinic fixed effects."""
+"""Episode covariates of every adjustment set, besides the baseline score and clinic."""
 
 ANALYSIS_COLUMNS: tuple[str, ...] = (
     "episode_id",
@@ -102,6 +119,12 @@ class AnalysisFrame:
         uses them); None for a frame made from a plain DataFrame.
     covariates : tuple of str
         Covariates whose missing values excluded an episode.
+    adjust_for : tuple of str
+        The adjustment set besides the baseline score and clinic: columns of ``data`` every
+        estimator adjusts for unless told otherwise (``intake_<key>`` columns and their
+        ``intake_<key>_missing`` indicators included).
+    imputed : dict
+        ``intake_<key>`` → episodes whose missing intake score was mean-filled (indicator 1).
     """
 
     data: pd.DataFrame
@@ -112,22 +135,56 @@ class AnalysisFrame:
     condition: str | None = None
     outcomes: pd.DataFrame | None = field(default=None, repr=False)
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
+    adjust_for: tuple[str, ...] = DEFAULT_COVARIATES
+    imputed: dict[str, int] = field(default_factory=dict)
 
-    def complete_cases(self) -> tuple[pd.DataFrame, dict[str, int]]:
-        """Rows with a follow-up, and the exclusions including those without one.
+    def adjustment(self, covariates: Sequence[str] | None) -> tuple[str, ...]:
+        """The covariates an estimator adjusts for: ``covariates``, or the frame's set.
 
         Examples
         --------
-        >>> af = AnalysisFrame(pd.DataFrame({"has_follow_up": [True, False]}), "nprs", 6,
-        ...                    ("ionto+exercise", "exercise"))
-        >>> len(af.complete_cases()[0]), af.complete_cases()[1]
-        (1, {'no_follow_up_in_window': 1})
+        >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
+        >>> af.adjustment(None), af.adjustment(["age_years"])
+        (('age_years', 'sex', 'symptom_duration_weeks'), ('age_years',))
         """
-        keep = self.data["has_follow_up"].astype(bool)
+        return self.adjust_for if covariates is None else tuple(covariates)
+
+    def complete_cases(self, columns: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Rows with a follow-up and every one of ``columns``, and the exclusions with them.
+
+        Rows without a baseline are counted ``no_baseline``, without a value of a column
+        ``missing_covariate:<column>``, without a follow-up ``no_follow_up_in_window``
+        (in that order; each row counted once).
+
+        Examples
+        --------
+        >>> af = AnalysisFrame(pd.DataFrame({"has_follow_up": [True, False, True],
+        ...                                  "baseline": 5.0, "age_years": [40, 50, None]}),
+        ...                    "nprs", 6, ("ionto+exercise", "exercise"))
+        >>> len(af.complete_cases()[0]), af.complete_cases()[1]
+        (2, {'no_follow_up_in_window': 1})
+        >>> af.complete_cases(["age_years"])[1]
+        {'missing_covariate:age_years': 1, 'no_follow_up_in_window': 1}
+        """
         excluded = dict(self.excluded)
-        n_missing = int((~keep).sum())
-        if n_missing:
-            excluded["no_follow_up_in_window"] = n_missing
+        keep = pd.Series(True, index=self.data.index)
+        checks = [("baseline", "no_baseline")] if "baseline" in self.data.columns else []
+        for c in dict.fromkeys(columns):
+            if c not in self.data.columns:
+                raise InputError(
+                    f"covariate {c!r} is not a column of the analysis frame; columns: "
+                    f"{list(self.data.columns)}"
+                )
+            checks.append((c, f"missing_covariate:{c}"))
+        for c, reason in checks:
+            gone = keep & self.data[c].isna()
+            if gone.any():
+                excluded[reason] = excluded.get(reason, 0) + int(gone.sum())
+                keep &= ~gone
+        gone = keep & ~self.data["has_follow_up"].astype(bool)
+        if gone.any():
+            excluded["no_follow_up_in_window"] = int(gone.sum())
+            keep &= ~gone
         return self.data[keep.to_numpy()].reset_index(drop=True), excluded
 
     def n_per_arm(self, data: pd.DataFrame) -> dict[str, int]:
@@ -176,8 +233,18 @@ class AnalysisFrame:
             week,
             self.arms,
             covariates=self.covariates,
+            adjust_for=(),
         )
-        return replace(again, excluded=dict(self.excluded), condition=self.condition)
+        intake = [c for c in self.data.columns if c.startswith("intake_")]
+        data = again.data.merge(self.data[["episode_id", *intake]], on="episode_id", how="left")
+        return replace(
+            again,
+            data=data,
+            excluded=dict(self.excluded),
+            condition=self.condition,
+            adjust_for=self.adjust_for,
+            imputed=dict(self.imputed),
+        )
 
 
 def _check_arms(arms: Sequence[str]) -> tuple[str, str]:
@@ -198,6 +265,7 @@ def comparison_frame(
     *,
     condition: str | None = None,
     covariates: Sequence[str] = DEFAULT_COVARIATES,
+    adjust_for: Sequence[str] | None = None,
 ) -> AnalysisFrame:
     """Build the one-row-per-episode analysis frame (baseline, follow-up, change, covariates).
 
@@ -225,6 +293,11 @@ def comparison_frame(
         A condition or family key to restrict to.
     covariates : sequence of str
         Covariate columns that must be present (missing values exclude the episode).
+    adjust_for : sequence of str or None
+        The adjustment set (:attr:`AnalysisFrame.adjust_for`); None: ``covariates`` plus
+        the intake score (and missing indicator) of every other instrument collected for
+        the condition (:func:`~ionto_analytics.compare.adjustment.intake_scores`). Names
+        may be any episode column or ``intake_<instrument>``.
 
     Returns
     -------
@@ -289,6 +362,16 @@ def comparison_frame(
             "has_follow_up": ep["score"].notna().to_numpy(),
         }
     ).reset_index(drop=True)
+    intake, imputed = intake_scores(outcomes, data, inst.key)
+    data = data.merge(intake, on="episode_id", how="left") if len(intake.columns) > 1 else data
+    if adjust_for is None:
+        adjust_for = (*covariates, *intake.columns[1:])
+    unknown = [c for c in adjust_for if c not in data.columns]
+    if unknown:
+        raise InputError(
+            f"adjust_for: {unknown} are not columns of the analysis frame; choose from "
+            f"{[c for c in data.columns if c not in ('treated', 'follow_up', 'change')]}"
+        )
     kept = outcomes["episode_id"].isin(data["episode_id"]) & (outcomes["instrument"] == inst.key)
     return AnalysisFrame(
         data=data,
@@ -299,6 +382,8 @@ def comparison_frame(
         condition=condition,
         outcomes=outcomes[kept.to_numpy()].reset_index(drop=True),
         covariates=tuple(covariates),
+        adjust_for=tuple(adjust_for),
+        imputed=imputed,
     )
 
 
@@ -355,9 +440,18 @@ def design_terms(
     data: pd.DataFrame,
     covariates: Sequence[str] = DEFAULT_COVARIATES,
     clinic_effects: bool = True,
+    *,
+    splines_n: int | None = None,
 ) -> list[str]:
     """Formula terms for the adjustment set: categorical columns as ``C(col)``, constant
     columns dropped (a single sex or clinic would make the design singular).
+
+    With ``splines_n`` (the episodes, or the smaller arm for a propensity model) of at
+    least ``MIN_PER_SPLINE_DF`` per spline degree of freedom, continuous confounders
+    (numeric, with :data:`~ionto_analytics.compare.adjustment.MIN_SPLINE_VALUES`+ distinct
+    values) enter as restricted cubic splines
+    ``cr(col, df=3, constraints="center")`` (``SPLINE_DF``; :mod:`.adjustment` states the
+    rule); otherwise linearly.
 
     Examples
     --------
@@ -365,14 +459,42 @@ def design_terms(
     ...                    "clinic_id": ["a", "b"]})
     >>> design_terms(df, ("age_years", "sex"))
     ['age_years', 'C(clinic_id)']
+    >>> df = pd.DataFrame({"age_years": range(60), "clinic_id": "a"})
+    >>> design_terms(df, ("age_years",), splines_n=60), design_terms(df, ("age_years",))
+    (['cr(age_years, df=3, constraints="center")'], ['age_years'])
     """
     terms: list[str] = []
     cols = list(covariates) + (["clinic_id"] if clinic_effects else [])
     for c in cols:
         if c not in data.columns:
             raise InputError(f"covariate {c!r} is not a column of the analysis frame")
+    continuous = continuous_columns(data, cols)
+    flexible = splines_n is not None and splines_n >= MIN_PER_SPLINE_DF * SPLINE_DF * len(
+        continuous
+    )
+    for c in cols:
         if data[c].nunique(dropna=True) < 2:
             continue
         numeric = pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c])
-        terms.append(c if numeric else f"C({c})")
-    return terms
+        if flexible and c in continuous:
+            terms.append(f'cr({c}, df={SPLINE_DF}, constraints="center")')
+        else:
+            terms.append(c if numeric else f"C({c})")
+    return _without_redundant_indicators(terms, data)
+
+
+def _without_redundant_indicators(terms: list[str], data: pd.DataFrame) -> list[str]:
+    # A missing-intake indicator that the other terms already determine (two forms missed
+    # together, a clinic that never collects a form) adds no information: it is left out.
+    flags = [t for t in terms if t.endswith("_missing")]
+    if not flags:
+        return terms
+    kept = [t for t in terms if t not in flags]
+
+    def rank(ts: list[str]) -> int:
+        return int(np.linalg.matrix_rank(np.asarray(patsy.dmatrix(" + ".join(["1", *ts]), data))))
+
+    for t in flags:
+        if rank([*kept, t]) > rank(kept):
+            kept.append(t)
+    return [t for t in terms if t in kept]

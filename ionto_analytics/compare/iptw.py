@@ -25,9 +25,9 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
+from ionto_analytics.compare.adjustment import rhs_terms
 from ionto_analytics.compare.fit import SeType, check_arms_present, contrast_text, ols_fit
 from ionto_analytics.compare.frame import (
-    DEFAULT_COVARIATES,
     AnalysisFrame,
     as_analysis_frame,
     design_terms,
@@ -51,8 +51,9 @@ def propensity_scores(
     >>> f, ps.shape
     ('treated ~ baseline', (6,))
     """
-    terms = design_terms(d, covariates, clinic_effects)
-    formula = "treated ~ baseline" + "".join(f" + {t}" for t in terms)
+    n_min = int(min(d["treated"].sum(), len(d) - d["treated"].sum()))
+    terms = design_terms(d, ("baseline", *covariates), clinic_effects, splines_n=n_min)
+    formula = "treated ~ " + " + ".join(terms)
     fit = smf.glm(formula, d, family=sm.families.Binomial()).fit()
     return np.asarray(fit.predict(d), dtype=float), formula
 
@@ -82,7 +83,7 @@ def iptw(
     frame: AnalysisFrame | pd.DataFrame,
     *,
     arms: Sequence[str] | None = None,
-    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
     weighting: Literal["ate", "overlap"] = "ate",
     trim: float = 0.01,
@@ -109,7 +110,8 @@ def iptw(
         arm, the number of truncated propensities and the weight range.
     """
     af = as_analysis_frame(frame, arms)
-    d, excluded = af.complete_cases()
+    covariates = af.adjustment(covariates)
+    d, excluded = af.complete_cases(covariates)
     check_arms_present(d, af, "iptw")
     if weighting not in ("ate", "overlap"):
         raise InputError(f"weighting must be 'ate' or 'overlap', got {weighting!r}")
@@ -180,4 +182,5 @@ def iptw(
         table=table,
         balance=balance,
         notes=notes,
+        adjustment_set=rhs_terms(ps_formula),
     )

@@ -98,7 +98,7 @@ def mixed_model(
         Follow-up weeks in the model.
     covariates : sequence of str or None
         Adjustment covariates besides baseline and clinic; None: the frame's own
-        (:attr:`AnalysisFrame.covariates`).
+        (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
     engine : {"lmm", "statsmodels"}
@@ -115,7 +115,7 @@ def mixed_model(
     if engine not in ENGINES:
         raise InputError(f"mixed_model: engine must be one of {list(ENGINES)}, got {engine!r}")
     long, excluded = long_frame(frame, windows, "mixed_model")
-    adjust = frame.covariates if covariates is None else tuple(covariates)
+    adjust = frame.adjustment(covariates)
     design = repeated_design(long, adjust, clinic_effects, windows)
     y = long["follow_up"].to_numpy(dtype=float)
     groups = long["episode_id"].to_numpy()
@@ -150,6 +150,7 @@ def mixed_model(
         alpha=alpha,
         table=table,
         notes=notes,
+        adjustment_set=design.adjustment_set,
     )
 
 

@@ -91,7 +91,7 @@ def mmrm(
         ``"heterogeneous_cs"``, ``"heterogeneous_ar1"`` or ``"diagonal"``.
     covariates : sequence of str or None
         Adjustment covariates besides baseline and clinic; None: the frame's own
-        (:attr:`AnalysisFrame.covariates`).
+        (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
     alpha : float
@@ -112,7 +112,7 @@ def mmrm(
     if windows is not None:
         weeks = list(windows)
     long, excluded = long_frame(frame, weeks, "mmrm")
-    adjust = frame.covariates if covariates is None else tuple(covariates)
+    adjust = frame.adjustment(covariates)
     design = repeated_design(long, adjust, clinic_effects, weeks)
     fit, notes = engine_fit(
         lambda: fit_mmrm(
@@ -153,4 +153,5 @@ def mmrm(
         alpha=alpha,
         table=pd.concat([table, sd], ignore_index=True),
         notes=notes,
+        adjustment_set=design.adjustment_set,
     )

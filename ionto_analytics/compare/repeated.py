@@ -75,12 +75,15 @@ class RepeatedDesign:
         Window → column index of its arm effect (the contrast first − second arm).
     formula : str
         The model in formula notation (for the result's estimand).
+    adjustment_set : tuple of str
+        The terms adjusted for: baseline by window, then the covariate and clinic terms.
     """
 
     X: np.ndarray
     names: list[str]
     arm_columns: dict[int, int]
     formula: str
+    adjustment_set: tuple[str, ...]
 
 
 def long_frame(
@@ -202,7 +205,9 @@ def repeated_design(
         f" + {t}" for t in terms
     )
     arm_columns = {w: len(weeks) + i for i, w in enumerate(weeks)}
-    return RepeatedDesign(np.column_stack(blocks), names, arm_columns, formula)
+    return RepeatedDesign(
+        np.column_stack(blocks), names, arm_columns, formula, ("C(week):baseline", *terms)
+    )
 
 
 def _term_columns(long: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:

@@ -93,6 +93,26 @@ def _responder_flags(
     return flags, sorted(used)
 
 
+def _supplied_flags(
+    d: pd.DataFrame, excluded: dict[str, int]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    # a missing flag is missing (counted in ``excluded``), never a responder; True/False,
+    # 1/0 and pandas' nullable boolean (with <NA>) are accepted, anything else refused
+    missing = d["responder"].isna().to_numpy()
+    if missing.any():
+        excluded["missing_responder_flag"] = int(missing.sum())
+        d = d[~missing].reset_index(drop=True)
+    values = d["responder"].astype(object)
+    bad = ~values.isin([True, False])
+    if bad.any():
+        raise InputError(
+            f"responders: the responder column must hold True/False (or 1/0), got "
+            f"{values[bad].iloc[0]!r} in row {int(np.flatnonzero(bad.to_numpy())[0])}; "
+            "leave it out to classify by the instrument's MCID"
+        )
+    return d, np.array([bool(v) for v in values], dtype=bool)
+
+
 def responders(
     frame: AnalysisFrame | pd.DataFrame,
     *,
@@ -105,7 +125,8 @@ def responders(
 
     A responder improved by at least the registry MCID for the instrument, the episode's
     condition and the week (baseline-dependent where the MCID is), and by more than 0; a
-    ``responder`` column in a plain DataFrame is used as is.
+    ``responder`` column in a plain DataFrame is used instead; a missing flag excludes the
+    episode (counted ``missing_responder_flag``), never makes it a responder.
 
     * RD: Newcombe hybrid score interval (default) or Wald; p-value from the pooled
       two-proportion z-test (= Pearson χ² without continuity correction); Fisher's exact
@@ -125,16 +146,16 @@ def responders(
     """
     af = as_analysis_frame(frame, arms)
     d, excluded = af.complete_cases()
-    check_arms_present(d, af, "responders", min_n=1)
     notes: list[str] = []
     if "responder" in d.columns:
-        flags = d["responder"].astype(bool).to_numpy()
+        d, flags = _supplied_flags(d, excluded)
         mcid_text = "responder column supplied"
     else:
         if not af.instrument:
             raise InputError("responders: the frame has no instrument; pass an AnalysisFrame")
         flags, used = _responder_flags(d, af.instrument, af.week, source)
         mcid_text = "; ".join(used)
+    check_arms_present(d, af, "responders")
     t = d["treated"].to_numpy() == 1
     x1, n1 = int(flags[t].sum()), int(t.sum())
     x2, n2 = int(flags[~t].sum()), int((~t).sum())

@@ -83,6 +83,8 @@ class ComparisonResult:
         nearest the null (1 when the interval crosses it): how strongly, as a risk ratio,
         an unmeasured confounder would have to be tied to both arm and outcome to explain
         the estimate (the interval) away. See :meth:`from_fit` for how they are computed.
+    adjustment_set : tuple of str
+        The model terms the estimate is adjusted for (``cr(...)`` = restricted cubic spline).
     """
 
     estimate: float
@@ -103,6 +105,7 @@ class ComparisonResult:
     conf_level: float = 0.95
     e_value: float = math.nan
     e_value_ci: float = math.nan
+    adjustment_set: tuple[str, ...] = ()
 
     @classmethod
     def from_fit(
@@ -123,6 +126,7 @@ class ComparisonResult:
         curve: pd.DataFrame | None = None,
         notes: Sequence[str] = (),
         e_values: tuple[float, float] | None = None,
+        adjustment_set: Sequence[str] = (),
     ) -> ComparisonResult:
         """The one way an estimator builds its result.
 
@@ -171,6 +175,7 @@ class ComparisonResult:
             conf_level=1 - alpha,
             e_value=float(e_values[0]),
             e_value_ci=float(e_values[1]),
+            adjustment_set=tuple(adjustment_set),
         )
 
     def summary(self) -> pd.DataFrame:
@@ -182,6 +187,7 @@ class ComparisonResult:
             ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
             ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
             ``estimator``, ``e_value``, ``e_value_ci``.
+            ``estimator``, ``adjustment_set`` (the terms, ``"; "``-joined).
         """
         row: dict[str, Any] = {
             "instrument": self.instrument,
@@ -199,6 +205,7 @@ class ComparisonResult:
         row["estimator"] = self.estimator
         row["e_value"] = self.e_value
         row["e_value_ci"] = self.e_value_ci
+        row["adjustment_set"] = "; ".join(self.adjustment_set)
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,6 +230,7 @@ class ComparisonResult:
                 "conf_level": self.conf_level,
                 "e_value": self.e_value,
                 "e_value_ci": self.e_value_ci,
+                "adjustment_set": list(self.adjustment_set),
             }
         )
 

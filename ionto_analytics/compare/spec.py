@@ -47,6 +47,11 @@ class ComparisonSpec:
         Estimator (:data:`METHODS`).
     per_protocol, intention_to_treat : bool
         Cohort rules (:class:`ionto_analytics.cohorts.Cohort`); they exclude each other.
+    adjust_for : tuple of str or None
+        Override of the adjustment set besides baseline and clinic (columns of the
+        analysis frame, e.g. ``("age_years", "intake_visa_a")``); None: age, sex, symptom
+        duration and the intake score of every instrument collected for the condition
+        (:func:`ionto_analytics.compare.frame.comparison_frame`).
 
     Examples
     --------
@@ -65,6 +70,7 @@ class ComparisonSpec:
     method: str = "ancova"
     per_protocol: bool = False
     intention_to_treat: bool = False
+    adjust_for: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -84,6 +90,12 @@ class ComparisonSpec:
                 f"week must be 2 or more (week 1 overlaps the baseline), got {self.week!r}"
             )
         object.__setattr__(self, "week", week)
+        if self.adjust_for is not None:
+            if isinstance(self.adjust_for, str):
+                raise InputError(
+                    f"adjust_for must be a sequence of column names, got {self.adjust_for!r}"
+                )
+            object.__setattr__(self, "adjust_for", tuple(self.adjust_for))
         self.cohort()  # the condition, instrument and arm keys, before any data is read
 
     def cohort(self) -> Cohort:

@@ -306,6 +306,13 @@ def table1(
     gs = tuple(groups) if groups is not None else tuple(sorted(grp.dropna().unique()))
     if len(gs) < 2:
         raise InputError(f"table1: need at least two groups in {by!r}, got {list(gs)}")
+    empty = [g for g in gs if not (grp == g).any()]
+    if empty:
+        raise InputError(
+            f"table1: group(s) {empty} of {by!r} have no episode (groups present: "
+            f"{sorted(grp.dropna().astype(str).unique())}); check the group keys or the filter "
+            "that emptied them"
+        )
     rows: list[dict[str, Any]] = []
     smds: list[dict[str, Any]] = []
     for var in variables:
