@@ -177,5 +177,5 @@ def test_mixed_model_refuses_a_window_without_first_arm_scores() -> None:
     week12 = out[out["days_from_intake"] == 42].assign(days_from_intake=84)
     out = pd.concat([out, week12[~week12["episode_id"].isin(first)]], ignore_index=True)
     af = comparison_frame(ep, out, "nprs", 6, ARMS)
-    with pytest.raises(InputError, match="no nprs score in the week-12 window"):
+    with pytest.raises(InputError, match="has 0 episode\\(s\\) with a nprs score in week 12"):
         mixed_model(af, windows=(6, 12))

@@ -15,7 +15,6 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -30,7 +29,6 @@ __all__ = [
     "SeType",
     "check_arms_present",
     "check_identifiable",
-    "check_windows_present",
     "choose_se",
     "coef_table",
     "contrast_text",
@@ -86,31 +84,6 @@ def check_arms_present(d: pd.DataFrame, af: AnalysisFrame, what: str, min_n: int
                 f"{what}: arm {arm!r} has {k} analysable episode(s); at least {min_n} needed "
                 f"(exclusions: {af.excluded})"
             )
-
-
-def check_windows_present(long: pd.DataFrame, af: AnalysisFrame, windows: Sequence[int]) -> None:
-    """Raise :class:`InputError` when an arm has no measurement in one of ``windows``.
-
-    ``long`` holds one row per measurement with ``window`` = ``"w<week>"``.
-
-    Examples
-    --------
-    >>> af = AnalysisFrame(pd.DataFrame(), "nprs", 6, ("ionto+exercise", "exercise"))
-    >>> long = pd.DataFrame({"arm": ["ionto+exercise", "exercise", "exercise"],
-    ...                      "window": ["w4", "w4", "w6"]})
-    >>> check_windows_present(long, af, (4, 6))
-    Traceback (most recent call last):
-    ...
-    data_schemas.errors.InputError: arm 'ionto+exercise' has no nprs score in the week-6 ...
-    """
-    for w in windows:
-        for arm in af.arms:
-            if not ((long["arm"] == arm) & (long["window"] == f"w{w}")).any():
-                raise InputError(
-                    f"arm {arm!r} has no {af.instrument} score in the week-{w} window, so "
-                    f"the arm contrast there cannot be estimated; leave week {w} out of "
-                    "windows or import the follow-ups"
-                )
 
 
 def check_identifiable(exog: np.ndarray, names: list[str], n_rows: int, what: str) -> None:
