@@ -117,8 +117,11 @@ app = typer.Typer(
     help="ionto-analytics: does iontophoresis help your patients, at which dose?",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Create, migrate and inspect the store.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Create, migrate and inspect the store.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 
@@ -323,37 +326,58 @@ def import_(
 @app.command()
 def compare(
     ctx: typer.Context,
-    condition: Annotated[str, typer.Option(help="Condition or family key, e.g. epicondylitis.")],
-    instrument: Annotated[str, typer.Option(help="Instrument key, e.g. prtee or nprs.")],
+    condition: Annotated[
+        str,
+        typer.Option(metavar="KEY", help="Condition or family key, e.g. epicondylitis."),
+    ],
+    instrument: Annotated[
+        str, typer.Option(metavar="KEY", help="Instrument key, e.g. prtee or nprs.")
+    ],
     arms: Annotated[
         tuple[str, str],
-        typer.Option(help="Two arm keys: the estimate is the first minus the second."),
+        typer.Option(
+            metavar="FIRST SECOND", help="Two arm keys: the estimate is the first minus the second."
+        ),
     ],
-    at_weeks: Annotated[int, typer.Option("--at-weeks", help="Follow-up week.")] = 6,
-    method: Annotated[str, typer.Option(help="ancova, mixed or iptw.")] = "ancova",
+    at_weeks: Annotated[
+        int, typer.Option("--at-weeks", metavar="WEEK", help="Follow-up week.")
+    ] = 6,
+    method: Annotated[
+        str, typer.Option(metavar="METHOD", help="ancova, mixed or iptw.")
+    ] = "ancova",
     per_protocol: Annotated[
         bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='One JSON object on stdout; an error as {"error": ..., "exit_status": 2}.',
+        ),
+    ] = False,
 ) -> None:
     """Compare two arms on an outcome: difference in mean change, adjusted, with a 95% CI.
 
-    Exit status: 0 on success; 2 when the options or the data do not allow a comparison.
+    Keys are matched without regard to case. Exit status: 0 on success; 2 when the options,
+    the store or the data do not allow a comparison.
     """
-    from ionto_analytics.compare.command import run_compare
+    from ionto_analytics.compare.command import comparison_keys, run_compare
     from ionto_analytics.compare.spec import ComparisonSpec
-    from ionto_analytics.errors import IontoError
 
     settings = _settings(ctx)
     try:
+        condition, instrument, keys = comparison_keys(condition, instrument, arms)
         spec = ComparisonSpec(
-            condition, instrument, arms, week=at_weeks, method=method, per_protocol=per_protocol
+            condition, instrument, keys, week=at_weeks, method=method, per_protocol=per_protocol
         )
         with settings.open_store() as engine:
             report = run_compare(engine, spec)
-    except IontoError as error:
-        settings.console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    except user_errors() as error:
+        if not as_json:
+            raise
+        _say(one_line(error))
+        typer.echo(json.dumps({"error": one_line(error), "exit_status": EXIT_COULD_NOT_RUN}))
+        raise typer.Exit(EXIT_COULD_NOT_RUN) from None
     typer.echo(report.to_json() if as_json else report.to_text())
 
 

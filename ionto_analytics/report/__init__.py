@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.metadata
 import platform
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from sqlalchemy import Engine
 
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
+from ionto_analytics.provenance import code_version, ledger_sha256
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section
@@ -116,7 +115,8 @@ class ReportFiles:
 
 
 def data_snapshot_hash(data: ReportData) -> str:
-    """SHA-256 over the import ledger (file hash, status, rows) and the frames' row counts.
+    """SHA-256 over the import ledger's hash (:func:`ionto_analytics.provenance.ledger_sha256`,
+    the ``data_hash`` of ``ionto compare --json``) and the frames' row counts.
 
     The same imported files give the same hash on any backend; importing, re-importing a
     corrected file or quarantining one changes it.
@@ -126,40 +126,12 @@ def data_snapshot_hash(data: ReportData) -> str:
     >>> from data_schemas import store
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
     >>> data_snapshot_hash(load_report_data(engine))[:12]
-    '94a05fa1d5ed'
+    '60203eda6cd6'
     """
-    h = hashlib.sha256()
-    for sha, status, rows in sorted(
-        zip(data.ledger["sha256"], data.ledger["status"], data.ledger["row_count"], strict=True)
-    ):
-        h.update(f"{sha}\t{status}\t{int(rows)}\n".encode())
+    h = hashlib.sha256(ledger_sha256(data.ledger).encode())
     for name in ("episodes", "outcomes", "sessions", "interventions", "visits"):
         h.update(f"{name}\t{len(getattr(data, name))}\n".encode())
     return h.hexdigest()
-
-
-def code_version() -> str:
-    """``ionto-analytics`` version, plus the git commit when run from a checkout.
-
-    Examples
-    --------
-    >>> code_version().startswith(importlib.metadata.version("ionto-analytics"))
-    True
-    """
-    version = importlib.metadata.version("ionto-analytics")
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return version
-    commit = done.stdout.strip()
-    return f"{version} (git {commit})" if done.returncode == 0 and commit else version
 
 
 def _check_clinic(data: ReportData, clinic: str | None) -> None:
