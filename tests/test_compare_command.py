@@ -268,13 +268,13 @@ def test_an_empty_store_says_it_has_no_episodes(tmp_path) -> None:
 
 
 def test_json_errors_are_a_json_object_on_stdout(emulated_store: EmulatedStore, tmp_path) -> None:
-    for db, expected in (
-        (emulated_store.url, "unknown instrument 'prte'; did you mean prtee?"),
-        (f"sqlite:///{tmp_path / 'missing.db'}", "no store at"),
+    for db, instrument, expected in (
+        (emulated_store.url, "prte", "unknown instrument 'prte'; did you mean prtee?"),
+        (f"sqlite:///{tmp_path / 'missing.db'}", "prtee", "no store at"),
     ):
         result = runner.invoke(
             app,
-            ["--db", db, "compare", "--condition", "epicondylitis", "--instrument", "prte",
+            ["--db", db, "compare", "--condition", "epicondylitis", "--instrument", instrument,
              *ARMS, "--json"],
         )  # fmt: skip
         assert result.exit_code == 2
