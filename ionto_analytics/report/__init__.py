@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
-from ionto_analytics.provenance import code_version, ledger_sha256
+from ionto_analytics.provenance import code_version
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section
@@ -115,8 +115,7 @@ class ReportFiles:
 
 
 def data_snapshot_hash(data: ReportData) -> str:
-    """SHA-256 over the import ledger's hash (:func:`ionto_analytics.provenance.ledger_sha256`,
-    the ``data_hash`` of ``ionto compare --json``) and the frames' row counts.
+    """SHA-256 over the import ledger (file hash, status, rows) and the frames' row counts.
 
     The same imported files give the same hash on any backend; importing, re-importing a
     corrected file or quarantining one changes it.
@@ -126,9 +125,13 @@ def data_snapshot_hash(data: ReportData) -> str:
     >>> from data_schemas import store
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
     >>> data_snapshot_hash(load_report_data(engine))[:12]
-    '60203eda6cd6'
+    '94a05fa1d5ed'
     """
-    h = hashlib.sha256(ledger_sha256(data.ledger).encode())
+    h = hashlib.sha256()
+    for sha, status, rows in sorted(
+        zip(data.ledger["sha256"], data.ledger["status"], data.ledger["row_count"], strict=True)
+    ):
+        h.update(f"{sha}\t{status}\t{int(rows)}\n".encode())
     for name in ("episodes", "outcomes", "sessions", "interventions", "visits"):
         h.update(f"{name}\t{len(getattr(data, name))}\n".encode())
     return h.hexdigest()
