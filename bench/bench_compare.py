@@ -10,10 +10,19 @@ Synthetic confounded data from ``tests/analysis_sim.py`` (NPRS, 20 clinics). For
 
 Targets: ANCOVA and IPTW < 10 s at 100,000 episodes; mixed model < 60 s; each within 1.3x of
 statsmodels alone. Run: ``.venv/bin/python bench/bench_compare.py [max_n]``.
+
+``bench/bench_compare.py cli URL [URL ...]`` times ``ionto compare --json`` end to end (a
+new process, from its start to the JSON on stdout) on each store, beside the bare read of
+every episode and outcome row of that store with the fastest reader measured (the driver's
+own cursor: ``sqlite3`` or psycopg ``fetchall``, no SQLAlchemy, no pandas), and prints the
+ratio. Wall and CPU seconds are both printed: on a shared machine the wall time drifts.
 """
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
 import sys
 import time
 import warnings
@@ -126,7 +135,73 @@ def mixed(n: int = 20_000, rows_target: int = 200_000) -> dict[str, float]:
     }
 
 
+COMPARE = ["compare", "--condition", "epicondylitis", "--instrument", "prtee",
+           "--arms", "ionto+exercise", "exercise", "--json"]  # fmt: skip
+
+
+def _bare_read(url: str) -> tuple[float, float, int]:
+    """Wall and CPU seconds to fetch every episode and outcome row with the driver itself,
+    and the number of rows."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        connection = sqlite3.connect(url.split("///", 1)[1])
+    else:
+        import psycopg
+
+        connection = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    t0, c0 = time.perf_counter(), time.process_time()
+    cursor = connection.cursor()
+    rows = len(cursor.execute("SELECT * FROM episode").fetchall())
+    rows += len(cursor.execute("SELECT * FROM outcome_measurement").fetchall())
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    connection.close()
+    return elapsed, cpu, rows
+
+
+def _cli(url: str, method: str) -> tuple[float, float]:
+    """Wall and CPU seconds of ``ionto compare --json`` in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ionto.cli", "--db", url, *COMPARE, "--method", method],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"ionto compare failed on {url}: {done.stdout}{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def end_to_end(urls: list[str], repeats: int = 3) -> pd.DataFrame:
+    """Best of ``repeats`` for the bare read and for ``ionto compare`` on each store."""
+    rows = []
+    for url in urls:
+        reads = [_bare_read(url) for _ in range(repeats)]
+        bare, bare_cpu, n_rows = min(r[0] for r in reads), min(r[1] for r in reads), reads[0][2]
+        for method in ("ancova", "mixed"):
+            runs = [_cli(url, method) for _ in range(repeats)]
+            wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+            rows.append(
+                {"store": url.rsplit("/", 1)[-1], "backend": url.split(":", 1)[0],
+                 "rows": n_rows, "bare_read_s": bare, "bare_read_cpu_s": bare_cpu,
+                 "method": method, "compare_wall_s": wall, "compare_cpu_s": cpu,
+                 "ratio_wall": wall / bare, "ratio_cpu": cpu / bare_cpu}
+            )  # fmt: skip
+            print(pd.DataFrame(rows).iloc[[-1]].to_string(index=False), flush=True)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["cli"]:
+        pd.set_option("display.width", 200)
+        print(end_to_end(sys.argv[2:]).to_string(index=False, float_format="%.3f"))
+        return
     max_n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     sizes = [s for s in (1_000, 3_000, 10_000, 30_000, 100_000) if s <= max_n]
     pd.set_option("display.width", 200)

@@ -25,11 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, event, func, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -38,11 +35,15 @@ from sqlmodel import SQLModel, create_engine
 
 from data_schemas import tables  # also registers the tables on SQLModel.metadata
 from data_schemas.errors import StoreError
+from data_schemas.store_names import DEFAULT_SQLITE_FILE, ENV_VAR, SUPPORTED_URLS
 
-ENV_VAR = "IONTO_DATABASE_URL"
-DEFAULT_SQLITE_FILE = "ionto.db"
+if TYPE_CHECKING:
+    import pandas as pd
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SUPPORTED_URLS = "sqlite:///path/to/file.db or postgresql://user@host/database"
+VERSION_TABLE = "alembic_version"
+"""Where Alembic records the store's schema revision (one row, column ``version_num``)."""
 _DRIVERS = {
     "sqlite": "sqlite",
     "sqlite+pysqlite": "sqlite",
@@ -65,6 +66,8 @@ class StoreInfo:
 
     def summary(self) -> pd.DataFrame:
         """Row counts per table as a DataFrame."""
+        import pandas as pd  # only here: reading the store's names must not import pandas
+
         return pd.DataFrame(
             {"table": list(self.row_counts), "rows": list(self.row_counts.values())}
         )
@@ -254,7 +257,13 @@ def require_revision(engine: Engine, revision: str = tables.SCHEMA_REVISION) -> 
 
 
 def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration bound to ``engine`` (no alembic.ini needed)."""
+    """An Alembic configuration bound to ``engine`` (no alembic.ini needed).
+
+    Alembic is imported here, not at the top: ``ionto db info`` and every reader of the store
+    never migrate, and Alembic (with Mako and Pygments) costs a third of a second to import.
+    """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -292,20 +301,49 @@ def _migrating(engine: Engine) -> Iterator[Config]:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or migrate the store to ``revision``, in one transaction."""
+    from alembic import command
+
     with _migrating(engine) as config:
         command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the store back to ``revision``, in one transaction (rows are kept)."""
+    from alembic import command
+
     with _migrating(engine) as config:
         command.downgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The store's Alembic revision, or None for an empty store."""
+    """The store's Alembic revision, or None for an empty store.
+
+    Read from Alembic's version table with one query (what Alembic's own
+    ``MigrationContext.get_current_revision`` reads), so a reader needs no Alembic.
+
+    Raises
+    ------
+    StoreError
+        When the version table holds more than one revision (branches this store never has).
+
+    Examples
+    --------
+    >>> engine = connect("sqlite://")
+    >>> current_revision(engine) is None
+    True
+    >>> upgrade(engine); current_revision(engine) == tables.SCHEMA_REVISION
+    True
+    """
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        found = connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").all()
+    if len(found) > 1:
+        raise StoreError(
+            f"the store {_shown(engine.url)} records {len(found)} schema revisions "
+            f"({sorted(r[0] for r in found)}); expected one: repair its {VERSION_TABLE} table"
+        )
+    return found[0][0] if found else None
 
 
 def info(engine: Engine) -> StoreInfo:

@@ -37,14 +37,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
 from typer.core import TyperGroup
 
 try:  # typer 0.29 and later carry their own copy of click
@@ -52,12 +48,28 @@ try:  # typer 0.29 and later carry their own copy of click
 except ImportError:  # earlier typer runs on click itself
     from click import exceptions as click_errors
 
-from data_schemas import store
 from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK, IontoError
-from ionto.progress import progress_bar
+from data_schemas.store_names import DEFAULT_SQLITE_FILE, ENV_VAR, SUPPORTED_URLS
 
-USER_ERRORS: tuple[type[Exception], ...] = (IontoError, OperationalError, ArgumentError, OSError)
-"""What a user can cause: printed as one line, exit status 2, never a traceback."""
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# What is imported at the top is what ``ionto --help`` needs; each command imports its
+# stage (the store, pandas, the analysis) when it runs, so the help and ``db info`` start
+# in well under a second.
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a user can cause: printed as one line, exit status 2, never a traceback.
+
+    Examples
+    --------
+    >>> [e.__name__ for e in user_errors()]
+    ['IontoError', 'OperationalError', 'ArgumentError', 'OSError']
+    """
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    return (IontoError, OperationalError, ArgumentError, OSError)
 
 
 def one_line(error: BaseException) -> str:
@@ -72,6 +84,8 @@ def one_line(error: BaseException) -> str:
     >>> one_line(ValueError("2 problems\n  row 3\n  row 9"))
     '2 problems; row 3; row 9'
     """
+    from sqlalchemy.exc import OperationalError
+
     if isinstance(error, OperationalError):
         text = f"the store failed: {error.orig}"
     elif isinstance(error, OSError) and error.filename is not None:
@@ -91,7 +105,7 @@ class _IontoGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as error:
+        except user_errors() as error:
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
                 raise  # typer quietly handles a closed pipe on stdout
             _say(one_line(error))
@@ -103,8 +117,11 @@ app = typer.Typer(
     help="ionto-analytics: does iontophoresis help your patients, at which dose?",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Create, migrate and inspect the store.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Create, migrate and inspect the store.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 
@@ -133,6 +150,10 @@ class Settings:
 
         A store being written that does not exist yet is announced if it is the default.
         """
+        from sqlalchemy.engine import make_url
+
+        from data_schemas import store
+
         if access is Access.WRITE and self.db_is_default:
             database = make_url(self.db_url).database or store.DEFAULT_SQLITE_FILE
             path = Path(database).resolve()
@@ -165,12 +186,14 @@ def choose_store(
         str | None,
         typer.Option(
             "--db",
-            help=f"Store URL ({store.SUPPORTED_URLS}); goes before the subcommand; "
-            f"default ${store.ENV_VAR} or ./{store.DEFAULT_SQLITE_FILE}.",
+            help=f"Store URL ({SUPPORTED_URLS}); goes before the subcommand; "
+            f"default ${ENV_VAR} or ./{DEFAULT_SQLITE_FILE}.",
         ),
     ] = None,
 ) -> None:
     """Choose the store every subcommand works on."""
+    from data_schemas import store
+
     url, is_default = store.resolve_url(db)
     console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
     ctx.obj = Settings(db_url=url, db_is_default=is_default, console=console)
@@ -183,6 +206,8 @@ def _settings(ctx: typer.Context) -> Settings:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create the store, or migrate it to the newest schema revision."""
+    from data_schemas import store
+
     with _settings(ctx).open_store(Access.WRITE) as engine:
         store.upgrade(engine)
         revision = store.current_revision(engine)
@@ -195,6 +220,10 @@ def db_info(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Print the backend, the schema revision and the row count of every table."""
+    from rich.table import Table
+
+    from data_schemas import store
+
     with _settings(ctx).open_store(Access.INSPECT) as engine:
         details = store.info(engine)
     if as_json:
@@ -236,6 +265,7 @@ def emulate(
 ) -> None:
     """Emulate a clinic network: device logs, EHR and FHIR records, and the ground truth."""
     from emulator import emulate as run_emulator
+    from ionto.progress import progress_bar
 
     with progress_bar("emulating patients", unit="patients") as advance:
         summary = run_emulator(
@@ -269,8 +299,10 @@ def import_(
     Exit status: 0 when every file was imported or unchanged; 4 when some files were
     quarantined (the rest imported); 2 when the import could not run at all.
     """
+    from data_schemas import store
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer, load_site_key
+    from ionto.progress import progress_bar
 
     with _settings(ctx).open_store(Access.WRITE) as engine:
         store.upgrade(engine)
@@ -294,37 +326,58 @@ def import_(
 @app.command()
 def compare(
     ctx: typer.Context,
-    condition: Annotated[str, typer.Option(help="Condition or family key, e.g. epicondylitis.")],
-    instrument: Annotated[str, typer.Option(help="Instrument key, e.g. prtee or nprs.")],
+    condition: Annotated[
+        str,
+        typer.Option(metavar="KEY", help="Condition or family key, e.g. epicondylitis."),
+    ],
+    instrument: Annotated[
+        str, typer.Option(metavar="KEY", help="Instrument key, e.g. prtee or nprs.")
+    ],
     arms: Annotated[
         tuple[str, str],
-        typer.Option(help="Two arm keys: the estimate is the first minus the second."),
+        typer.Option(
+            metavar="FIRST SECOND", help="Two arm keys: the estimate is the first minus the second."
+        ),
     ],
-    at_weeks: Annotated[int, typer.Option("--at-weeks", help="Follow-up week.")] = 6,
-    method: Annotated[str, typer.Option(help="ancova, mixed, iptw or mmrm.")] = "ancova",
+    at_weeks: Annotated[
+        int, typer.Option("--at-weeks", metavar="WEEK", help="Follow-up week.")
+    ] = 6,
+    method: Annotated[
+        str, typer.Option(metavar="METHOD", help="ancova, mixed, iptw or mmrm.")
+    ] = "ancova",
     per_protocol: Annotated[
         bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='One JSON object on stdout; an error as {"error": ..., "exit_status": 2}.',
+        ),
+    ] = False,
 ) -> None:
     """Compare two arms on an outcome: difference in mean change, adjusted, with a 95% CI.
 
-    Exit status: 0 on success; 2 when the options or the data do not allow a comparison.
+    Keys are matched without regard to case. Exit status: 0 on success; 2 when the options,
+    the store or the data do not allow a comparison.
     """
-    from ionto_analytics.compare.command import run_compare
+    from ionto_analytics.compare.command import comparison_keys, run_compare
     from ionto_analytics.compare.spec import ComparisonSpec
-    from ionto_analytics.errors import IontoError
 
     settings = _settings(ctx)
     try:
+        condition, instrument, keys = comparison_keys(condition, instrument, arms)
         spec = ComparisonSpec(
-            condition, instrument, arms, week=at_weeks, method=method, per_protocol=per_protocol
+            condition, instrument, keys, week=at_weeks, method=method, per_protocol=per_protocol
         )
         with settings.open_store() as engine:
             report = run_compare(engine, spec)
-    except IontoError as error:
-        settings.console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    except user_errors() as error:
+        if not as_json:
+            raise
+        _say(one_line(error))
+        typer.echo(json.dumps({"error": one_line(error), "exit_status": EXIT_COULD_NOT_RUN}))
+        raise typer.Exit(EXIT_COULD_NOT_RUN) from None
     typer.echo(report.to_json() if as_json else report.to_text())
 
 
@@ -346,6 +399,9 @@ def report(
 
     Exit status: 0 on success; 2 when the options, the store or Chromium do not allow it.
     """
+    from sqlalchemy.engine import make_url
+
+    from ionto.progress import progress_bar
     from ionto_analytics.report import write_report
 
     settings = _settings(ctx)
@@ -401,7 +457,7 @@ def _usage_line(error: click_errors.UsageError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ionto`` on ``argv`` (default: the process arguments); return the exit status.
 
-    Usage errors and every error a user can cause (:data:`USER_ERRORS`) print one line on
+    Usage errors and every error a user can cause (:func:`user_errors`) print one line on
     stderr and return 2; see the table of exit statuses at the top of this module.
     """
     try:

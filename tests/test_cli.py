@@ -82,3 +82,36 @@ def test_help_exits_0_and_no_arguments_show_the_help_with_2(
     assert main(["--help"]) == 0
     assert "Usage" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_help_imports_no_database_layer_and_db_info_no_alembic() -> None:
+    """``ionto --help`` and ``ionto db info`` start fast: the help imports neither the
+    store nor pandas, and db info does not import Alembic (measured: bench/RESULTS.md)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, contextlib, io\n"
+        "from ionto.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(sys.argv[1:])\n"
+        "print(sorted(m for m in ('sqlalchemy', 'pandas', 'alembic', 'sqlmodel')"
+        " if m in sys.modules))\n"
+    )
+    run = [sys.executable, "-c", probe]
+    help_mods = subprocess.run([*run, "--help"], capture_output=True, text=True, check=True)
+    assert help_mods.stdout.strip() == "[]", help_mods.stderr
+    info = subprocess.run(
+        [*run, "--db", "sqlite://", "db", "info"], capture_output=True, text=True, check=True
+    )
+    assert "alembic" not in info.stdout and "pandas" not in info.stdout, info.stdout
+
+
+@pytest.mark.parametrize("command", [["compare"], ["db", "info"], ["import"], ["report"]])
+def test_help_shows_flags_as_flags(command: list[str]) -> None:
+    shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    assert "<bool>" not in shown.stdout
+    flag = next(line for line in shown.stdout.splitlines() if "--json" in line or "--pdf" in line)
+    assert flag.split()[1][0].isupper()  # the flag, then its help: no metavar between
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80

@@ -140,7 +140,7 @@ def test_unknown_keys_and_empty_arms_fail_with_exit_2(emulated_store: EmulatedSt
         app, ["--db", emulated_store.url, "compare", "--condition", "bursitis",
               "--instrument", "prtee", *ARMS],
     )  # fmt: skip
-    assert none.exit_code == 2 and "no episode is left" in none.stderr
+    assert none.exit_code == 2 and "no episode is left" in " ".join(none.stderr.split())
 
 
 def test_compare_frames_leaves_inputs_unchanged(emulated_store: EmulatedStore) -> None:
@@ -173,3 +173,132 @@ def test_spec_refuses_bad_options(options: dict, message: str) -> None:
             "arms": ("exercise+manual", "exercise")}  # fmt: skip
     with pytest.raises(InputError, match=message):
         ComparisonSpec(**{**base, **options})
+
+
+def test_filtered_read_gives_the_unfiltered_answer(emulated_store: EmulatedStore) -> None:
+    """run_compare reads only the cohort's outcome rows; compare_frames on every row of the
+    store must give the same estimate, counts and exclusions."""
+    from data_schemas import store
+
+    spec = ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise+manual", "exercise"))
+    engine = store.connect(emulated_store.url)
+    try:
+        filtered = run_compare(engine, spec)
+        every = compare_frames(load_episodes(engine), load_outcomes(engine), None, spec)
+        n_all = len(load_outcomes(engine))
+    finally:
+        engine.dispose()
+    assert len(filtered.cohort.outcomes) < n_all
+    assert filtered.result.estimate == every.result.estimate
+    assert (filtered.result.ci_low, filtered.result.ci_high) == (
+        every.result.ci_low,
+        every.result.ci_high,
+    )
+    assert filtered.result.n == every.result.n and filtered.excluded == every.excluded
+    assert filtered.cohort.outcomes.reset_index(drop=True).equals(
+        every.cohort.outcomes.reset_index(drop=True)
+    )
+
+
+def test_text_fits_80_columns_and_names_window_analysis_set_and_mcid(
+    emulated_store: EmulatedStore,
+) -> None:
+    from ionto_analytics.windows import window_text
+
+    result = runner.invoke(
+        app,
+        ["--db", emulated_store.url, "compare", *ARGS, *ARMS, "--at-weeks", "12",
+         "--per-protocol"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert window_text(12) in result.stdout  # "week 12 = days 70–98, nearest to day 84"
+    assert "analysis set: per protocol" in result.stdout
+    assert "MCID:" in result.stdout and "points" in result.stdout
+    plain = runner.invoke(app, ["--db", emulated_store.url, "compare", *ARGS, *ARMS])
+    assert "not per protocol" in plain.stdout
+
+
+def test_json_carries_direction_mcid_window_and_provenance(emulated_store: EmulatedStore) -> None:
+    from ionto_analytics.instruments import select_mcid
+    from ionto_analytics.provenance import code_version
+
+    result = runner.invoke(app, ["--db", emulated_store.url, "compare", *ARGS, *ARMS, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["higher_is_better"] is False  # PRTEE: lower is better
+    assert out["mcid"]["points"] == select_mcid("prtee", week=6, allow_unverified=True).points
+    assert out["window"] == {"week": 6, "first_day": 36, "last_day": 49,
+                             "text": "week 6 = days 36–49, nearest to day 42"}  # fmt: skip
+    assert len(out["data_hash"]) == 64 and int(out["data_hash"], 16) > 0
+    assert out["code_version"] == code_version()
+    assert out["analysis_set"].startswith("as treated")
+
+
+def test_keys_ignore_case_and_a_typo_gets_did_you_mean(emulated_store: EmulatedStore) -> None:
+    upper = runner.invoke(
+        app,
+        ["--db", emulated_store.url, "compare", "--condition", "Epicondylitis",
+         "--instrument", "PRTEE", "--arms", "Ionto+Exercise+Manual", "EXERCISE", "--json"],
+    )  # fmt: skip
+    assert upper.exit_code == 0, upper.output
+    assert json.loads(upper.stdout)["arms"] == ["ionto+exercise+manual", "exercise"]
+    typo = runner.invoke(
+        app,
+        ["--db", emulated_store.url, "compare", "--condition", "epicondilitis",
+         "--instrument", "prtee", *ARMS],
+    )  # fmt: skip
+    assert typo.exit_code == 2
+    assert "did you mean epicondylitis" in typo.stderr
+    arm = runner.invoke(
+        app,
+        ["--db", emulated_store.url, "compare", *ARGS, "--arms", "ionto+exercise", "exercse"],
+    )  # fmt: skip
+    assert arm.exit_code == 2 and "unknown arm 'exercse'; did you mean exercise" in arm.stderr
+
+
+def test_a_week_without_follow_ups_says_so(emulated_store: EmulatedStore) -> None:
+    result = runner.invoke(
+        app, ["--db", emulated_store.url, "compare", *ARGS, *ARMS, "--at-weeks", "52"]
+    )
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "has a prtee score in the window week 52 = days" in message
+    assert "choose an earlier --at-weeks" in message and "{}" not in message
+
+
+def test_an_empty_store_says_it_has_no_episodes(tmp_path) -> None:
+    from data_schemas import store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    engine = store.connect(url)
+    store.upgrade(engine)
+    engine.dispose()
+    result = runner.invoke(app, ["--db", url, "compare", *ARGS, *ARMS])
+    assert result.exit_code == 2
+    assert "the store has 0 episodes" in " ".join(result.stderr.split())
+
+
+def test_json_errors_are_a_json_object_on_stdout(emulated_store: EmulatedStore, tmp_path) -> None:
+    for db, instrument, expected in (
+        (emulated_store.url, "prte", "unknown instrument 'prte'; did you mean prtee?"),
+        (f"sqlite:///{tmp_path / 'missing.db'}", "prtee", "no store at"),
+    ):
+        result = runner.invoke(
+            app,
+            ["--db", db, "compare", "--condition", "epicondylitis", "--instrument", instrument,
+             *ARMS, "--json"],
+        )  # fmt: skip
+        assert result.exit_code == 2
+        out = json.loads(result.stdout)
+        assert set(out) == {"error", "exit_status"} and out["exit_status"] == 2
+        assert expected in out["error"]
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_known_key_refuses_with_every_key() -> None:
+    from ionto_analytics.compare.command import known_key
+
+    with pytest.raises(InputError, match=r"unknown arm 'yoga'; expected one of: a, b$"):
+        known_key("yoga", ["a", "b"], "arm")

@@ -180,3 +180,26 @@ def test_episode_with_unknown_age_is_left_out_with_a_warning(engine: Engine) -> 
         ep = load_episodes(engine)
     assert ep.empty
     validate_frame(ep, "episode")
+
+
+def test_outcome_filters_in_the_query_keep_exactly_the_matching_rows(tiny: Engine) -> None:
+    """Each filter returns the rows of the unfiltered frame that pass it, in order."""
+    every = load_outcomes(tiny)
+    ep = load_episodes(tiny).set_index("episode_id")
+    cond = every["episode_id"].map(ep["condition"])
+    clinic = every["episode_id"].map(ep["clinic_id"])
+    start = every["episode_id"].map(ep["start_date"])
+    first = ep["start_date"].min()
+    cases = [
+        ({"instruments": ["prtee", "nprs"]}, every["instrument"].isin(["prtee", "nprs"])),
+        ({"conditions": [cond.iloc[0]]}, cond == cond.iloc[0]),
+        ({"conditions": ["bursitis"]}, cond == "bursitis"),
+        ({"clinics": [clinic.iloc[-1]]}, clinic == clinic.iloc[-1]),
+        ({"start": first.date(), "end": first.date()}, start == first),
+        ({"start": (first + pd.Timedelta(days=1)).date()}, start > first),
+    ]
+    for filters, keep in cases:
+        got = load_outcomes(tiny, **filters)
+        expected = every[keep.to_numpy()].reset_index(drop=True)
+        assert got.equals(expected), filters
+    assert 0 < len(load_outcomes(tiny, instruments=["prtee", "nprs"])) < len(every)

@@ -35,19 +35,23 @@ Examples
 >>> run_compare(engine, ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise")))
 Traceback (most recent call last):
 ...
-data_schemas.errors.InputError: ionto compare: no episode is left to compare ...
+data_schemas.errors.InputError: ionto compare: the store has 0 episodes; ...
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import textwrap
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from data_schemas.vocabulary import ARMS, CONDITION_FAMILIES, CONDITIONS, conditions_in
 from ionto_analytics.cohorts import CohortResult
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.fit import MIN_CLUSTERS, choose_se
@@ -58,11 +62,20 @@ from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.instruments import get_instrument
+from ionto_analytics.instruments import REGISTRY, Mcid, get_instrument, select_mcid
 from ionto_analytics.jsonable import jsonable
-from ionto_analytics.loaders import load_episodes, load_outcomes, load_sessions
+from ionto_analytics.loaders import load_episodes, load_ledger, load_outcomes, load_sessions
+from ionto_analytics.provenance import code_version, ledger_sha256
+from ionto_analytics.windows import window_days, window_text
 
-__all__ = ["CompareReport", "compare_frames", "run_compare"]
+__all__ = [
+    "WIDTH",
+    "CompareReport",
+    "compare_frames",
+    "comparison_keys",
+    "known_key",
+    "run_compare",
+]
 
 MIXED_WINDOWS: tuple[int, ...] = (4, 6, 12)
 """Weeks the mixed model and the MMRM use besides the requested one."""
@@ -84,6 +97,9 @@ class CompareReport:
         Cohort and estimator exclusions, reason → episodes.
     notes : tuple of str
         Caveats (variance choice, warnings raised while fitting).
+    data_hash : str or None
+        :func:`~ionto_analytics.provenance.ledger_sha256` of the store compared (None when
+        the frames did not come from a store).
     """
 
     spec: ComparisonSpec
@@ -91,6 +107,15 @@ class CompareReport:
     cohort: CohortResult = field(repr=False)
     excluded: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    data_hash: str | None = None
+
+    @property
+    def mcid(self) -> Mcid:
+        """The instrument's MCID for this condition and week (:func:`select_mcid`)."""
+        condition = self.spec.condition if self.spec.condition in CONDITIONS else None
+        return select_mcid(
+            self.spec.instrument, condition=condition, week=self.spec.week, allow_unverified=True
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``ionto compare --json``.
@@ -99,10 +124,13 @@ class CompareReport:
         ``ci_low``, ``ci_high``, ``p_value``, ``n`` ({arm: n}), ``excluded`` ({reason: n}),
         plus ``estimand``, ``estimator``, ``conf_level``, ``e_value``, ``e_value_ci`` (E-values
         of the estimate and of the CI limit nearest the null; see
-        :meth:`ComparisonResult.from_fit`), ``notes`` and ``adjustment_set`` (the model terms
-        adjusted for).
+        :meth:`ComparisonResult.from_fit`), ``notes``, ``adjustment_set`` (the model terms
+        adjusted for), ``analysis_set``, ``higher_is_better``, ``mcid`` (points, percent,
+        source, note), ``window`` (week, first and last day, in words), ``data_hash`` and
+        ``code_version``.
         """
-        r, spec = self.result, self.spec
+        r, spec, mcid = self.result, self.spec, self.mcid
+        first, last = window_days(spec.week)
         return jsonable(
             {
                 "condition": spec.condition,
@@ -123,6 +151,22 @@ class CompareReport:
                 "e_value_ci": r.e_value_ci,
                 "notes": list(self.notes),
                 "adjustment_set": list(r.adjustment_set),
+                "analysis_set": _analysis_set(spec),
+                "higher_is_better": get_instrument(spec.instrument).higher_is_better,
+                "mcid": {
+                    "points": mcid.points,
+                    "percent": mcid.percent,
+                    "source": mcid.source,
+                    "note": mcid.note,
+                },
+                "window": {
+                    "week": spec.week,
+                    "first_day": first,
+                    "last_day": last,
+                    "text": window_text(spec.week),
+                },
+                "data_hash": self.data_hash,
+                "code_version": code_version(),
             }
         )
 
@@ -131,26 +175,39 @@ class CompareReport:
         return json.dumps(self.to_dict())
 
     def to_text(self) -> str:
-        """A readable report: the contrast, per-arm counts and the exclusions."""
-        r, spec = self.result, self.spec
-        inst = get_instrument(spec.instrument)
-        better = "higher" if inst.higher_is_better else "lower"
+        """A readable report, at most :data:`WIDTH` columns: the window, the analysis set,
+        the MCID, the contrast, per-arm counts and the exclusions."""
+        r, spec, mcid = self.result, self.spec, self.mcid
+        better = "higher" if get_instrument(spec.instrument).higher_is_better else "lower"
+        share = f" or {mcid.percent:.0%} of baseline" if mcid.percent else ""
+        label = f"{spec.arms[0]} − {spec.arms[1]}"
+        ci = f"{r.ci_low:.2f} to {r.ci_high:.2f}"
+        numbers = f"{r.estimate:>9.2f}{ci:>22}{_p(r.p_value):>9}"
+        row = (
+            [f"  {label:<{_LABEL}}{numbers}"]
+            if len(label) <= _LABEL
+            else [f"  {label}", f"  {'':<{_LABEL}}{numbers}"]
+        )
+        title = f"ionto compare: {spec.condition}, {spec.instrument} ({better} is better)"
         lines = [
-            f"ionto compare: {spec.condition}, {spec.instrument} ({better} is better), "
-            f"week {spec.week}, {spec.method}",
+            *_wrap(f"{title}, {spec.method}", indent=""),
+            *_wrap(f"window: {window_text(spec.week)}"),
+            *_wrap(f"analysis set: {_analysis_set(spec)}"),
+            *_wrap(f"MCID: {mcid.points:g} points{share} {mcid.source}"),
+            *(_wrap(f"MCID note: {mcid.note}") if mcid.note else []),
             "",
-            f"  {'contrast':<44}{'estimate':>10}{'95% CI':>22}{'p':>9}",
-            f"  {spec.arms[0] + ' − ' + spec.arms[1]:<44}{r.estimate:>10.2f}"
-            f"{f'{r.ci_low:.2f} to {r.ci_high:.2f}':>22}{_p(r.p_value):>9}",
+            f"  {'contrast':<{_LABEL}}{'estimate':>9}{f'{r.conf_level:.0%} CI':>22}{'p':>9}",
+            *row,
             "",
-            "  estimate: difference in mean change from baseline, first arm minus second",
-            f"  estimator: {r.estimator}",
-            f"  E-value: {_e(r.e_value)} for the estimate, {_e(r.e_value_ci)} for the CI limit "
-            "nearest the null",
-            "    (the risk ratio an unmeasured confounder would need with both arm and outcome",
-            "    to explain it away; VanderWeele & Ding 2017, via estimate / pooled SD of the",
-            "    change from baseline)",
-            f"  adjusted for: {', '.join(r.adjustment_set) or 'nothing'}",
+            *_wrap("estimate: difference in mean change from baseline, first arm minus second"),
+            *_wrap(f"estimator: {r.estimator}"),
+            *_wrap(
+                f"E-value: {_e(r.e_value)} for the estimate, {_e(r.e_value_ci)} for the CI "
+                "limit nearest the null (the risk ratio an unmeasured confounder would need "
+                "with both arm and outcome to explain it away; VanderWeele & Ding 2017, via "
+                "estimate / pooled SD of the change from baseline)"
+            ),
+            *_wrap(f"adjusted for: {', '.join(r.adjustment_set) or 'nothing'}"),
             "",
             "  episodes analysed:",
         ]
@@ -162,7 +219,8 @@ class CompareReport:
             lines.append("    none")
         if self.notes:
             lines.append("  notes:")
-            lines += [f"    - {n}" for n in self.notes]
+            for n in self.notes:
+                lines += _wrap(f"- {n}", indent="    ")
         return "\n".join(lines)
 
 
@@ -170,10 +228,82 @@ def _e(e: float) -> str:
     return "n/a" if e != e else f"{e:.2f}"  # NaN: no E-value for this estimate
 
 
+WIDTH = 80
+"""Columns of the text report (a terminal's default width)."""
+_LABEL = 36
+
+
+def _wrap(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+    )
+
+
+def _analysis_set(spec: ComparisonSpec) -> str:
+    if spec.per_protocol:
+        return "per protocol (device-log rules applied)"
+    if spec.intention_to_treat:
+        return "intention to treat (planned arm)"
+    return "as treated, not per protocol (every episode in the two arms)"
+
+
 def _p(p: float) -> str:
     if p != p:  # NaN
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def known_key(value: str, known: Iterable[str], what: str) -> str:
+    """The vocabulary key ``value`` names, matched without regard to case, ``-`` or spaces.
+
+    Raises
+    ------
+    InputError
+        When no key matches, with the closest keys (:mod:`difflib`) and every key.
+
+    Examples
+    --------
+    >>> known_key("PRTEE", ["prtee", "nprs"], "instrument")
+    'prtee'
+    >>> known_key("Plantar-Fasciitis", ["plantar_fasciitis"], "condition")
+    'plantar_fasciitis'
+    >>> known_key("prte", ["prtee", "nprs"], "instrument")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: unknown instrument 'prte'; did you mean prtee? ...
+    """
+    keys = list(known)
+    by_fold = {_folded(k): k for k in keys}
+    if _folded(value) in by_fold:
+        return by_fold[_folded(value)]
+    close = [by_fold[c] for c in difflib.get_close_matches(_folded(value), by_fold, n=3)]
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise InputError(f"unknown {what} {value!r}; {hint}expected one of: {', '.join(keys)}")
+
+
+def _folded(key: str) -> str:
+    return key.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def comparison_keys(
+    condition: str, instrument: str, arms: Iterable[str]
+) -> tuple[str, str, tuple[str, ...]]:
+    """Condition, instrument and arm keys as the vocabulary spells them (:func:`known_key`).
+
+    Examples
+    --------
+    >>> comparison_keys("Epicondylitis", "PRTEE", ["Ionto+Exercise", "exercise"])
+    ('epicondylitis', 'prtee', ('ionto+exercise', 'exercise'))
+    """
+    return (
+        known_key(condition, (*CONDITIONS, *CONDITION_FAMILIES), "condition"),
+        known_key(instrument, REGISTRY, "instrument"),
+        tuple(known_key(a, ARMS, "arm") for a in arms),
+    )
 
 
 def compare_frames(
@@ -196,14 +326,19 @@ def compare_frames(
     -------
     CompareReport
     """
+    if episodes.empty:
+        raise InputError(
+            "ionto compare: the store has 0 episodes; import the clinics' exports first "
+            "(ionto import FOLDER) or choose another store with --db"
+        )
     cohort = spec.cohort().build(episodes, outcomes, sessions)
     n = cohort.n
     if not all(n.values()):
         raise InputError(
             f"ionto compare: no episode is left to compare in arm(s) "
-            f"{[a for a, k in n.items() if not k]} ({spec.condition}, {spec.instrument}); "
-            f"exclusions: {cohort.excluded or 'none'}; check the condition, instrument and "
-            "arm keys, or import more data"
+            f"{', '.join(a for a, k in n.items() if not k)} ({spec.condition}, "
+            f"{spec.instrument}) out of {len(episodes):,} episodes in the store; excluded: "
+            f"{_counts(cohort.excluded)}; choose other keys, or import more data"
         )
     notes: list[str] = []
     n_clinics = int(cohort.episodes["clinic_id"].nunique())
@@ -243,6 +378,18 @@ def _estimate(
         spec.arms,
         adjust_for=spec.adjust_for,
     )
+    has = af.data["has_follow_up"].astype(bool)
+    lacking = [
+        a
+        for a, t in zip(spec.arms, (1, 0), strict=True)
+        if not (af.data["treated"][has] == t).any()
+    ]
+    if lacking:
+        raise InputError(
+            f"ionto compare: no episode of arm(s) {', '.join(lacking)} has a {spec.instrument} "
+            f"score in the window {window_text(spec.week)} ({int((~has).sum()):,} of "
+            f"{len(has):,} episodes lack one); choose an earlier --at-weeks"
+        )
     if spec.method == "mixed":
         return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "mmrm":
@@ -265,6 +412,21 @@ def run_compare(engine: Engine, spec: ComparisonSpec) -> CompareReport:
     Returns
     -------
     CompareReport
+
+    Notes
+    -----
+    Only the outcome rows the cohort can use are read (its condition, clinics and intake
+    dates go into the query; every instrument of the condition, whose intake scores are in
+    the adjustment set); every episode is read, for the attrition table.
     """
+    cohort = spec.cohort()
+    outcomes = load_outcomes(
+        engine,
+        conditions=conditions_in(cohort.condition),
+        clinics=cohort.clinics,
+        start=cohort.start,
+        end=cohort.end,
+    )
     sessions = load_sessions(engine) if spec.per_protocol else None
-    return compare_frames(load_episodes(engine), load_outcomes(engine), sessions, spec)
+    report = compare_frames(load_episodes(engine), outcomes, sessions, spec)
+    return replace(report, data_hash=ledger_sha256(load_ledger(engine)))

@@ -31,13 +31,14 @@ from ionto_analytics.loaders.frames import (
     load_outcomes,
     load_sessions,
 )
-from ionto_analytics.loaders.report import load_report_tables
+from ionto_analytics.loaders.report import load_ledger, load_report_tables
 
 __all__ = [
     "StoredTrace",
     "load",
     "load_episodes",
     "load_interventions",
+    "load_ledger",
     "load_outcomes",
     "load_report_tables",
     "load_session_details",

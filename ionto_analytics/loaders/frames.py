@@ -33,11 +33,13 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, select, true
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.frames import validate_frame
@@ -156,7 +158,7 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
         )
         .order_by(ep.c.id)
     )
-    raw = read(engine, query)
+    raw = read(engine, query, driver_rows=True)
     start = naive_dates(raw["start_date"])
     age = pd.to_numeric(raw["age_at_intake_years"], errors="coerce").astype(float)
     from_year = start.dt.year.astype(float) - pd.to_numeric(raw["birth_year"]).astype(float)
@@ -191,10 +193,35 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
     return validate_frame(out, "episode")
 
 
-def load_outcomes(engine: Engine) -> pd.DataFrame:
+def load_outcomes(
+    engine: Engine,
+    *,
+    instruments: Sequence[str] | None = None,
+    conditions: Sequence[str] | None = None,
+    clinics: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pd.DataFrame:
     """The long outcome frame, validated against :data:`data_schemas.frames.OutcomeFrame`.
 
-    ``days_from_intake`` = ``measured_on`` − the episode's ``start_date`` in days.
+    ``days_from_intake`` = ``measured_on`` − the episode's ``start_date`` in days. The
+    optional filters are applied in the query, so only the rows a cohort can use are read
+    (an outcome registry holds about ten rows per episode); the rows returned are exactly
+    those of the unfiltered frame that pass them, in the same order.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        A migrated store.
+    instruments : sequence of str, optional
+        Instrument keys to keep.
+    conditions : sequence of str, optional
+        Episode condition keys to keep (a family expanded, e.g. with
+        :func:`data_schemas.vocabulary.conditions_in`).
+    clinics : sequence of str, optional
+        Clinic keys (``clinic_id``) of the episodes to keep.
+    start, end : date, optional
+        Intake window (the episode's ``start_date``), inclusive.
 
     Warns
     -----
@@ -207,8 +234,28 @@ def load_outcomes(engine: Engine) -> pd.DataFrame:
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
     >>> load_outcomes(engine).columns.tolist()
     ['episode_id', 'instrument', 'score', 'days_from_intake', 'visit_id']
+    >>> len(load_outcomes(engine, instruments=["prtee"], conditions=["plantar_fasciitis"]))
+    0
     """
-    om, ep, vi = table("outcome_measurement"), table("episode"), table("visit")
+    om, ep, vi, cl = (
+        table("outcome_measurement"),
+        table("episode"),
+        table("visit"),
+        table("clinic"),
+    )
+    rows = om.join(ep, ep.c.id == om.c.episode_id).outerjoin(vi, vi.c.id == om.c.visit_id)
+    where = []
+    if instruments is not None:
+        where.append(om.c.instrument.in_(list(instruments)))
+    if conditions is not None:
+        where.append(ep.c.condition.in_(list(conditions)))
+    if clinics is not None:
+        rows = rows.join(cl, cl.c.id == ep.c.clinic_id)
+        where.append(cl.c.clinic_key.in_(list(clinics)))
+    if start is not None:
+        where.append(ep.c.start_date >= start)
+    if end is not None:
+        where.append(ep.c.start_date <= end)
     query = (
         select(
             ep.c.episode_key.label("episode_id"),
@@ -218,12 +265,11 @@ def load_outcomes(engine: Engine) -> pd.DataFrame:
             ep.c.start_date,
             vi.c.visit_key.label("visit_id"),
         )
-        .select_from(
-            om.join(ep, ep.c.id == om.c.episode_id).outerjoin(vi, vi.c.id == om.c.visit_id)
-        )
+        .select_from(rows)
+        .where(and_(true(), *where))
         .order_by(om.c.episode_id, om.c.instrument, om.c.measured_on)
     )
-    raw = read(engine, query)
+    raw = read(engine, query, driver_rows=True)
     days = (naive_dates(raw["measured_on"]) - naive_dates(raw["start_date"])).dt.days
     out = pd.DataFrame(
         {

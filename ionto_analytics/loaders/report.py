@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from data_schemas.vocabulary import CONTRAINDICATIONS
 from ionto_analytics.loaders.access import naive_dates, read, table
 
-__all__ = ["load_report_tables"]
+__all__ = ["load_ledger", "load_report_tables"]
 
 
 def _session_links(engine: Engine) -> pd.DataFrame:
@@ -77,7 +77,7 @@ def load_report_tables(engine: Engine) -> dict[str, pd.DataFrame]:
         ``row_count``).
     """
     vi, ep, ae = table("visit"), table("episode"), table("adverse_event")
-    imp, iv = table("import_file"), table("intervention")
+    iv = table("intervention")
     interventions = read(
         engine,
         select(
@@ -113,6 +113,28 @@ def load_report_tables(engine: Engine) -> dict[str, pd.DataFrame]:
         driver_rows=True,
     )
     adverse["onset_date"] = naive_dates(adverse["onset_date"])
+    return {
+        "interventions": interventions,
+        "visits": visits,
+        "screening": screening,
+        "adverse_events": adverse,
+        "session_links": _session_links(engine),
+        "ledger": load_ledger(engine),
+    }
+
+
+def load_ledger(engine: Engine) -> pd.DataFrame:
+    """The import ledger: ``sha256``, ``format``, ``status``, ``imported_at_utc``,
+    ``row_count`` per imported file, by ``sha256`` (no file names).
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> load_ledger(engine).columns.tolist()
+    ['sha256', 'format', 'status', 'imported_at_utc', 'row_count']
+    """
+    imp = table("import_file")
     ledger = read(
         engine,
         select(
@@ -121,11 +143,4 @@ def load_report_tables(engine: Engine) -> dict[str, pd.DataFrame]:
         driver_rows=True,
     )
     ledger["imported_at_utc"] = pd.to_datetime(ledger["imported_at_utc"], utc=True)
-    return {
-        "interventions": interventions,
-        "visits": visits,
-        "screening": screening,
-        "adverse_events": adverse,
-        "session_links": _session_links(engine),
-        "ledger": ledger,
-    }
+    return ledger

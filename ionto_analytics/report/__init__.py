@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.metadata
 import platform
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from sqlalchemy import Engine
 
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
+from ionto_analytics.provenance import code_version
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section
@@ -136,30 +135,6 @@ def data_snapshot_hash(data: ReportData) -> str:
     for name in ("episodes", "outcomes", "sessions", "interventions", "visits"):
         h.update(f"{name}\t{len(getattr(data, name))}\n".encode())
     return h.hexdigest()
-
-
-def code_version() -> str:
-    """``ionto-analytics`` version, plus the git commit when run from a checkout.
-
-    Examples
-    --------
-    >>> code_version().startswith(importlib.metadata.version("ionto-analytics"))
-    True
-    """
-    version = importlib.metadata.version("ionto-analytics")
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return version
-    commit = done.stdout.strip()
-    return f"{version} (git {commit})" if done.returncode == 0 and commit else version
 
 
 def _check_clinic(data: ReportData, clinic: str | None) -> None:
