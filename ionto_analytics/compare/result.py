@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ionto_analytics.compare.diagnostics import PositivityDiagnostics
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.jsonable import jsonable
 from ionto_analytics.plots import dose_response_figure, love_figure
@@ -66,6 +67,12 @@ class ComparisonResult:
         Caveats (few clusters, trimming, convergence).
     conf_level : float
         Confidence level of the intervals.
+    status : str
+        ``"ok"``, or ``"imbalanced"`` when a weighted comparison leaves a covariate with
+        |SMD| above the threshold after weighting (see ``diagnostics``).
+    diagnostics : PositivityDiagnostics or None
+        Overlap, c-statistic, effective sample size, largest weights, single-arm clinics
+        and balance of a propensity-score comparison.
     """
 
     estimate: float
@@ -84,6 +91,8 @@ class ComparisonResult:
     curve: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     conf_level: float = 0.95
+    status: str = "ok"
+    diagnostics: PositivityDiagnostics | None = None
 
     @classmethod
     def from_fit(
@@ -103,13 +112,14 @@ class ComparisonResult:
         balance: pd.DataFrame | None = None,
         curve: pd.DataFrame | None = None,
         notes: Sequence[str] = (),
+        diagnostics: PositivityDiagnostics | None = None,
     ) -> ComparisonResult:
         """The one way an estimator builds its result.
 
         ``instrument``, ``week`` and ``arms`` come from ``frame``; ``n`` counts the
         distinct episodes (by ``episode_id``; each row when the column is absent) of each of
         the frame's two arms in ``analysed``, the rows the estimator used; ``conf_level``
-        is 1 − ``alpha``.
+        is 1 − ``alpha``; ``status`` is ``diagnostics.status`` (``"ok"`` without them).
 
         Examples
         --------
@@ -138,6 +148,8 @@ class ComparisonResult:
             curve=curve,
             notes=tuple(notes),
             conf_level=1 - alpha,
+            status="ok" if diagnostics is None else diagnostics.status,
+            diagnostics=diagnostics,
         )
 
     def summary(self) -> pd.DataFrame:
@@ -148,7 +160,7 @@ class ComparisonResult:
         DataFrame
             ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
             ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
-            ``method``.
+            ``estimator``, ``status``.
         """
         row: dict[str, Any] = {
             "instrument": self.instrument,
@@ -164,6 +176,7 @@ class ComparisonResult:
             row[f"n_{arm}"] = int(k)
         row["excluded"] = int(sum(self.excluded.values()))
         row["estimator"] = self.estimator
+        row["status"] = self.status
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +199,8 @@ class ComparisonResult:
                 "curve": self.curve,
                 "notes": list(self.notes),
                 "conf_level": self.conf_level,
+                "status": self.status,
+                "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),
             }
         )
 
