@@ -22,7 +22,7 @@ from ionto_analytics.plots.style import arm_colour, arm_label, finish_figure, or
 
 __all__ = ["preference_figure"]
 
-WRAP = 60
+WRAP = 50
 """Characters per title line before wrapping."""
 
 
