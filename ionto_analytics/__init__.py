@@ -50,6 +50,7 @@ _PUBLIC: dict[str, str] = {
     "ancova": "ionto_analytics.compare.ancova",
     "responders": "ionto_analytics.compare.responders",
     "iptw": "ionto_analytics.compare.iptw",
+    "PositivityDiagnostics": "ionto_analytics.compare.diagnostics",
     "mixed_model": "ionto_analytics.compare.mixed",
     "mice_sensitivity": "ionto_analytics.compare.mice",
     "dose_response": "ionto_analytics.compare.dose_response",

@@ -126,8 +126,11 @@ def _logistic(x: np.ndarray, t: np.ndarray, max_iter: int = 50) -> np.ndarray:
     that lost a clinic in a bootstrap resample still fits)."""
     alpha = np.zeros(x.shape[1])
     for _ in range(max_iter):
-        e = 1 / (1 + np.exp(-(x @ alpha)))
-        step = np.linalg.pinv(x.T @ (x * (e * (1 - e))[:, None])) @ (x.T @ (t - e))
+        # einsum, not BLAS: a threaded BLAS on a loaded machine makes these small products
+        # (and so a bootstrap of hundreds of fits) many times slower (bench/RESULTS.md)
+        e = 1 / (1 + np.exp(-np.einsum("ij,j->i", x, alpha)))
+        hessian = np.einsum("ij,ik->jk", x, x * (e * (1 - e))[:, None])
+        step = np.linalg.pinv(hessian) @ np.einsum("ij,i->j", x, t - e)
         alpha = alpha + step
         if np.max(np.abs(step)) < 1e-10:
             break
@@ -155,10 +158,11 @@ def _bootstrap_se(
         pick = rng.integers(0, len(units), len(units))
         idx = pick if rows is None else np.concatenate([rows[i] for i in pick])
         xb, tb, zb = x[idx], t[idx], z[idx]
-        e_raw = 1 / (1 + np.exp(-(xb @ _logistic(xb, tb))))
+        e_raw = 1 / (1 + np.exp(-np.einsum("ij,j->i", xb, _logistic(xb, tb))))
         w, _ = _weights(e_raw, tb, weighting, trim)
-        sw = np.sqrt(w)[:, None]
-        est[b] = np.linalg.lstsq(zb * sw, y[idx] * sw[:, 0], rcond=None)[0][k]
+        zw = zb * w[:, None]
+        beta = np.linalg.pinv(np.einsum("ij,ik->jk", zw, zb)) @ np.einsum("ij,i->j", zw, y[idx])
+        est[b] = beta[k]
     return float(est.std(ddof=1))
 
 
