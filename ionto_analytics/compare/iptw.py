@@ -187,6 +187,33 @@ def _balance(
     )
 
 
+def _drop_single_arm_clinics(
+    d: pd.DataFrame, af: AnalysisFrame, clinic_effects: bool, excluded: dict[str, int]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Exclude (count, name in a warning) the clinics where only one arm occurs."""
+    if not clinic_effects or "clinic_id" not in d.columns:
+        return d, pd.DataFrame({"clinic_id": [], "arm": [], "n": []}), excluded
+    one_arm = single_arm_strata(d, "clinic_id", af.arms)
+    if not len(one_arm):
+        return d, one_arm, excluded
+    msg = (
+        "iptw: clinic(s) "
+        + ", ".join(f"{r.clinic_id} (all {r.n} in {r.arm})" for r in one_arm.itertuples())
+        + " have only one of the arms, so no comparison is possible there (the propensity "
+        "is 0 or 1); excluded, and the estimate is for clinics offering both arms"
+    )
+    warnings.warn(msg, StatisticalWarning, stacklevel=3)
+    d = d[~d["clinic_id"].isin(set(one_arm["clinic_id"]))].reset_index(drop=True)
+    check_arms_present(d, af, "iptw (clinics with both arms)")
+    return d, one_arm, {**excluded, "clinic_one_arm": int(one_arm["n"].sum())}
+
+
+def _t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    """``est ± t(df) · se`` and the two-sided p-value."""
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))
+
+
 def iptw(
     frame: AnalysisFrame | pd.DataFrame,
     *,
@@ -247,22 +274,7 @@ def iptw(
     if variance == "bootstrap" and n_boot < 50:
         raise InputError(f"variance='bootstrap' needs n_boot >= 50, got {n_boot}")
     notes: list[str] = []
-    one_arm = (
-        single_arm_strata(d, "clinic_id", af.arms)
-        if clinic_effects and "clinic_id" in d.columns
-        else pd.DataFrame({"clinic_id": [], "arm": [], "n": []})
-    )
-    if len(one_arm):
-        excluded = {**excluded, "clinic_one_arm": int(one_arm["n"].sum())}
-        msg = (
-            "iptw: clinic(s) "
-            + ", ".join(f"{r.clinic_id} (all {r.n} in {r.arm})" for r in one_arm.itertuples())
-            + " have only one of the arms, so no comparison is possible there (the propensity "
-            "is 0 or 1); excluded, and the estimate is for clinics offering both arms"
-        )
-        warnings.warn(msg, StatisticalWarning, stacklevel=2)
-        d = d[~d["clinic_id"].isin(set(one_arm["clinic_id"]))].reset_index(drop=True)
-        check_arms_present(d, af, "iptw (clinics with both arms)")
+    d, one_arm, excluded = _drop_single_arm_clinics(d, af, clinic_effects, excluded)
     ps_fit, ps_formula = _propensity_fit(d, covariates, clinic_effects)
     ps = np.asarray(ps_fit.predict(d), dtype=float)  # type: ignore[attr-defined]
     t = d["treated"].to_numpy() == 1
@@ -296,9 +308,7 @@ def iptw(
             se_t = _bootstrap_se(x, t, z, y, k, weighting, trim, groups, n_boot, rng)
             var_text = f"{'clinic cluster ' if clustered else ''}bootstrap, {n_boot} resamples"
         df_t = (len(np.unique(groups)) - 1) if clustered else len(y) - z.shape[1]
-        q = stats.t.ppf(1 - alpha / 2, df_t)
-        ci_low, ci_high = est - q * se_t, est + q * se_t
-        p_value = float(2 * stats.t.sf(abs(est / se_t), df_t))
+        ci_low, ci_high, p_value = _t_interval(est, se_t, df_t, alpha)
     balance = _balance(d, w, covariates, clinic_effects, af.arms)
     dx = diagnose(d, ps, w, balance, af.arms, one_arm)
     notes += dx.notes()
