@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from data_schemas import store
@@ -205,6 +206,28 @@ def test_combinations_give_ancova_and_iptw_with_a_reading(report: QuarterlyRepor
     funnel = sec.values["funnel"]
     assert funnel is not None and funnel.clinics["n"].sum() > 0
     assert {f.key for f in sec.figures} >= {"clinic_funnel"}
+
+
+def test_combinations_p_values_are_holm_adjusted_and_mcid_is_only_for_scale(
+    report: QuarterlyReport,
+) -> None:
+    sec = report.section("combinations")
+    table = sec.tables[0].frame
+    shown = table[table["p"] != "–"]
+    assert len(shown) > 0
+    for method, g in shown.groupby("method"):
+        raw = [float(p.lstrip("<")) for p in g["p"]]
+        holm = [float(p.lstrip("<")) for p in g["p (Holm)"]]
+        # Holm never lowers a p-value; the smallest is multiplied by the family size
+        assert all(h >= r for h, r in zip(holm, raw, strict=True)), method
+        i = int(np.argmin(raw))
+        if raw[i] >= 0.001:
+            expected = multipletests(raw, method="holm")[1][i]
+            assert holm[i] == pytest.approx(expected, abs=2e-3), method
+    assert "Holm" in sec.tables[0].note and "exploratory" in sec.tables[0].note
+    for reading in shown["reading"]:
+        assert "than the MCID" not in reading
+        assert "not a threshold for a difference between group averages" in reading
 
 
 def test_device_quality_matches_sql(report_engine, report: QuarterlyReport) -> None:

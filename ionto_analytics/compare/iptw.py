@@ -1,5 +1,9 @@
 """Propensity-score weighting: :func:`iptw` (ATE inverse probability or overlap weights).
 
+The result carries :class:`~ionto_analytics.compare.diagnostics.PositivityDiagnostics`
+(overlap, c-statistic, effective sample size, largest weights, single-arm clinics, balance);
+its ``status`` is ``"imbalanced"`` when a covariate's |SMD| after weighting exceeds 0.1.
+
 Examples
 --------
 >>> import numpy as np, pandas as pd
@@ -17,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -24,8 +29,10 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats
 
 from ionto_analytics.compare.adjustment import rhs_terms
+from ionto_analytics.compare.diagnostics import diagnose, single_arm_strata
 from ionto_analytics.compare.fit import SeType, check_arms_present, contrast_text, ols_fit
 from ionto_analytics.compare.frame import (
     AnalysisFrame,
@@ -34,9 +41,13 @@ from ionto_analytics.compare.frame import (
 )
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.compare.table1 import table1
-from ionto_analytics.errors import InputError
+from ionto_analytics.errors import InputError, StatisticalWarning
 
-__all__ = ["iptw", "propensity_scores"]
+__all__ = ["VarianceType", "iptw", "propensity_scores"]
+
+VarianceType = Literal["sandwich", "m_estimation", "bootstrap"]
+"""How :func:`iptw` estimates the variance: weights treated as known, or the propensity's
+estimation accounted for by stacked estimating equations or a bootstrap."""
 
 
 def propensity_scores(
@@ -51,11 +62,109 @@ def propensity_scores(
     >>> f, ps.shape
     ('treated ~ baseline', (6,))
     """
+    fit, formula = _propensity_fit(d, covariates, clinic_effects)
+    return np.asarray(fit.predict(d), dtype=float), formula
+
+
+def _propensity_fit(
+    d: pd.DataFrame, covariates: Sequence[str], clinic_effects: bool
+) -> tuple[object, str]:
     n_min = int(min(d["treated"].sum(), len(d) - d["treated"].sum()))
     terms = design_terms(d, ("baseline", *covariates), clinic_effects, splines_n=n_min)
     formula = "treated ~ " + " + ".join(terms)
-    fit = smf.glm(formula, d, family=sm.families.Binomial()).fit()
-    return np.asarray(fit.predict(d), dtype=float), formula
+    return smf.glm(formula, d, family=sm.families.Binomial()).fit(), formula
+
+
+def _weights(
+    e_raw: np.ndarray, t: np.ndarray, weighting: str, trim: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and their derivative with respect to the (untruncated) propensity."""
+    if weighting == "overlap":
+        return np.where(t, 1 - e_raw, e_raw), np.where(t, -1.0, 1.0)
+    e = np.clip(e_raw, trim, 1 - trim)
+    inside = (e_raw >= trim) & (e_raw <= 1 - trim)  # a truncated propensity does not move
+    dw = np.where(t, -1 / e**2, 1 / (1 - e) ** 2) * inside
+    return np.where(t, 1 / e, 1 / (1 - e)), dw
+
+
+def _m_estimation_se(
+    x: np.ndarray,
+    t: np.ndarray,
+    e_raw: np.ndarray,
+    z: np.ndarray,
+    y: np.ndarray,
+    beta: np.ndarray,
+    k: int,
+    weighting: str,
+    trim: float,
+    groups: np.ndarray | None,
+) -> float:
+    """SE of coefficient ``k`` of the weighted outcome regression, stacked with the logistic
+    propensity model: ``A⁻¹ B A⁻ᵀ`` over the estimating equations
+    ``ψ_α = x(t − e)`` and ``ψ_β = w(α) z (y − zβ)`` (Lunceford & Davidian 2004), with
+    ``B`` summed within ``groups`` (clinics) when given; small-sample factor ``G/(G − 1)``
+    (clusters) or ``n/(n − p)``; ``e_raw`` is the fitted (untruncated) propensity."""
+    w, dw = _weights(e_raw, t, weighting, trim)
+    r = y - z @ beta
+    v = e_raw * (1 - e_raw)
+    a_aa = x.T @ (x * v[:, None])
+    a_ba = -(z * r[:, None]).T @ (x * (dw * v)[:, None])
+    a_bb = z.T @ (z * w[:, None])
+    a = np.block([[a_aa, np.zeros((x.shape[1], z.shape[1]))], [a_ba, a_bb]])
+    psi = np.hstack([x * (t - e_raw)[:, None], z * (w * r)[:, None]])
+    if groups is not None:
+        psi = pd.DataFrame(psi).groupby(groups).sum().to_numpy()
+        factor = len(psi) / (len(psi) - 1)
+    else:
+        factor = len(psi) / (len(psi) - psi.shape[1])
+    a_inv = np.linalg.pinv(a)
+    cov = a_inv @ (psi.T @ psi) @ a_inv.T * factor
+    return float(np.sqrt(cov[x.shape[1] + k, x.shape[1] + k]))
+
+
+def _logistic(x: np.ndarray, t: np.ndarray, max_iter: int = 50) -> np.ndarray:
+    """Logistic-regression coefficients by Newton–Raphson (pseudo-inverse steps, so a design
+    that lost a clinic in a bootstrap resample still fits)."""
+    alpha = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        # einsum, not BLAS: a threaded BLAS on a loaded machine makes these small products
+        # (and so a bootstrap of hundreds of fits) many times slower (bench/RESULTS.md)
+        e = 1 / (1 + np.exp(-np.einsum("ij,j->i", x, alpha)))
+        hessian = np.einsum("ij,ik->jk", x, x * (e * (1 - e))[:, None])
+        step = np.linalg.pinv(hessian) @ np.einsum("ij,i->j", x, t - e)
+        alpha = alpha + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return alpha
+
+
+def _bootstrap_se(
+    x: np.ndarray,
+    t: np.ndarray,
+    z: np.ndarray,
+    y: np.ndarray,
+    k: int,
+    weighting: str,
+    trim: float,
+    groups: np.ndarray | None,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> float:
+    """SE of coefficient ``k`` over ``n_boot`` resamples of episodes (or of whole clinics
+    when ``groups`` is given), refitting the propensity model and the weights each time."""
+    units = np.arange(len(t)) if groups is None else np.unique(groups)
+    rows = None if groups is None else [np.flatnonzero(groups == g) for g in units]
+    est = np.empty(n_boot)
+    for b in range(n_boot):
+        pick = rng.integers(0, len(units), len(units))
+        idx = pick if rows is None else np.concatenate([rows[i] for i in pick])
+        xb, tb, zb = x[idx], t[idx], z[idx]
+        e_raw = 1 / (1 + np.exp(-np.einsum("ij,j->i", xb, _logistic(xb, tb))))
+        w, _ = _weights(e_raw, tb, weighting, trim)
+        zw = zb * w[:, None]
+        beta = np.linalg.pinv(np.einsum("ij,ik->jk", zw, zb)) @ np.einsum("ij,i->j", zw, y[idx])
+        est[b] = beta[k]
+    return float(est.std(ddof=1))
 
 
 def _balance(
@@ -79,6 +188,33 @@ def _balance(
     )
 
 
+def _drop_single_arm_clinics(
+    d: pd.DataFrame, af: AnalysisFrame, clinic_effects: bool, excluded: dict[str, int]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Exclude (count, name in a warning) the clinics where only one arm occurs."""
+    if not clinic_effects or "clinic_id" not in d.columns:
+        return d, pd.DataFrame({"clinic_id": [], "arm": [], "n": []}), excluded
+    one_arm = single_arm_strata(d, "clinic_id", af.arms)
+    if not len(one_arm):
+        return d, one_arm, excluded
+    msg = (
+        "iptw: clinic(s) "
+        + ", ".join(f"{r.clinic_id} (all {r.n} in {r.arm})" for r in one_arm.itertuples())
+        + " have only one of the arms, so no comparison is possible there (the propensity "
+        "is 0 or 1); excluded, and the estimate is for clinics offering both arms"
+    )
+    warnings.warn(msg, StatisticalWarning, stacklevel=3)
+    d = d[~d["clinic_id"].isin(set(one_arm["clinic_id"]))].reset_index(drop=True)
+    check_arms_present(d, af, "iptw (clinics with both arms)")
+    return d, one_arm, {**excluded, "clinic_one_arm": int(one_arm["n"].sum())}
+
+
+def _t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    """``est ± t(df) · se`` and the two-sided p-value."""
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))
+
+
 def iptw(
     frame: AnalysisFrame | pd.DataFrame,
     *,
@@ -90,6 +226,9 @@ def iptw(
     outcome_covariates: Sequence[str] = ("baseline",),
     se: SeType = "auto",
     alpha: float = 0.05,
+    variance: VarianceType = "sandwich",
+    n_boot: int = 500,
+    seed: int | np.random.Generator = 0,
 ) -> ComparisonResult:
     """Propensity-score weighted difference in mean follow-up (≡ change, baseline-adjusted).
 
@@ -99,15 +238,28 @@ def iptw(
        number truncated is reported in ``excluded``-style ``notes`` and ``table``), or
        overlap ``T(1−e) + (1−T)e`` (ATO; no trimming needed, exact mean balance on the
        propensity-model covariates).
-    3. Weighted least squares ``follow_up ~ treated + baseline`` with a sandwich variance
-       (cluster-robust by clinic or HC3, as :func:`ionto_analytics.compare.fit.ols_fit`); the
-       variance treats the weights as known, which is conservative for the ATE.
+    3. Weighted least squares ``follow_up ~ treated + baseline``. ``variance="sandwich"``
+       (default): cluster-robust by clinic or HC3, as
+       :func:`ionto_analytics.compare.fit.ols_fit`, treating the weights as known (usually
+       conservative for the ATE). ``"m_estimation"``: stacked estimating equations of the
+       propensity model and the weighted regression (``A⁻¹BA⁻ᵀ``, clustered by clinic when
+       ``se`` resolves to cluster-robust), so the propensity's estimation is accounted for.
+       ``"bootstrap"``: ``n_boot`` resamples of episodes (of clinics when cluster-robust)
+       refitting the propensity each time, drawn from ``numpy.random.default_rng(seed)``.
+       Both use the t reference of the sandwich (df ``G − 1`` or ``n − k``).
+
+    Clinics where only one of the arms occurs give no comparison and a propensity of 0 or 1
+    (perfect separation): with ``clinic_effects`` they are excluded, counted in
+    ``excluded["clinic_one_arm"]`` and named in a :class:`StatisticalWarning`.
 
     Returns
     -------
     ComparisonResult
-        ``balance`` holds SMDs before/after weighting; ``table`` the effective sample size per
-        arm, the number of truncated propensities and the weight range.
+        ``balance`` holds SMDs before/after weighting; ``diagnostics`` the positivity and
+        balance diagnostics (also in ``notes`` and ``to_dict()``); ``status`` is
+        ``"imbalanced"`` when a covariate's |SMD| after weighting exceeds 0.1; ``table`` the
+        effective sample size per arm, the number of truncated propensities and the weight
+        range.
     """
     af = as_analysis_frame(frame, arms)
     covariates = af.adjustment(covariates)
@@ -117,28 +269,52 @@ def iptw(
         raise InputError(f"weighting must be 'ate' or 'overlap', got {weighting!r}")
     if not 0 <= trim < 0.5:
         raise InputError(f"trim must be in [0, 0.5), got {trim}")
-    ps, ps_formula = propensity_scores(d, covariates, clinic_effects)
-    t = d["treated"].to_numpy() == 1
+    if variance not in ("sandwich", "m_estimation", "bootstrap"):
+        raise InputError(
+            f"variance must be 'sandwich', 'm_estimation' or 'bootstrap', got {variance!r}"
+        )
+    if variance == "bootstrap" and n_boot < 50:
+        raise InputError(f"variance='bootstrap' needs n_boot >= 50, got {n_boot}")
     notes: list[str] = []
+    d, one_arm, excluded = _drop_single_arm_clinics(d, af, clinic_effects, excluded)
+    ps_fit, ps_formula = _propensity_fit(d, covariates, clinic_effects)
+    ps = np.asarray(ps_fit.predict(d), dtype=float)  # type: ignore[attr-defined]
+    t = d["treated"].to_numpy() == 1
+    w, _ = _weights(ps, t, weighting, trim)
     n_trunc = 0
     if weighting == "ate":
         n_trunc = int(((ps < trim) | (ps > 1 - trim)).sum())
-        e = np.clip(ps, trim, 1 - trim)
-        w = np.where(t, 1 / e, 1 / (1 - e))
         if n_trunc:
             notes.append(f"{n_trunc} propensity score(s) truncated to [{trim}, {1 - trim}]")
-    else:
-        w = np.where(t, 1 - ps, ps)
-    ess = {
-        arm: float(w[m].sum() ** 2 / (w[m] ** 2).sum())
-        for arm, m in ((af.arms[0], t), (af.arms[1], ~t))
-    }
     formula = "follow_up ~ treated" + "".join(f" + {c}" for c in outcome_covariates)
     fit, var_text, more = ols_fit(formula, d, se, "clinic_id", weights=w)
     notes += more
     ci = fit.conf_int(alpha=alpha)  # type: ignore[attr-defined]
     est = float(fit.params["treated"])  # type: ignore[attr-defined]
+    p_value = float(fit.pvalues["treated"])  # type: ignore[attr-defined]
+    ci_low, ci_high = float(ci.loc["treated"].iloc[0]), float(ci.loc["treated"].iloc[1])
+    if variance != "sandwich":
+        clustered = var_text.startswith("cluster")
+        groups = pd.factorize(d["clinic_id"])[0] if clustered else None
+        model = fit.model  # type: ignore[attr-defined]
+        x, z, y = ps_fit.model.exog, model.exog, model.endog  # type: ignore[attr-defined]
+        k = list(fit.params.index).index("treated")  # type: ignore[attr-defined]
+        if variance == "m_estimation":
+            beta = fit.params.to_numpy()  # type: ignore[attr-defined]
+            se_t = _m_estimation_se(x, t, ps, z, y, beta, k, weighting, trim, groups)
+            var_text = "M-estimation sandwich (propensity estimated)" + (
+                ", clustered by clinic_id" if clustered else ""
+            )
+        else:
+            rng = np.random.default_rng(seed)
+            se_t = _bootstrap_se(x, t, z, y, k, weighting, trim, groups, n_boot, rng)
+            var_text = f"{'clinic cluster ' if clustered else ''}bootstrap, {n_boot} resamples"
+        df_t = (len(np.unique(groups)) - 1) if clustered else len(y) - z.shape[1]
+        ci_low, ci_high, p_value = _t_interval(est, se_t, df_t, alpha)
     balance = _balance(d, w, covariates, clinic_effects, af.arms)
+    dx = diagnose(d, ps, w, balance, af.arms, one_arm)
+    notes += dx.notes()
+    ess = dx.ess
     table = pd.DataFrame(
         [
             {
@@ -168,14 +344,15 @@ def iptw(
         af,
         d,
         estimate=est,
-        ci_low=ci.loc["treated"].iloc[0],
-        ci_high=ci.loc["treated"].iloc[1],
-        p_value=fit.pvalues["treated"],  # type: ignore[attr-defined]
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
         excluded=excluded,
         estimator=f"IPTW ({weighting.upper()} weights), weighted OLS, {var_text}",
         estimand=(
             f"{'average treatment effect' if weighting == 'ate' else 'overlap-weighted'}"
-            f" difference in mean change, {contrast_text(af)}; "
+            f" difference in mean change, {contrast_text(af)}"
+            f"{' in clinics offering both arms' if len(one_arm) else ''}; "
             f"propensity: {ps_formula}"
         ),
         alpha=alpha,
@@ -183,4 +360,5 @@ def iptw(
         balance=balance,
         notes=notes,
         adjustment_set=rhs_terms(ps_formula),
+        diagnostics=dx,
     )

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ionto_analytics.compare.diagnostics import PositivityDiagnostics
 from ionto_analytics.compare.evalue import e_value_difference, pooled_sd
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.jsonable import jsonable
@@ -85,6 +86,12 @@ class ComparisonResult:
         the estimate (the interval) away. See :meth:`from_fit` for how they are computed.
     adjustment_set : tuple of str
         The model terms the estimate is adjusted for (``cr(...)`` = restricted cubic spline).
+    status : str
+        ``"ok"``, or ``"imbalanced"`` when a weighted comparison leaves a covariate with
+        |SMD| above the threshold after weighting (see ``diagnostics``).
+    diagnostics : PositivityDiagnostics or None
+        Overlap, c-statistic, effective sample size, largest weights, single-arm clinics
+        and balance of a propensity-score comparison.
     """
 
     estimate: float
@@ -106,6 +113,8 @@ class ComparisonResult:
     e_value: float = math.nan
     e_value_ci: float = math.nan
     adjustment_set: tuple[str, ...] = ()
+    status: str = "ok"
+    diagnostics: PositivityDiagnostics | None = None
 
     @classmethod
     def from_fit(
@@ -127,13 +136,14 @@ class ComparisonResult:
         notes: Sequence[str] = (),
         e_values: tuple[float, float] | None = None,
         adjustment_set: Sequence[str] = (),
+        diagnostics: PositivityDiagnostics | None = None,
     ) -> ComparisonResult:
         """The one way an estimator builds its result.
 
         ``instrument``, ``week`` and ``arms`` come from ``frame``; ``n`` counts the
         distinct episodes (by ``episode_id``; each row when the column is absent) of each of
         the frame's two arms in ``analysed``, the rows the estimator used; ``conf_level``
-        is 1 − ``alpha``.
+        is 1 − ``alpha``; ``status`` is ``diagnostics.status`` (``"ok"`` without them).
 
         ``e_value`` and ``e_value_ci`` are those of a mean difference
         (:func:`~ionto_analytics.compare.evalue.e_value_difference`): the estimate divided
@@ -176,6 +186,8 @@ class ComparisonResult:
             e_value=float(e_values[0]),
             e_value_ci=float(e_values[1]),
             adjustment_set=tuple(adjustment_set),
+            status="ok" if diagnostics is None else diagnostics.status,
+            diagnostics=diagnostics,
         )
 
     def summary(self) -> pd.DataFrame:
@@ -186,8 +198,8 @@ class ComparisonResult:
         DataFrame
             ``instrument``, ``week``, ``contrast``, ``estimate``, ``ci_low``, ``ci_high``,
             ``p_value``, ``n`` (total), one ``n_<arm>`` per arm, ``excluded`` (total),
-            ``estimator``, ``e_value``, ``e_value_ci``.
-            ``estimator``, ``adjustment_set`` (the terms, ``"; "``-joined).
+            ``estimator``, ``e_value``, ``e_value_ci``, ``adjustment_set`` (the terms,
+            ``"; "``-joined), ``status``.
         """
         row: dict[str, Any] = {
             "instrument": self.instrument,
@@ -206,6 +218,7 @@ class ComparisonResult:
         row["e_value"] = self.e_value
         row["e_value_ci"] = self.e_value_ci
         row["adjustment_set"] = "; ".join(self.adjustment_set)
+        row["status"] = self.status
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,6 +244,8 @@ class ComparisonResult:
                 "e_value": self.e_value,
                 "e_value_ci": self.e_value_ci,
                 "adjustment_set": list(self.adjustment_set),
+                "status": self.status,
+                "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),
             }
         )
 

@@ -10,6 +10,7 @@ Each builder takes the tidy output of an analysis function and returns a
 * :func:`love_figure` – ``iptw(...).balance`` (``variable``, ``smd_before``, ``smd_after``);
 * :func:`attrition_figure` – ``CohortResult.attrition``;
 * :func:`dose_response_figure` – ``dose_response(...).curve``;
+* :func:`preference_figure` – ``iptw(...).diagnostics.preference``;
 * :func:`funnel_figure` – :func:`ionto_analytics.funnel.clinic_funnel`;
 * :func:`pareto_figure` – :func:`ionto_analytics.devices.fault_pareto`;
 * :func:`dose_delivery_figure` – :func:`ionto_analytics.devices.dose_delivery`;
@@ -21,7 +22,7 @@ arms without iontophoresis cool, so the same arm has the same colour in every fi
 
 Modules: :mod:`~ionto_analytics.plots.style` (colours, template, labels),
 :mod:`~ionto_analytics.plots.outcomes`, :mod:`~ionto_analytics.plots.comparisons`,
-:mod:`~ionto_analytics.plots.devices`.
+:mod:`~ionto_analytics.plots.devices`, :mod:`~ionto_analytics.plots.propensity`.
 
 Examples
 --------
@@ -50,6 +51,7 @@ from ionto_analytics.plots.outcomes import (
     responder_rate_figure,
     trajectory_figure,
 )
+from ionto_analytics.plots.propensity import preference_figure
 from ionto_analytics.plots.style import (
     ARM_COLOURS,
     ARM_LABELS,
@@ -85,6 +87,7 @@ __all__ = [
     "instrument_short_name",
     "love_figure",
     "pareto_figure",
+    "preference_figure",
     "rate_figure",
     "responder_figure",
     "responder_rate_figure",

@@ -6,7 +6,8 @@
   variance below 20 clinics). A quarter holds too few discharged episodes per arm for a
   stable contrast, so the cohort is the episodes **discharged in the four quarters ending
   with the report's quarter** (said in the section). A contrast with fewer than 11
-  episodes in an arm is not shown.
+  episodes in an arm is not shown. The p-values are Holm-adjusted across the contrasts
+  shown for each method (:func:`holm`), and the comparisons are called exploratory.
 * **Funnel**: risk-adjusted NPRS improvement at discharge per clinic, for the episodes
   discharged in the quarter (:func:`ionto_analytics.funnel.clinic_funnel`); clinics
   with fewer than 11 such episodes are not plotted.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
@@ -42,7 +45,7 @@ from ionto_analytics.report.quarter import Quarter
 from ionto_analytics.report.sections import outcome_cohort
 from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD
 
-__all__ = ["ARM_PAIRS", "COMPARISONS", "combinations_section", "plain_reading"]
+__all__ = ["ARM_PAIRS", "COMPARISONS", "combinations_section", "holm", "plain_reading"]
 
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("epicondylitis", "prtee"),
@@ -61,6 +64,25 @@ WEEK = 6
 METHODS = (("ancova", "ANCOVA"), ("iptw", "IPTW"))
 
 
+def holm(p_values: pd.Series, family: pd.Series) -> pd.Series:
+    """Holm-adjusted p-values within each ``family`` (the report's estimation method).
+
+    Examples
+    --------
+    >>> p = pd.Series([0.01, 0.04, 0.03, 0.2])
+    >>> holm(p, pd.Series(["ANCOVA", "ANCOVA", "ANCOVA", "IPTW"])).round(3).tolist()
+    [0.03, 0.06, 0.06, 0.2]
+    """
+    out = pd.Series(np.nan, index=p_values.index)
+    for _, idx in p_values.groupby(family).groups.items():
+        out[idx] = multipletests(p_values[idx].to_numpy(), method="holm")[1]
+    return out
+
+
+def _p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def plain_reading(
     estimate: float,
     ci_low: float,
@@ -69,10 +91,18 @@ def plain_reading(
     arms: tuple[str, str],
     mcid: float,
 ) -> str:
-    """One sentence a clinician can read: who improved more, by how much, how sure, vs MCID.
+    """One sentence a clinician can read: who improved more, by how much, how sure.
 
     ``estimate`` is the difference in mean change, first arm − second arm, on the raw
-    scale; it is turned into "improved more/less" with the instrument's direction.
+    scale; it is turned into "improved more/less" with the instrument's direction. The MCID
+    is given for scale only: it is the change an individual patient notices, not a threshold
+    for a difference between group averages, and the sentence says so.
+
+    Examples
+    --------
+    >>> text = plain_reading(-4.0, -9.0, 1.0, "prtee", ("ionto+exercise", "exercise"), 11.0)
+    >>> "could be chance" in text, "not a threshold for a difference between" in text
+    (True, True)
     """
     inst = get_instrument(instrument)
     sign = 1.0 if inst.higher_is_better else -1.0
@@ -86,15 +116,11 @@ def plain_reading(
         sure = "the 95% interval excludes no difference (iontophoresis arm did worse)"
     else:
         sure = "the 95% interval includes no difference, so this could be chance"
-    clinical = (
-        "smaller than the MCID patients notice"
-        if size < mcid
-        else "at least the MCID patients notice"
-    )
     return (
         f"Patients who also had iontophoresis improved by {size:.1f} points {more} on "
-        f"{inst.name} than similar patients with {arms[1]} alone ({clinical}, "
-        f"{mcid:g} points); {sure}."
+        f"{inst.name} than similar patients with {arms[1]} alone; {sure}. For scale, the "
+        f"MCID is {mcid:g} points: the change one patient notices, not a threshold for a "
+        "difference between group averages."
     )
 
 
@@ -154,7 +180,8 @@ def _comparisons(
                         "difference": (
                             f"{fmt_num(r.estimate, 2)} ({fmt_ci(r.ci_low, r.ci_high, 2)})"
                         ),
-                        "p": "<0.001" if r.p_value < 0.001 else f"{r.p_value:.3f}",
+                        "p": _p_text(r.p_value),
+                        "_p": r.p_value,
                         "reading": plain_reading(
                             r.estimate, r.ci_low, r.ci_high, instrument, arms, mcid
                         ),
@@ -172,6 +199,11 @@ def _comparisons(
                     }
                 )
     frame = pd.DataFrame(rows)
+    if "_p" in frame.columns:
+        shown = frame["_p"].notna()
+        adjusted = holm(frame.loc[shown, "_p"], frame.loc[shown, "method"])
+        frame.loc[shown, "p (Holm)"] = [_p_text(p) for p in adjusted]
+        frame = frame.drop(columns="_p")
     if len(frame):
         frame = frame.set_index("condition").fillna("–")
     return frame, published, list(dict.fromkeys(notes))
@@ -203,7 +235,9 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
             "units (raw scale: for a lower-is-better instrument a negative difference favours "
             "iontophoresis), adjusted for baseline score, age, sex, symptom duration and "
             "clinic. ANCOVA: regression adjustment; IPTW: propensity weighting. n = episodes "
-            "with iontophoresis / without.",
+            "with iontophoresis / without. p (Holm) = p-value adjusted by Holm's method across "
+            "the contrasts shown for the same method; these comparisons are exploratory "
+            "(observational, several contrasts), not confirmatory tests.",
         )
     ]
     figures = []
