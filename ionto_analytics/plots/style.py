@@ -33,8 +33,11 @@ __all__ = [
     "TEMPLATE",
     "arm_colour",
     "arm_label",
+    "display_name",
+    "fault_label",
     "instrument_axis_label",
     "instrument_short_name",
+    "wrap_label",
 ]
 
 ARM_COLOURS: dict[str, str] = {
@@ -191,6 +194,81 @@ def instrument_short_name(instrument: str) -> str:
     ('VISA-A', 'PRTEE')
     """
     return INSTRUMENT_SHORT_NAMES.get(instrument, instrument)
+
+
+NAMES: dict[str, str] = {
+    "achilles_tendinopathy": "Achilles tendinopathy",
+    "other_tendinopathy": "Other tendinopathy",
+    "lateral_epicondylitis": "Lateral epicondylitis (tennis elbow)",
+    "medial_epicondylitis": "Medial epicondylitis (golfer's elbow)",
+    "plantar_fasciitis": "Plantar fasciitis",
+    "bursitis": "Bursitis",
+    "rheumatoid": "Rheumatoid arthritis",
+    "clinic_unit": "Clinic unit",
+    "wearable_patch": "Wearable patch",
+    "not linked to an episode": "Not linked to an episode",
+}
+"""Readable names of vocabulary keys that are not arms or instruments."""
+
+
+def display_name(key: object) -> str:
+    """The readable name of a vocabulary key: arm, instrument, condition, device, format.
+
+    Unknown keys are shown with spaces for underscores and a capital first letter (an
+    export format ``dermapatch_log`` reads "Dermapatch log"); clinic keys stay as they are.
+
+    Examples
+    --------
+    >>> display_name("achilles_tendinopathy"), display_name("faam_adl")
+    ('Achilles tendinopathy', 'FAAM ADL')
+    >>> display_name("ionto+exercise"), display_name("dermapatch_log"), display_name("clinic_03")
+    ('Iontophoresis + exercise', 'Dermapatch log', 'clinic_03')
+    """
+    text = str(key)
+    if text in ARM_LABELS:
+        return ARM_LABELS[text]
+    if text in INSTRUMENT_SHORT_NAMES:
+        return INSTRUMENT_SHORT_NAMES[text]
+    if text in NAMES:
+        return NAMES[text]
+    if text.startswith("clinic") or "_" not in text:
+        return text
+    words = text.replace("_", " ")
+    return words[0].upper() + words[1:]
+
+
+def fault_label(code: object) -> str:
+    """A device fault code in words: ``CURRENT_LIMITED`` → ``"Current limited"``.
+
+    Examples
+    --------
+    >>> fault_label("CURRENT_LIMITED"), fault_label("E12")
+    ('Current limited', 'E12')
+    """
+    text = str(code)
+    if "_" not in text:
+        return text
+    words = text.replace("_", " ").lower()
+    return words[0].upper() + words[1:]
+
+
+def wrap_label(text: object, width: int = 16) -> str:
+    """Break a category label into lines of about ``width`` characters (plotly ``<br>``).
+
+    Examples
+    --------
+    >>> wrap_label("Lateral epicondylitis (tennis elbow)")
+    'Lateral<br>epicondylitis<br>(tennis elbow)'
+    >>> wrap_label("Bursitis")
+    'Bursitis'
+    """
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
 
 
 def rgba(colour: str, alpha: float) -> str:

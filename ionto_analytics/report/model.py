@@ -139,10 +139,3 @@ def mask_small_numbers(text: str) -> str:
     """
     return _SMALL.sub(SUPPRESSED_TEXT, text)
 
-
-def suppressed_note(threshold: int = THRESHOLD) -> str:
-    """The standard sentence under a table with suppressed cells."""
-    return (
-        f'"{SUPPRESSED_TEXT}": a count of 1 to {threshold - 1}, or a cell hidden so that such '
-        "a count cannot be worked out from the totals (complementary suppression)."
-    )
