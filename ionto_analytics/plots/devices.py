@@ -5,7 +5,7 @@ Examples
 >>> import pandas as pd
 >>> p = pd.DataFrame({"fault_code": ["PAUSED", "CURRENT_LIMITED"], "n_faults": [5, 12]})
 >>> list(pareto_figure(p).data[0].x)
-['Current limited', 'PAUSED']
+['Current limited', 'Paused']
 """
 
 from __future__ import annotations

@@ -242,11 +242,11 @@ def fault_label(code: object) -> str:
 
     Examples
     --------
-    >>> fault_label("CURRENT_LIMITED"), fault_label("E12")
-    ('Current limited', 'E12')
+    >>> fault_label("CURRENT_LIMITED"), fault_label("PAUSED"), fault_label("E12")
+    ('Current limited', 'Paused', 'E12')
     """
     text = str(code)
-    if "_" not in text:
+    if not text.isupper():
         return text
     words = text.replace("_", " ").lower()
     return words[0].upper() + words[1:]

@@ -1,4 +1,4 @@
-""""This quarter in brief": the report's first lines, each linked to the section behind it.
+""" "This quarter in brief": the report's first lines, each linked to the section behind it.
 
 What a clinic director reads first (a FOTO report card's top strip): patients treated,
 follow-up completion (share of the discharged episodes with a score after day 7), the share

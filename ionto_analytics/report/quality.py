@@ -24,6 +24,7 @@ import pandas as pd
 from data_schemas.vocabulary import CONTRAINDICATIONS
 from ionto_analytics.devices import dose_delivery, rate_ci
 from ionto_analytics.plots import pareto_figure
+from ionto_analytics.plots.style import fault_label
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -99,7 +100,7 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
     faults = faults[faults["fault_code"].notna() & (faults["fault_code"] != "")]
     figures = []
     if len(faults):
-        body2 = pd.crosstab(faults["device_model"], faults["fault_code"])
+        body2 = pd.crosstab(faults["device_model"], faults["fault_code"].map(fault_label))
         order = body2.sum().sort_values(ascending=False).index
         sup2 = suppress_counts(body2[order], total_row=True, total_col=True)
         shown2 = sup2.display()
@@ -109,8 +110,7 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
                 "faults_by_model",
                 f"Fault codes by device model, {quarter} (sessions raising each code)",
                 shown2,
-                "A session with two codes counts under each; 'Total' column = code "
-                "occurrences.",
+                "A session with two codes counts under each; 'Total' column = code occurrences.",
                 audit=(sup2,),
             )
         )
@@ -121,7 +121,9 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             par = pd.DataFrame({"fault_code": totals.index, "n_faults": totals.to_numpy(int)})
             other = int(all_faults) - int(totals.sum())
             fig = pareto_figure(
-                par, other=other, title="Fault codes, most frequent first, with the cumulative share"
+                par,
+                other=other,
+                title="Fault codes, most frequent first, and their cumulative share",
             )
             figures.append(
                 ReportFigure(

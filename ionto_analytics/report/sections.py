@@ -152,7 +152,6 @@ def sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.Da
     return s[quarter.contains(s["started_at_utc"]).to_numpy()]
 
 
-
 def _mask_series(values: pd.Series, marks: pd.Series, mask: np.ndarray, fmt) -> list[str]:
     """``fmt(value)``, or the mark of the count it derives from where that is hidden."""
     return [k if m else fmt(v) for v, k, m in zip(values, marks, mask, strict=True)]
