@@ -271,7 +271,10 @@ def test_funnel_figure_clinics_and_both_limits() -> None:
     assert fig.data[0].name == "clinics" and list(fig.data[0].text) == ["a", "b", "c"]
     assert fig.data[0].marker.color[2] == "#B03A2E"
     names = [t.name for t in fig.data[1:]]
-    assert names == ["95% limits"] * 2 + ["99.8% limits"] * 2
+    assert names[:4] == ["95% limits"] * 2 + ["99.8% limits"] * 2
+    # every dot colour has a legend entry; the dots themselves are not one more entry
+    legend = {t.marker.color for t in fig.data[5:] if t.showlegend is not False}
+    assert set(fig.data[0].marker.color) <= legend and fig.data[0].showlegend is False
     assert fig.data[3].line.dash == "solid" and fig.data[1].line.dash == "dash"
     _unchanged(plots.funnel_figure, clinics, limits)
     with pytest.raises(InputError, match="control limits"):

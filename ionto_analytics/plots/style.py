@@ -31,10 +31,12 @@ __all__ = [
     "OTHER_COLOUR",
     "PHASE_COLOURS",
     "TEMPLATE",
+    "VOCABULARY_NAMES",
     "arm_colour",
     "arm_label",
     "display_name",
     "fault_label",
+    "fit_axis_titles",
     "instrument_axis_label",
     "instrument_short_name",
     "wrap_label",
@@ -207,8 +209,12 @@ NAMES: dict[str, str] = {
     "clinic_unit": "Clinic unit",
     "wearable_patch": "Wearable patch",
     "not linked to an episode": "Not linked to an episode",
+    "clinic_id": "Clinic",
 }
 """Readable names of vocabulary keys that are not arms or instruments."""
+
+VOCABULARY_NAMES: dict[str, str] = {**ARM_LABELS, **INSTRUMENT_SHORT_NAMES, **NAMES}
+"""Every key with a readable name (tables show these names in place of the keys)."""
 
 
 def display_name(key: object) -> str:
@@ -225,12 +231,8 @@ def display_name(key: object) -> str:
     ('Iontophoresis + exercise', 'Dermapatch log', 'clinic_03')
     """
     text = str(key)
-    if text in ARM_LABELS:
-        return ARM_LABELS[text]
-    if text in INSTRUMENT_SHORT_NAMES:
-        return INSTRUMENT_SHORT_NAMES[text]
-    if text in NAMES:
-        return NAMES[text]
+    if text in VOCABULARY_NAMES:
+        return VOCABULARY_NAMES[text]
     if text.startswith("clinic") or "_" not in text:
         return text
     words = text.replace("_", " ")
@@ -277,13 +279,36 @@ def rgba(colour: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
+def fit_axis_titles(fig: go.Figure) -> go.Figure:
+    """Wrap every axis title to fit beside its plot (y) or under it (x); in place.
+
+    A vertical title longer than the plot is tall runs into the chart title above it, so
+    y titles are wrapped to about one character per 7 px of plot height, x titles at 60.
+
+    Examples
+    --------
+    >>> fig = go.Figure(layout={"height": 380, "yaxis_title": "Points on NPRS 0-10 "
+    ...                         "(higher = more relief)"})
+    >>> fit_axis_titles(fig).layout.yaxis.title.text
+    'Points on NPRS 0-10<br>(higher = more relief)'
+    """
+    height = int(fig.layout.height or 450)
+    y_width = max(16, (height - 140) // 7)
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        text = axis.title.text
+        if text and "<br>" not in text:
+            width = 60 if axis.plotly_name.startswith("xaxis") else y_width
+            axis.title.text = wrap_label(text, width)
+    return fig
+
+
 def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title={"text": title or ""})
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:
         fig.update_yaxes(title_text=y)
-    return fig
+    return fit_axis_titles(fig)
 
 
 def ordered_groups(values: Iterable[object]) -> list[object]:

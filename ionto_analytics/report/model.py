@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ionto_analytics.plots.style import display_name
+from ionto_analytics.plots.style import VOCABULARY_NAMES, display_name
 from ionto_analytics.suppression import SUPPRESSED_TEXT, Suppressed
 
 __all__ = [
@@ -78,6 +78,7 @@ class ReportTable:
         frame.index = [display_name(v) for v in frame.index]
         frame.index.name = name[:1].upper() + name[1:]
         frame.columns = [display_name(c) for c in frame.columns]
+        frame = frame.map(lambda v: VOCABULARY_NAMES.get(v, v) if isinstance(v, str) else v)
         return frame.reset_index().to_html(
             classes="data", border=0, escape=True, index=False, na_rep="–"
         )

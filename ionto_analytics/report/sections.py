@@ -38,7 +38,7 @@ from data_schemas.vocabulary import CONDITIONS
 from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders
-from ionto_analytics.plots.style import TEMPLATE
+from ionto_analytics.plots.style import TEMPLATE, display_name, fit_axis_titles, wrap_label
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -179,7 +179,7 @@ def _bar_figure(
             text=caption, showarrow=False, xref="paper", yref="paper", x=0, y=-0.32,
             xanchor="left", font={"size": 11},
         )  # fmt: skip
-    return fig
+    return fit_axis_titles(fig)
 
 
 # --------------------------------------------------------------------------- volume
@@ -510,7 +510,7 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
                 imp = -frame["change"]
                 fig.add_trace(
                     go.Bar(
-                        x=frame["condition"],
+                        x=[wrap_label(display_name(c)) for c in frame["condition"]],
                         y=imp,
                         name=label,
                         error_y={
@@ -525,9 +525,19 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
             title={"text": "NPRS pain: mean improvement from baseline to the latest score"},
             yaxis_title="Points on NPRS 0-10 (higher = more relief)",
             barmode="group",
-            height=380,
+            height=420,
+            legend_title_text="Discharged in",
         )
-        figures.append(ReportFigure("outcomes_nprs", "Pain relief by condition", fig))
+        fit_axis_titles(fig)
+        figures.append(
+            ReportFigure(
+                "outcomes_nprs",
+                "Pain relief by condition",
+                fig,
+                "Improvement = baseline − latest NPRS score (the table's mean change with its "
+                "sign reversed: a change of −2.1 is an improvement of 2.1). Error bars: 95% CI.",
+            )
+        )
     return Section(
         "outcomes",
         "Outcomes by condition",
