@@ -287,7 +287,7 @@ def fit_axis_titles(fig: go.Figure) -> go.Figure:
 
     Examples
     --------
-    >>> fig = go.Figure(layout={"height": 380, "yaxis_title": "Points on NPRS 0-10 "
+    >>> fig = go.Figure(layout={"height": 300, "yaxis_title": "Points on NPRS 0-10 "
     ...                         "(higher = more relief)"})
     >>> fit_axis_titles(fig).layout.yaxis.title.text
     'Points on NPRS 0-10<br>(higher = more relief)'
