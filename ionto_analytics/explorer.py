@@ -110,6 +110,11 @@ def filter_episodes(
         keep &= episodes["condition"].isin(conds).to_numpy()
     dates = pd.to_datetime(episodes["start_date"])
     lo, hi = _date(start), _date(end)
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(
+            f"intake dates: 'from' ({lo:%d %b %Y}) is after 'to' ({hi:%d %b %Y}); "
+            "swap them or move one so that 'from' comes first"
+        )
     if lo is not None:
         keep &= (dates >= lo).to_numpy()
     if hi is not None:

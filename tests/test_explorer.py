@@ -142,7 +142,7 @@ def test_explorer_widget_callbacks_update_in_place() -> None:
     assert app.view is not first and app.view.filters["clinic"] == "c2"
     assert app.view.reading.startswith("Fewer than 11")
     app.controls["condition"].value = "plantar_fasciitis"
-    assert set(app.controls["instrument"].options) == {"ffi", "nprs"}
+    assert dict(app.controls["instrument"].options) == {"FFI": "ffi", "NPRS": "nprs"}
     assert app.view.filters["instrument"] in {"ffi", "nprs"}
     app.controls["week"].value = 12
     assert app.view.filters["week"] == 12
@@ -240,3 +240,9 @@ def test_responder_table_gives_no_small_count_away(sizes: list[tuple[int, int]])
     ]
     assert not [v for v in printed if 1 <= v <= 10]
     assert _pinned(rates) == []
+
+
+def test_inverted_intake_dates_are_refused_with_a_message() -> None:
+    ep, _ = _data()
+    with pytest.raises(InputError, match=r"'from' .* is after 'to'"):
+        X.filter_episodes(ep, start="2025-06-01", end="2025-01-01")

@@ -136,6 +136,10 @@ def pareto_figure(
         showgrid=False,
     )
     fig.update_yaxes(title_text="Sessions with the fault", secondary_y=False)
+    fig.update_layout(  # below the chart: beside it, it runs over the right axis title
+        legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"},
+        margin={"b": 120},
+    )
     return finish_figure(fig, title or "Device faults, most frequent first", "Fault code", None)
 
 
