@@ -32,6 +32,12 @@ browser:  ## Debian's headless Chromium, for the report's PDF and browser tests
 	  else \
 	    echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)"; \
 	  fi; }
+	@command -v pdftotext >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; \
+	  else \
+	    echo "pdftotext is missing: run 'sudo apt-get install poppler-utils' (PDF tests need it)"; \
+	  fi; }
 
 demo: setup  ## emulate a clinic network, import, analyse, write the report
 	$(BIN)/ionto --db $(DEMO_DB) demo --out $(DEMO_DIR)
@@ -45,7 +51,8 @@ test: setup postgres browser lint  ## the whole test suite, on SQLite and Postgr
 
 lab: setup  ## JupyterLab on notebooks/ against the demo store
 	@test -f ionto.db || $(MAKE) demo
-	IONTO_DATABASE_URL=sqlite:///$(CURDIR)/ionto.db $(BIN)/jupyter lab --notebook-dir=notebooks
+	IONTO_DATABASE_URL=sqlite:///$(CURDIR)/ionto.db $(BIN)/jupyter lab --notebook-dir=notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 dictionary: setup  ## regenerate data_schemas/README.md from the models
 	$(BIN)/python -m data_schemas.dictionary

@@ -384,7 +384,10 @@ def compare(
 @app.command()
 def report(
     ctx: typer.Context,
-    quarter: Annotated[str, typer.Option(help="Calendar quarter, e.g. 2025Q3.")],
+    quarter: Annotated[
+        str | None,
+        typer.Option(help="Calendar quarter, e.g. 2025Q3; default the latest complete one."),
+    ] = None,
     clinic: Annotated[
         str | None, typer.Option(help="One clinic's report (clinic key); default all.")
     ] = None,
@@ -394,10 +397,14 @@ def report(
     pdf: Annotated[
         bool, typer.Option("--pdf", help="Also print a PDF with headless Chromium.")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 2 when the quarter has no data.")
+    ] = False,
 ) -> None:
     """Write the quarterly outcomes report: one self-contained HTML file (and a PDF).
 
-    Exit status: 0 on success; 2 when the options, the store or Chromium do not allow it.
+    Exit status: 0 on success; 2 when the options, the store or Chromium do not allow it,
+    and, with --strict, when the quarter holds no episode and no session.
     """
     from sqlalchemy.engine import make_url
 
@@ -407,7 +414,7 @@ def report(
     settings = _settings(ctx)
     with (
         settings.open_store() as engine,
-        progress_bar(f"report {quarter}", unit="steps") as advance,
+        progress_bar(f"report {quarter or 'latest complete quarter'}", unit="steps") as advance,
     ):
         files = write_report(
             engine,
@@ -421,6 +428,10 @@ def report(
     typer.echo(f"html: {files.html.resolve()}")
     if files.pdf is not None:
         typer.echo(f"pdf: {files.pdf.resolve()}")
+    if files.report.empty:
+        typer.echo(f"warning: {files.report.brief.warning}", err=True)
+        if strict:
+            raise typer.Exit(2)
 
 
 @app.command()

@@ -1,14 +1,7 @@
 """The demo job: emulate a clinic network, import it, analyse it, write the report.
 
-The report is for the most recent calendar quarter that is complete in the store.
-
-Examples
---------
->>> import datetime as dt
->>> str(latest_complete_quarter(dt.date(2026, 3, 20)))
-'2025Q4'
->>> str(latest_complete_quarter(dt.date(2025, 12, 31)))
-'2025Q4'
+The report is for the most recent calendar quarter that is complete in the store
+(:func:`ionto_analytics.report.quarter.latest_complete_quarter`).
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.loaders import load_episodes, load_outcomes
 from ionto_analytics.report import write_report
-from ionto_analytics.report.quarter import Quarter
+from ionto_analytics.report.quarter import latest_complete_quarter
 
 DEMO_CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
     # condition, instrument (the condition's primary one), arm, versus
@@ -96,12 +89,6 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def latest_complete_quarter(last_day: dt.date) -> Quarter:
-    """The most recent calendar quarter that ended on or before ``last_day``."""
-    quarter = Quarter(last_day.year, (last_day.month - 1) // 3 + 1)
-    return quarter if quarter.end <= last_day else quarter.previous()
 
 
 def _last_visit_day(engine: Engine) -> dt.date:

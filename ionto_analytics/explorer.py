@@ -46,7 +46,14 @@ from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders
 from ionto_analytics.plain_language import ALL, condition_text, reading
 from ionto_analytics.plots import arm_label, instrument_short_name, trajectory_figure
-from ionto_analytics.suppression import SUPPRESSED_TEXT, count_label, is_small, suppress_counts
+from ionto_analytics.suppression import (
+    COMPLEMENTARY_TEXT,
+    SUPPRESSED_TEXT,
+    cell_mark,
+    count_label,
+    is_small,
+    suppress_counts,
+)
 
 __all__ = [
     "ExplorerView",
@@ -103,6 +110,11 @@ def filter_episodes(
         keep &= episodes["condition"].isin(conds).to_numpy()
     dates = pd.to_datetime(episodes["start_date"])
     lo, hi = _date(start), _date(end)
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(
+            f"intake dates: 'from' ({lo:%d %b %Y}) is after 'to' ({hi:%d %b %Y}); "
+            "swap them or move one so that 'from' comes first"
+        )
     if lo is not None:
         keep &= (dates >= lo).to_numpy()
     if hi is not None:
@@ -296,15 +308,15 @@ def responder_rates(
     small_n = s.primary[ALL].to_numpy(bool)
     res["suppressed"] = s.mask.any(axis=1).to_numpy(bool)
     res["n_label"] = [
-        SUPPRESSED_TEXT if p else ("suppressed" if h else count_label(n))
+        SUPPRESSED_TEXT if p else (COMPLEMENTARY_TEXT if h else count_label(n))
         for p, h, n in zip(small_n, hide_n, res["n"], strict=True)
     ]
     res["responders_label"] = [
-        "suppressed" if h else count_label(x)
+        cell_mark(x) if h else count_label(x)
         for h, x in zip(res["suppressed"], res["responders"], strict=True)
     ]
     res["percent_label"] = [
-        "suppressed" if h or n == 0 else f"{100 * p:.0f} %"
+        "hidden" if h else "–" if n == 0 else f"{100 * p:.0f} %"
         for h, n, p in zip(res["suppressed"], res["n"], res["proportion"], strict=True)
     ]
     res["ci_label"] = [

@@ -27,7 +27,8 @@ equations). Then:
    The entry added is the smallest published non-zero member (least information lost),
    else a published zero member, else the line's total.
 3. **Audit**: for every suppressed cell, the smallest and largest value it can take given
-   all equations at once and ``value ≥ 0`` are found by linear programming
+   all equations at once and what its mark says (``"<11"``: 1 to 10; ``"‡"`` over a
+   non-zero count: 11 or more; else ``≥ 0``) are found by linear programming
    (:func:`feasible_intervals`). A cell whose interval has shrunk to one value is
    derivable through a chain of equations; the smallest published cell of one of its
    equations is suppressed and steps 2-3 are repeated.
@@ -42,7 +43,12 @@ Examples
 >>> counts = pd.DataFrame({"visits": [3, 25, 40]}, index=["clinic_a", "clinic_b", "clinic_c"])
 >>> s = suppress_counts(counts, total_row=True)
 >>> s.display()["visits"].tolist()
-['<11', '<11', '40', '68']
+['<11', '‡', '40', '68']
+
+``"<11"`` marks only a true count of 1 to 10; a cell hidden to protect another (its own
+value 0 or 11 and more) shows :data:`COMPLEMENTARY_TEXT` instead, explained once per page by
+:func:`suppression_footnote`. Shares of several events are computed over **all** of them
+(published or not), so a cumulative share ends at 100 % of the true total.
 >>> s.problems()
 []
 """
@@ -59,10 +65,12 @@ from scipy.optimize import linprog
 from ionto_analytics.errors import InputError
 
 __all__ = [
+    "COMPLEMENTARY_TEXT",
     "SUPPRESSED_TEXT",
     "THRESHOLD",
     "Equation",
     "Suppressed",
+    "cell_mark",
     "count_label",
     "derived_mask",
     "feasible_intervals",
@@ -72,13 +80,17 @@ __all__ = [
     "small",
     "suppress",
     "suppress_counts",
+    "suppression_footnote",
 ]
 
 THRESHOLD = 11
 """Smallest count that may be published (besides 0): CMS bars 1-10."""
 
 SUPPRESSED_TEXT = "<11"
-"""What a suppressed cell shows."""
+"""What a cell hiding a true count of 1 to 10 shows (primary suppression)."""
+
+COMPLEMENTARY_TEXT = "‡"
+"""What a cell hidden only to protect another shows (complementary suppression)."""
 
 Cell = tuple[int, int]
 """(row position, column position) in the table."""
@@ -152,7 +164,10 @@ def _check_equations(values: np.ndarray, equations: Sequence[Equation]) -> None:
 
 
 def feasible_intervals(
-    values: np.ndarray, mask: np.ndarray, equations: Sequence[Equation]
+    values: np.ndarray,
+    mask: np.ndarray,
+    equations: Sequence[Equation],
+    threshold: int | None = None,
 ) -> dict[Cell, tuple[float, float]]:
     """The range each suppressed cell can take given the published cells and the equations.
 
@@ -166,6 +181,9 @@ def feasible_intervals(
     mask : ndarray of bool
         True where a cell is suppressed.
     equations : sequence of Equation
+    threshold : int, optional
+        When given, the attacker also reads the marks: a ``"<11"`` cell is 1 to
+        ``threshold − 1``, a ``"‡"`` cell hiding a larger count is at least ``threshold``.
 
     Returns
     -------
@@ -197,7 +215,7 @@ def feasible_intervals(
             a_eq.append(row)
             b_eq.append(rhs)
     out: dict[Cell, tuple[float, float]] = {}
-    bounds = [(0, None)] * len(hidden)
+    bounds = [_mark_bounds(float(values[c]), threshold) for c in hidden]
     for k, cell in enumerate(hidden):
         if not a_eq:
             out[cell] = (0.0, np.inf)
@@ -210,6 +228,13 @@ def feasible_intervals(
         high = float(-hi.fun) if hi.status == 0 else np.inf  # status 3: unbounded
         out[cell] = (round(low, 6), round(high, 6))
     return out
+
+
+def _mark_bounds(value: float, threshold: int | None) -> tuple[float, float | None]:
+    """What a hidden cell's mark tells a reader about its value (see :func:`cell_mark`)."""
+    if threshold is None or value == 0:
+        return (0.0, None)
+    return (1.0, threshold - 1.0) if value < threshold else (float(threshold), None)
 
 
 def _pick(values: np.ndarray, mask: np.ndarray, eq: Equation) -> Cell | None:
@@ -282,7 +307,9 @@ def suppress(
         while _line_pass(v, mask, equations, threshold):
             pass
         derivable = [
-            c for c, (lo, hi) in feasible_intervals(v, mask, equations).items() if hi - lo < 0.5
+            c
+            for c, (lo, hi) in feasible_intervals(v, mask, equations, threshold).items()
+            if hi - lo < 0.5
         ]
         if not derivable:
             break
@@ -346,12 +373,19 @@ class Suppressed:
         return self._shown_values().astype(float).mask(self.mask)
 
     def display(self) -> pd.DataFrame:
-        """Strings to print: counts with thousands separators, ``"<11"`` where suppressed."""
+        """Strings to print: counts with thousands separators, :func:`cell_mark` where hidden.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> suppress_counts(pd.DataFrame({"n": [5, 30]})).display()["n"].tolist()
+        ['<11', '‡', '35']
+        """
         shown = self._shown_values()
         return pd.DataFrame(
             {
                 c: [
-                    SUPPRESSED_TEXT if m else format_count(v)
+                    cell_mark(v, self.threshold) if m else format_count(v)
                     for v, m in zip(shown[c], self.mask[c], strict=True)
                 ]
                 for c in shown.columns
@@ -381,7 +415,8 @@ class Suppressed:
                 s = sum(v[c] for c in eq.members if m[c])
                 if 0 < s < self.threshold:
                     out.append(f"hidden members of the line totalled at {eq.total} add up to {s:g}")
-        for cell, (lo, hi) in feasible_intervals(v, m, self.equations).items():
+        marks = feasible_intervals(v, m, self.equations, self.threshold)
+        for cell, (lo, hi) in marks.items():
             if hi - lo < 0.5:
                 out.append(f"{cell} is derivable: it can only be {lo:g}")
         return out
@@ -429,7 +464,7 @@ def suppress_counts(
     >>> t = pd.DataFrame({"a": [4, 30], "b": [20, 30]}, index=["x", "y"])
     >>> s = suppress_counts(t, total_row=True, total_col=True)
     >>> s.display().values.tolist()
-    [['<11', '<11', '24'], ['<11', '<11', '60'], ['34', '50', '84']]
+    [['<11', '‡', '24'], ['‡', '‡', '60'], ['34', '50', '84']]
     """
     if not isinstance(counts, pd.DataFrame):
         raise InputError(f"suppress_counts: expected a DataFrame, got {type(counts).__name__}")
@@ -512,6 +547,32 @@ def is_small(n: float | int, threshold: int = THRESHOLD) -> bool:
     (False, True, False)
     """
     return bool(small([n], threshold)[0])
+
+
+def cell_mark(value: float | int, threshold: int = THRESHOLD) -> str:
+    """The mark a hidden cell shows: ``"<11"`` for a true count of 1 to 10, else ``"‡"``.
+
+    Examples
+    --------
+    >>> cell_mark(4), cell_mark(114), cell_mark(0)
+    ('<11', '‡', '‡')
+    """
+    return SUPPRESSED_TEXT if is_small(value, threshold) else COMPLEMENTARY_TEXT
+
+
+def suppression_footnote(threshold: int = THRESHOLD) -> str:
+    """The one footnote that explains both marks.
+
+    Examples
+    --------
+    >>> suppression_footnote()[:40]
+    '"<11": a count of 1 to 10 patients or ev'
+    """
+    return (
+        f'"{SUPPRESSED_TEXT}": a count of 1 to {threshold - 1} patients or events, hidden. '
+        f'"{COMPLEMENTARY_TEXT}": a larger count (or zero) hidden so that a small one cannot '
+        "be worked out from the totals (complementary suppression)."
+    )
 
 
 def count_label(n: float | int | None) -> str:

@@ -28,8 +28,9 @@ from ionto_analytics.errors import InputError
 from ionto_analytics.explorer import ExplorerView, explore, explorer_options
 from ionto_analytics.plain_language import ALL
 from ionto_analytics.plots import trace_figure
+from ionto_analytics.plots.style import display_name
 
-__all__ = ["Explorer", "TraceViewer"]
+__all__ = ["Explorer", "TraceViewer", "named"]
 
 
 class Explorer:
@@ -66,10 +67,10 @@ class Explorer:
         self.controls: dict[str, Any] = {
             "clinic": w.Dropdown(options=opts["clinics"], value=ALL, description="Clinic"),
             "condition": w.Dropdown(
-                options=opts["conditions"], value=cond, description="Condition"
+                options=named(opts["conditions"]), value=cond, description="Condition"
             ),
             "instrument": w.Dropdown(
-                options=inst_opts,
+                options=named(inst_opts),
                 value=instrument if instrument in inst_opts else inst_opts[0],
                 description="Instrument",
             ),
@@ -103,7 +104,7 @@ class Explorer:
         keep = inst.value if inst.value in choices else choices[0]
         self._busy = True  # one redraw for the new condition, not one per control change
         try:
-            inst.options = choices
+            inst.options = named(choices)
             inst.value = keep
         finally:
             self._busy = False
@@ -139,6 +140,17 @@ class Explorer:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def named(keys: Any) -> list[tuple[str, Any]]:
+    """Drop-down options: the readable name as the label, the key as the value.
+
+    Examples
+    --------
+    >>> named(["nprs", "faam_adl", "all"])
+    [('NPRS', 'nprs'), ('FAAM ADL', 'faam_adl'), ('all', 'all')]
+    """
+    return [(display_name(k), k) for k in keys]
 
 
 class TraceViewer:

@@ -87,11 +87,14 @@ def test_responder_rates_counts_wilson_and_small_cells() -> None:
     assert r.loc["all", "n"] == 60 and r.loc["all", "responders"] == 40
     lo, hi = proportion_confint(40, 60, alpha=0.05, method="wilson")  # statsmodels reference
     assert (r.loc["all", "ci_low"], r.loc["all", "ci_high"]) == pytest.approx((lo, hi))
-    assert r.loc["all", "percent_label"] == "67 %" and not r.loc["all", "suppressed"]
+    # non-responders 10 and 10 both read "<11" (1 to 10) and add up to the published 20:
+    # each would be pinned at 10, so the "all" line is hidden too (responders 40 as "‡")
+    assert r.loc["all", "suppressed"] and r.loc["all", "percent_label"] == "hidden"
+    assert set(r["responders_label"]) == {"‡"}
     # Clinic c2: 8 + 6 episodes in all, arms of 4: every count is 1-10.
     r2 = X.responder_rates(ep[ep["clinic_id"] == "c2"], out, "prtee", 6)
     assert (r2["n_label"] == "<11").all() and r2["suppressed"].all()
-    assert set(r2["percent_label"]) == {"suppressed"}
+    assert set(r2["percent_label"]) == {"hidden"}
 
 
 def test_complementary_suppression_hides_a_second_arm() -> None:
@@ -103,7 +106,7 @@ def test_complementary_suppression_hides_a_second_arm() -> None:
     ]
     r = X.responder_rates(keep, out, "prtee", 6).set_index("arm")
     assert r.loc["ionto+exercise", "n_label"] == "<11"
-    assert r.loc["exercise", "n_label"] == "suppressed"
+    assert r.loc["exercise", "n_label"] == "‡"  # 30 hidden to protect the 3: not "<11"
     assert r.loc["all", "n_label"] == "33"
 
 
@@ -139,7 +142,7 @@ def test_explorer_widget_callbacks_update_in_place() -> None:
     assert app.view is not first and app.view.filters["clinic"] == "c2"
     assert app.view.reading.startswith("Fewer than 11")
     app.controls["condition"].value = "plantar_fasciitis"
-    assert set(app.controls["instrument"].options) == {"ffi", "nprs"}
+    assert dict(app.controls["instrument"].options) == {"FFI": "ffi", "NPRS": "nprs"}
     assert app.view.filters["instrument"] in {"ffi", "nprs"}
     app.controls["week"].value = 12
     assert app.view.filters["week"] == 12
@@ -237,3 +240,9 @@ def test_responder_table_gives_no_small_count_away(sizes: list[tuple[int, int]])
     ]
     assert not [v for v in printed if 1 <= v <= 10]
     assert _pinned(rates) == []
+
+
+def test_inverted_intake_dates_are_refused_with_a_message() -> None:
+    ep, _ = _data()
+    with pytest.raises(InputError, match=r"'from' .* is after 'to'"):
+        X.filter_episodes(ep, start="2025-06-01", end="2025-01-01")

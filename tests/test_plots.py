@@ -154,7 +154,24 @@ def test_responder_rate_figure_hides_suppressed_bars() -> None:
     bar = fig.data[0]
     assert list(bar.x) == ["Exercise", "Iontophoresis + exercise"]
     assert np.isnan(bar.y[0]) and bar.y[1] == pytest.approx(50.0)
-    assert bar.text[0] == "suppressed (<11)"
+    assert bar.text[0] == "hidden (n = <11)"
+
+
+def test_a_large_arm_hidden_to_protect_another_is_not_labelled_as_small() -> None:
+    """Notebook 01 labelled a 71-patient arm "suppressed (<11)"."""
+    r = pd.DataFrame(
+        {
+            "arm": ["ionto+exercise", "exercise"],
+            "n": [71, 40],
+            "proportion": [0.9, 0.5],
+            "ci_low": [0.8, 0.35],
+            "ci_high": [0.95, 0.65],
+            "suppressed": [True, False],
+            "n_label": ["71", "40"],
+        }
+    )
+    text = list(plots.responder_rate_figure(r).data[0].text)
+    assert text[1] == "hidden (n = 71)" and all("<11" not in t for t in text)
 
 
 def test_love_figure_from_balance_frame_and_result() -> None:
@@ -254,7 +271,10 @@ def test_funnel_figure_clinics_and_both_limits() -> None:
     assert fig.data[0].name == "clinics" and list(fig.data[0].text) == ["a", "b", "c"]
     assert fig.data[0].marker.color[2] == "#B03A2E"
     names = [t.name for t in fig.data[1:]]
-    assert names == ["95% limits"] * 2 + ["99.8% limits"] * 2
+    assert names[:4] == ["95% limits"] * 2 + ["99.8% limits"] * 2
+    # every dot colour has a legend entry; the dots themselves are not one more entry
+    legend = {t.marker.color for t in fig.data[5:] if t.showlegend is not False}
+    assert set(fig.data[0].marker.color) <= legend and fig.data[0].showlegend is False
     assert fig.data[3].line.dash == "solid" and fig.data[1].line.dash == "dash"
     _unchanged(plots.funnel_figure, clinics, limits)
     with pytest.raises(InputError, match="control limits"):
@@ -272,7 +292,7 @@ def test_pareto_figure_sorted_with_cumulative_line() -> None:
     fig = _unchanged(plots.pareto_figure, p, by="device_model")
     bars = [t for t in fig.data if t.type == "bar"]
     assert [b.name for b in bars] == ["A", "B"]
-    assert list(bars[0].x) == ["PAUSED", "CURRENT_LIMITED"]  # 6 PAUSED before 5 CURRENT_LIMITED
+    assert list(bars[0].x) == ["Paused", "Current limited"]  # 6 PAUSED before 5 CURRENT_LIMITED
     assert list(bars[0].y) == [2, 5] and list(bars[1].y) == [4, 0]
     cum = fig.data[-1]
     assert cum.name == "cumulative %" and list(cum.y) == pytest.approx([600 / 11, 100.0])
@@ -390,3 +410,14 @@ def test_clinic_funnel_matches_least_squares_and_normal_limits() -> None:
     assert lim["upper"] == pytest.approx(stats.norm.ppf(0.999) * sigma / np.sqrt(lim["n"]))
     assert isinstance(f.plot(), go.Figure) and "<table" in f._repr_html_()
     assert f.to_dict()["clinics"][0]["clinic_id"] == "a"
+
+
+def test_pareto_cumulative_line_ends_at_100_percent_of_all_faults() -> None:
+    """The issue's case: 69 drawn of 88 faults; the line must not reach 100 % at bar 3."""
+    p = pd.DataFrame({"fault_code": ["PAUSED", "CURRENT_LIMITED", "RESISTANCE_LIMIT"],
+                      "n_faults": [30, 25, 14]})  # fmt: skip
+    fig = plots.pareto_figure(p, other=19)
+    cum = fig.data[-1]
+    assert list(cum.x)[-1] == "Other codes" and cum.y[-1] == pytest.approx(100.0)
+    assert cum.y[2] == pytest.approx(100 * 69 / 88)
+    assert [b.y[0] for b in fig.data if b.type == "bar"][-1] == 19

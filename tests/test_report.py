@@ -32,7 +32,7 @@ from ionto_analytics.report import (
     write_report,
 )
 from ionto_analytics.report.data import ReportData, load_report_data
-from ionto_analytics.report.quarter import Quarter
+from ionto_analytics.report.quarter import Quarter, latest_complete_quarter
 from ionto_analytics.report.render import render_html
 from ionto_analytics.report.sections import volume_section
 from ionto_analytics.suppression import SUPPRESSED_TEXT
@@ -444,3 +444,57 @@ def test_notebook_runs_with_papermill_parameters(report_store: ReportStore, tmp_
     text_out = json.dumps(done["cells"])
     for title in ("Volume", "Outcomes by condition", "Device quality", "Safety"):
         assert title in text_out
+
+
+@pytest.mark.parametrize(("strict", "status"), [([], 0), (["--strict"], 2)])
+def test_an_empty_quarter_is_a_warning_and_fails_with_strict(
+    report_store: ReportStore, tmp_path: Path, strict: list[str], status: int
+) -> None:
+    result = runner.invoke(
+        app, ["--db", report_store.url, "report", "--quarter", "2030Q1", *strict,
+              "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == status, result.output
+    assert "No episode and no session in 2030Q1" in result.stderr
+    page = (tmp_path / "quarterly_report_2030Q1.html").read_text(encoding="utf-8")
+    assert 'class="warning"' in page and "choose a quarter in that range" in page
+
+
+def test_quarter_defaults_to_the_latest_complete_quarter_of_the_store(
+    report_store: ReportStore, data: ReportData, tmp_path: Path
+) -> None:
+    last = pd.Timestamp(max(data.visits["visit_date"].dropna())).date()
+    expected = latest_complete_quarter(last)
+    result = runner.invoke(app, ["--db", report_store.url, "report", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"quarterly_report_{expected}.html").exists()
+    assert expected.end <= last < expected.next().next().start
+
+
+def test_brief_comes_first_and_links_to_its_sections(report: QuarterlyReport, html: str) -> None:
+    assert report.brief is not None and not report.empty
+    labels = [b.label for b in report.brief.items]
+    assert labels[:3] == ["Patients treated", "Follow-up completion",
+                          "Improved by at least the MCID"]  # fmt: skip
+    assert {b.section for b in report.brief.items} <= {s.key for s in report.sections}
+    assert html.index('id="brief"') < html.index("<table")
+    patients = report.section("volume").values["patients"]
+    assert report.brief.items[0].value == f"{patients:,}"
+    assert "last four quarters" in report.brief.items[2].detail
+    assert report.brief.items[2].detail.count("Q") >= 4
+
+
+def test_no_hidden_cell_that_is_not_a_small_count_prints_the_small_mark(
+    report: QuarterlyReport,
+) -> None:
+    seen_complementary = 0
+    for s in report.sections:
+        for t in s.tables:
+            for sup in t.audit:
+                shown = sup.display()
+                for (r, c), hidden in sup.mask.stack().items():
+                    value = sup.values.loc[r, c]
+                    if hidden and not 1 <= value <= 10 and (r, c) not in sup.shown:
+                        assert shown.loc[r, c] != SUPPRESSED_TEXT, (t.key, r, c, value)
+                        seen_complementary += 1
+    assert seen_complementary > 0

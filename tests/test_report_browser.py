@@ -1,14 +1,16 @@
 """The report in a real headless Chromium: no console errors, every chart drawn, a PDF.
 
 Skipped where no Chromium is installed, except under ``CI=true`` where that is a failure
-(Debian: ``apt-get install -y chromium``). The screenshot is kept under
-``tests/artifacts/`` (its path is printed).
+(Debian: ``apt-get install -y chromium``). Playwright (a dev extra) drives the same
+Debian Chromium at 1,280 and 1,024 px for the layout checks. The screenshots are kept under
+``tests/artifacts/`` (their paths are printed).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from data_schemas import store
+from ionto_analytics.plots.style import display_name
 from ionto_analytics.report import ReportFiles, write_report
 from ionto_analytics.report.pdf import chromium_command, find_chromium
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
@@ -119,3 +122,124 @@ def test_no_pseudonym_reaches_the_pdf_text_layer(
     engine.dispose()
     raw = written.pdf.read_bytes() if written.pdf else b""
     assert pseudonyms and not any(p[:16].encode() in raw for p in pseudonyms)
+
+
+# --------------------------------------------------------------------------- Playwright
+
+_LAYOUT_JS = """() => {
+  const out = {overflow: [], plots: [], order: null, page: null};
+  const doc = document.documentElement;
+  out.page = [doc.scrollWidth, window.innerWidth];
+  const brief = document.getElementById('brief').getBoundingClientRect();
+  const table = document.querySelector('table.data');
+  out.order = [brief.bottom, table ? table.getBoundingClientRect().top : 1e9];
+  const boxes = document.querySelectorAll(
+    'section > *, header > *, footer > *, .figure > *, table.data, .brief dl');
+  for (const el of boxes) {
+    const r = el.getBoundingClientRect(), p = el.parentElement.getBoundingClientRect();
+    if (r.right > p.right + 1 || el.scrollWidth > el.clientWidth + 1 && el.tagName !== 'TABLE')
+      out.overflow.push([el.tagName, el.id || el.className, r.right, p.right]);
+  }
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const box = (sel) => Array.from(plot.querySelectorAll(sel)).map(e => e.getBoundingClientRect())
+      .filter(b => b.width > 0);
+    const title = box('.g-gtitle text');
+    const axes = box('.g-xtitle text, .g-ytitle text, .g-y2title text');
+    const hits = [];
+    for (const t of title) for (const a of axes)
+      if (a.left < t.right && t.left < a.right && a.top < t.bottom && t.top < a.bottom)
+        hits.push([t.top, t.bottom, a.top, a.bottom]);
+    out.plots.push({id: plot.id, xticks: plot.querySelectorAll('g.xtick').length,
+                    yticks: plot.querySelectorAll('g.ytick').length, overlaps: hits,
+                    right: plot.getBoundingClientRect().right,
+                    parent: plot.parentElement.getBoundingClientRect().right});
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def layouts(written: ReportFiles, chromium: str) -> dict[int, dict]:
+    """The report opened in Playwright at 1,280 and 1,024 px: layout facts, console errors."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    out: dict[int, dict] = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            for width in (1280, 1024):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                errors: list[str] = []
+                page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else 0)
+                page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
+                page.goto(written.html.resolve().as_uri())
+                page.wait_for_function(
+                    "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                    ".every(p => p.querySelector('.main-svg'))",
+                    timeout=30_000,
+                )
+                page.wait_for_timeout(500)
+                facts = page.evaluate(_LAYOUT_JS)
+                facts["errors"] = errors
+                shot = ARTIFACTS / f"quarterly_report_{QUARTER}_{width}px.png"
+                page.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot: {shot}")
+                out[width] = facts
+                page.close()
+        finally:
+            browser.close()
+    return out
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_brief_comes_before_the_first_table(layouts: dict, width: int) -> None:
+    brief_bottom, table_top = layouts[width]["order"]
+    assert brief_bottom <= table_top
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_nothing_overflows_its_container(layouts: dict, width: int) -> None:
+    facts = layouts[width]
+    assert facts["page"][0] <= facts["page"][1], facts["page"]  # no sideways scrolling
+    assert facts["overflow"] == []
+    for plot in facts["plots"]:
+        assert plot["right"] <= plot["parent"] + 1, plot["id"]
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_every_chart_has_axes_and_no_axis_title_runs_through_the_chart_title(
+    layouts: dict, written: ReportFiles, width: int
+) -> None:
+    plots = layouts[width]["plots"]
+    assert len(plots) == sum(len(s.figures) for s in written.report.sections)
+    for plot in plots:
+        assert plot["xticks"] > 0 and plot["yticks"] > 0, plot["id"]
+        assert plot["overlaps"] == [], plot["id"]
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_no_console_error(layouts: dict, width: int) -> None:
+    assert layouts[width]["errors"] == []
+
+
+def test_pdf_text_has_every_table_column(written: ReportFiles) -> None:
+    """Every word of every column heading, and each table's last column, reach the PDF."""
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext is not installed (apt-get install -y poppler-utils)")
+    assert written.pdf is not None
+    done = subprocess.run(
+        [pdftotext, str(written.pdf), "-"], capture_output=True, text=True, check=True
+    )
+    words = set(re.findall(r"[A-Za-z]{3,}", done.stdout))
+    missing = []
+    for s in written.report.sections:
+        for t in s.tables:
+            for heading in (display_name(c) for c in t.frame.columns):
+                missing += [(t.key, w) for w in re.findall(r"[A-Za-z]{3,}", heading)
+                            if w not in words]  # fmt: skip
+            if len(t.frame.columns):
+                last = t.frame.iloc[:, -1].astype(str)
+                missing += [(t.key, v) for v in last if v.replace(",", "").isdigit()
+                            and v not in done.stdout]  # fmt: skip
+    assert missing == []

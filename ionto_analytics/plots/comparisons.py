@@ -355,10 +355,23 @@ def funnel_figure(
                     hoverinfo="skip",
                 )
             )
+    for key, colour in {"": "#333333", **flag_colour}.items():  # a legend for every colour
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"size": 11, "color": colour},
+                name=f"clinic {key} limits" if key else "clinic within the 95% limits",
+                hoverinfo="skip",
+            )
+        )
+    fig.update_traces(showlegend=False, selector={"name": "clinics"})
     fig.add_hline(y=0, line={"color": "#222222", "width": 1})
+    label = instrument_axis_label(instrument, "improvement")
     return finish_figure(
         fig,
         title or "Clinics: risk-adjusted outcome against volume",
         "Episodes with a follow-up (clinic volume)",
-        f"Observed − expected {instrument_axis_label(instrument, 'improvement').lower()}",
+        f"Observed − expected {label[:1].lower()}{label[1:]}",
     )

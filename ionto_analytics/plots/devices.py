@@ -5,7 +5,7 @@ Examples
 >>> import pandas as pd
 >>> p = pd.DataFrame({"fault_code": ["PAUSED", "CURRENT_LIMITED"], "n_faults": [5, 12]})
 >>> list(pareto_figure(p).data[0].x)
-['CURRENT_LIMITED', 'PAUSED']
+['Current limited', 'Paused']
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ from plotly.subplots import make_subplots
 from data_schemas.frames import require_columns
 from ionto_analytics.plots.style import (
     DEVICE_PALETTE,
+    OTHER_COLOUR,
     PHASE_COLOURS,
     arm_colour,
+    fault_label,
     finish_figure,
     ordered_groups,
 )
 
 __all__ = ["dose_delivery_figure", "pareto_figure", "rate_figure", "trace_figure"]
+
+OTHER_FAULTS = "Other codes"
+"""The Pareto's last bar: the codes hidden by suppression, together."""
 
 
 def _device_colours(models: Iterable[object]) -> dict[object, str]:
@@ -35,7 +40,7 @@ def _device_colours(models: Iterable[object]) -> dict[object, str]:
 
 
 def pareto_figure(
-    pareto: pd.DataFrame, *, by: str | None = None, title: str | None = None
+    pareto: pd.DataFrame, *, by: str | None = None, title: str | None = None, other: int = 0
 ) -> go.Figure:
     """Pareto chart of device faults: counts, most frequent first, with the cumulative share.
 
@@ -47,6 +52,9 @@ def pareto_figure(
     by : str, optional
         Group column (e.g. ``"device_model"``).
     title : str, optional
+    other : int
+        Faults of the codes not in ``pareto`` (hidden by suppression): drawn last as one
+        grey "other codes" bar, so the cumulative share ends at 100 % of **all** faults.
 
     Returns
     -------
@@ -59,17 +67,20 @@ def pareto_figure(
     >>> p = pd.DataFrame({"fault_code": ["PAUSED", "CURRENT_LIMITED"], "n_faults": [5, 12]})
     >>> [t.name for t in pareto_figure(p).data]
     ['faults', 'cumulative %']
+    >>> fig = pareto_figure(p, other=13)
+    >>> [t.name for t in fig.data], [round(float(v)) for v in fig.data[-1].y]
+    (['faults', 'other codes', 'cumulative %'], [40, 57, 100])
     """
     cols = ["fault_code", "n_faults"] + ([by] if by else [])
     p = require_columns(pareto, cols, "pareto")
     totals = p.groupby("fault_code", sort=False)["n_faults"].sum().sort_values(ascending=False)
-    order = totals.index.tolist()
+    order = [fault_label(f) for f in totals.index]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     if by:
         colours = _device_colours(p[by])
         for g in sorted(p[by].astype(str).unique()):
             part = p[p[by].astype(str) == g].set_index("fault_code")["n_faults"]
-            y = [int(part.get(f, 0)) for f in order]
+            y = [int(part.get(f, 0)) for f in totals.index]
             fig.add_trace(
                 go.Bar(
                     x=order,
@@ -92,11 +103,24 @@ def pareto_figure(
             ),
             secondary_y=False,
         )
-    cum = 100 * totals.cumsum() / totals.sum() if totals.sum() else totals * 0.0
+    if other:
+        fig.add_trace(
+            go.Bar(
+                x=[OTHER_FAULTS],
+                y=[other],
+                name="other codes",
+                marker={"color": OTHER_COLOUR},
+                hovertemplate="%{x}: %{y} sessions<extra></extra>",
+            ),
+            secondary_y=False,
+        )
+    counts = [*totals.to_numpy(float), *([float(other)] if other else [])]
+    everything = sum(counts)
+    cum = 100 * np.cumsum(counts) / everything if everything else np.zeros(len(counts))
     fig.add_trace(
         go.Scatter(
-            x=order,
-            y=cum.to_numpy(),
+            x=[*order, *([OTHER_FAULTS] if other else [])],
+            y=cum,
             mode="lines+markers",
             name="cumulative %",
             line={"color": "#222222"},
@@ -105,12 +129,17 @@ def pareto_figure(
         secondary_y=True,
     )
     fig.update_yaxes(
-        title_text="Cumulative share of faults (%)",
+        title_text="Cumulative share of all faults (%)",
         range=[0, 105],
+        tickvals=[0, 20, 40, 60, 80, 100],
         secondary_y=True,
         showgrid=False,
     )
     fig.update_yaxes(title_text="Sessions with the fault", secondary_y=False)
+    fig.update_layout(  # below the chart: beside it, it runs over the right axis title
+        legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"},
+        margin={"b": 120},
+    )
     return finish_figure(fig, title or "Device faults, most frequent first", "Fault code", None)
 
 

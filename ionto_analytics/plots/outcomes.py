@@ -29,7 +29,6 @@ from ionto_analytics.plots.style import (
     ordered_groups,
     rgba,
 )
-from ionto_analytics.suppression import SUPPRESSED_TEXT
 
 __all__ = ["forest_figure", "responder_figure", "responder_rate_figure", "trajectory_figure"]
 
@@ -384,7 +383,7 @@ def responder_rate_figure(
     hi = np.where(sup, np.nan, d["ci_high"].to_numpy(float))
     n_txt = n_text(d)
     text = [
-        f"suppressed ({SUPPRESSED_TEXT})" if s else f"{100 * v:.0f}% (n = {n})"
+        f"hidden (n = {n})" if s else f"{100 * v:.0f}% (n = {n})"
         for s, v, n in zip(sup, p, n_txt, strict=True)
     ]
     fig = go.Figure(

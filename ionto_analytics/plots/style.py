@@ -31,10 +31,15 @@ __all__ = [
     "OTHER_COLOUR",
     "PHASE_COLOURS",
     "TEMPLATE",
+    "VOCABULARY_NAMES",
     "arm_colour",
     "arm_label",
+    "display_name",
+    "fault_label",
+    "fit_axis_titles",
     "instrument_axis_label",
     "instrument_short_name",
+    "wrap_label",
 ]
 
 ARM_COLOURS: dict[str, str] = {
@@ -193,10 +198,108 @@ def instrument_short_name(instrument: str) -> str:
     return INSTRUMENT_SHORT_NAMES.get(instrument, instrument)
 
 
+NAMES: dict[str, str] = {
+    "achilles_tendinopathy": "Achilles tendinopathy",
+    "other_tendinopathy": "Other tendinopathy",
+    "lateral_epicondylitis": "Lateral epicondylitis (tennis elbow)",
+    "medial_epicondylitis": "Medial epicondylitis (golfer's elbow)",
+    "plantar_fasciitis": "Plantar fasciitis",
+    "bursitis": "Bursitis",
+    "rheumatoid": "Rheumatoid arthritis",
+    "clinic_unit": "Clinic unit",
+    "wearable_patch": "Wearable patch",
+    "not linked to an episode": "Not linked to an episode",
+    "clinic_id": "Clinic",
+}
+"""Readable names of vocabulary keys that are not arms or instruments."""
+
+VOCABULARY_NAMES: dict[str, str] = {**ARM_LABELS, **INSTRUMENT_SHORT_NAMES, **NAMES}
+"""Every key with a readable name (tables show these names in place of the keys)."""
+
+
+def display_name(key: object) -> str:
+    """The readable name of a vocabulary key: arm, instrument, condition, device, format.
+
+    Unknown keys are shown with spaces for underscores and a capital first letter (an
+    export format ``dermapatch_log`` reads "Dermapatch log"); clinic keys stay as they are.
+
+    Examples
+    --------
+    >>> display_name("achilles_tendinopathy"), display_name("faam_adl")
+    ('Achilles tendinopathy', 'FAAM ADL')
+    >>> display_name("ionto+exercise"), display_name("dermapatch_log"), display_name("clinic_03")
+    ('Iontophoresis + exercise', 'Dermapatch log', 'clinic_03')
+    """
+    text = str(key)
+    if text in VOCABULARY_NAMES:
+        return VOCABULARY_NAMES[text]
+    if text.startswith("clinic") or "_" not in text:
+        return text
+    words = text.replace("_", " ")
+    return words[0].upper() + words[1:]
+
+
+def fault_label(code: object) -> str:
+    """A device fault code in words: ``CURRENT_LIMITED`` → ``"Current limited"``.
+
+    Examples
+    --------
+    >>> fault_label("CURRENT_LIMITED"), fault_label("PAUSED"), fault_label("E12")
+    ('Current limited', 'Paused', 'E12')
+    """
+    text = str(code)
+    if not text.isupper():
+        return text
+    words = text.replace("_", " ").lower()
+    return words[0].upper() + words[1:]
+
+
+def wrap_label(text: object, width: int = 16) -> str:
+    """Break a category label into lines of about ``width`` characters (plotly ``<br>``).
+
+    Examples
+    --------
+    >>> wrap_label("Lateral epicondylitis (tennis elbow)")
+    'Lateral<br>epicondylitis<br>(tennis elbow)'
+    >>> wrap_label("Bursitis")
+    'Bursitis'
+    """
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def rgba(colour: str, alpha: float) -> str:
     h = colour.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def fit_axis_titles(fig: go.Figure) -> go.Figure:
+    """Wrap every axis title to fit beside its plot (y) or under it (x); in place.
+
+    A vertical title longer than the plot is tall runs into the chart title above it, so
+    y titles are wrapped to about one character per 7 px of plot height, x titles at 60.
+
+    Examples
+    --------
+    >>> fig = go.Figure(layout={"height": 300, "yaxis_title": "Points on NPRS 0-10 "
+    ...                         "(higher = more relief)"})
+    >>> fit_axis_titles(fig).layout.yaxis.title.text
+    'Points on NPRS 0-10<br>(higher = more relief)'
+    """
+    height = int(fig.layout.height or 450)
+    y_width = max(16, (height - 140) // 7)
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        text = axis.title.text
+        if text and "<br>" not in text:
+            width = 60 if axis.plotly_name.startswith("xaxis") else y_width
+            axis.title.text = wrap_label(text, width)
+    return fig
 
 
 def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
@@ -205,7 +308,7 @@ def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | Non
         fig.update_xaxes(title_text=x)
     if y is not None:
         fig.update_yaxes(title_text=y)
-    return fig
+    return fit_axis_titles(fig)
 
 
 def ordered_groups(values: Iterable[object]) -> list[object]:

@@ -39,17 +39,19 @@ from sqlalchemy import Engine
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
 from ionto_analytics.provenance import code_version
+from ionto_analytics.report.brief import Brief, quarter_brief
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
 from ionto_analytics.report.model import ReportFigure, ReportTable, Section
 from ionto_analytics.report.pdf import PdfError, find_chromium, print_pdf
 from ionto_analytics.report.quality import data_quality_section, device_section, safety_section
-from ionto_analytics.report.quarter import Quarter
+from ionto_analytics.report.quarter import Quarter, latest_complete_quarter
 from ionto_analytics.report.render import render_html
 from ionto_analytics.report.sections import active_episode_ids, outcomes_section, volume_section
 from ionto_analytics.suppression import THRESHOLD
 
 __all__ = [
+    "Brief",
     "Quarter",
     "QuarterlyReport",
     "ReportFigure",
@@ -59,6 +61,7 @@ __all__ = [
     "build_report",
     "code_version",
     "data_snapshot_hash",
+    "report_quarter",
     "write_report",
 ]
 
@@ -86,6 +89,8 @@ class QuarterlyReport:
         Snapshot hash, parameters, code version, generated-at (the footer).
     n_episodes : int
         Episodes active in the quarter (in the clinic, if one was chosen).
+    brief : Brief or None
+        "This quarter in brief", shown above the sections.
     """
 
     quarter: Quarter
@@ -93,6 +98,12 @@ class QuarterlyReport:
     sections: tuple[Section, ...]
     provenance: dict[str, str]
     n_episodes: int
+    brief: Brief | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the quarter holds no episode and no session (``--strict`` exits 2)."""
+        return self.brief is not None and self.brief.empty
 
     def section(self, key: str) -> Section:
         """The section with this key."""
@@ -148,9 +159,28 @@ def _check_clinic(data: ReportData, clinic: str | None) -> None:
         )
 
 
+def report_quarter(data: ReportData, quarter: str | Quarter | None) -> Quarter:
+    """The quarter asked for, or the latest complete quarter of the store's visits.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> str(report_quarter(load_report_data(engine), "2025q3"))
+    '2025Q3'
+    """
+    if isinstance(quarter, Quarter):
+        return quarter
+    if quarter is not None:
+        return Quarter.parse(quarter)
+    days = data.visits["visit_date"].dropna()
+    last = days.max() if len(days) else dt.date.today()
+    return latest_complete_quarter(last if isinstance(last, dt.date) else last.date())
+
+
 def build_report(
     source: Engine | ReportData,
-    quarter: str | Quarter,
+    quarter: str | Quarter | None,
     clinic: str | None = None,
     *,
     progress: ProgressCallback | None = None,
@@ -162,8 +192,8 @@ def build_report(
     ----------
     source : sqlalchemy.Engine or ReportData
         A migrated store, or data already loaded with :func:`load_report_data`.
-    quarter : str or Quarter
-        ``"2025Q3"``.
+    quarter : str or Quarter or None
+        ``"2025Q3"``; None for the latest complete quarter of the store's visits.
     clinic : str, optional
         A clinic key: that clinic's report (the funnel still shows its peers).
     progress : callable, optional
@@ -175,10 +205,10 @@ def build_report(
     -------
     QuarterlyReport
     """
-    q = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
     tick = progress or (lambda done, total: None)
     total = len(SECTIONS) + 1
     data = source if isinstance(source, ReportData) else load_report_data(source)
+    q = report_quarter(data, quarter)
     tick(1, total)
     _check_clinic(data, clinic)
     sections = []
@@ -203,6 +233,7 @@ def build_report(
         sections=tuple(sections),
         provenance=provenance,
         n_episodes=len(active_episode_ids(data, q, clinic)),
+        brief=quarter_brief(data, q, clinic, {s.key: s for s in sections}),
     )
 
 
@@ -220,7 +251,7 @@ def report_file_stem(quarter: Quarter, clinic: str | None) -> str:
 
 def write_report(
     engine: Engine,
-    quarter: str | Quarter,
+    quarter: str | Quarter | None,
     clinic: str | None = None,
     *,
     out_dir: Path = Path("."),

@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD, Suppressed
+from ionto_analytics.plots.style import VOCABULARY_NAMES, display_name
+from ionto_analytics.suppression import SUPPRESSED_TEXT, Suppressed
 
 __all__ = [
     "ReportFigure",
@@ -60,9 +61,26 @@ class ReportTable:
     audit: tuple[Suppressed, ...] = ()
 
     def to_html(self) -> str:
-        """The table as an HTML ``<table>`` (escaped)."""
-        return self.frame.to_html(
-            classes="data", border=0, escape=True, index=True, index_names=True, na_rep="–"
+        """The table as an HTML ``<table>`` (escaped): one header row, readable row names.
+
+        The index becomes the first column, headed by its name; vocabulary keys in it
+        (conditions, devices) are shown by their names.
+
+        Examples
+        --------
+        >>> f = pd.DataFrame({"n": ["12"]}, index=pd.Index(["plantar_fasciitis"], name="condition"))
+        >>> html = ReportTable("k", "T", f).to_html()
+        >>> html.count("<tr"), "Plantar fasciitis" in html, "<th>Condition</th>" in html
+        (2, True, True)
+        """
+        frame = self.frame.copy()
+        name = str(frame.index.name or "")
+        frame.index = [display_name(v) for v in frame.index]
+        frame.index.name = name[:1].upper() + name[1:]
+        frame.columns = [display_name(c) for c in frame.columns]
+        frame = frame.map(lambda v: VOCABULARY_NAMES.get(v, v) if isinstance(v, str) else v)
+        return frame.reset_index().to_html(
+            classes="data", border=0, escape=True, index=False, na_rep="–"
         )
 
 
@@ -138,11 +156,3 @@ def mask_small_numbers(text: str) -> str:
     '<11 session(s) left out; 6 clinics (< 20)'
     """
     return _SMALL.sub(SUPPRESSED_TEXT, text)
-
-
-def suppressed_note(threshold: int = THRESHOLD) -> str:
-    """The standard sentence under a table with suppressed cells."""
-    return (
-        f'"{SUPPRESSED_TEXT}": a count of 1 to {threshold - 1}, or a cell hidden so that such '
-        "a count cannot be worked out from the totals (complementary suppression)."
-    )

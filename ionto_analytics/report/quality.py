@@ -24,6 +24,7 @@ import pandas as pd
 from data_schemas.vocabulary import CONTRAINDICATIONS
 from ionto_analytics.devices import dose_delivery, rate_ci
 from ionto_analytics.plots import pareto_figure
+from ionto_analytics.plots.style import fault_label
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -33,13 +34,14 @@ from ionto_analytics.report.model import (
     fmt_num,
     fmt_pct,
     mask_small_numbers,
-    suppressed_note,
 )
 from ionto_analytics.report.quarter import Quarter
 from ionto_analytics.report.sections import in_clinic, sessions_in
 from ionto_analytics.suppression import (
+    COMPLEMENTARY_TEXT,
     SUPPRESSED_TEXT,
     THRESHOLD,
+    cell_mark,
     count_label,
     small,
     suppress_counts,
@@ -78,8 +80,8 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
         hidden = sup.mask[col].to_numpy() | sup.mask[den].to_numpy()
         share = sup.values[col] / sup.values[den].replace(0, np.nan)
         shown[col] = [
-            SUPPRESSED_TEXT if h else f"{c} ({fmt_pct(p)})"
-            for c, p, h in zip(shown[col], share, hidden, strict=True)
+            c if m else f"{c} ({COMPLEMENTARY_TEXT})" if h else f"{c} ({fmt_pct(p)})"
+            for c, p, h, m in zip(shown[col], share, hidden, sup.mask[col], strict=True)
         ]
     shown.index.name = "device model"
     tables = [
@@ -87,8 +89,8 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             "device_quality",
             f"Device quality by model, sessions started in {quarter}",
             shown,
-            "Ended before the prescribed dose: delivered < 95% of the prescribed mA·min "
-            "(ionto_analytics.devices.dose_delivery). Share in brackets. " + suppressed_note(),
+            "Ended before the prescribed dose: delivered less than 95% of the prescribed "
+            "mA·min. Share in brackets.",
             audit=(sup,),
         )
     ]
@@ -98,7 +100,7 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
     faults = faults[faults["fault_code"].notna() & (faults["fault_code"] != "")]
     figures = []
     if len(faults):
-        body2 = pd.crosstab(faults["device_model"], faults["fault_code"])
+        body2 = pd.crosstab(faults["device_model"], faults["fault_code"].map(fault_label))
         order = body2.sum().sort_values(ascending=False).index
         sup2 = suppress_counts(body2[order], total_row=True, total_col=True)
         shown2 = sup2.display()
@@ -108,21 +110,30 @@ def device_section(data: ReportData, quarter: Quarter, clinic: str | None = None
                 "faults_by_model",
                 f"Fault codes by device model, {quarter} (sessions raising each code)",
                 shown2,
-                "A session with two codes counts under each; 'Total' column = code "
-                "occurrences. " + suppressed_note(),
+                "A session with two codes counts under each; 'Total' column = code occurrences.",
                 audit=(sup2,),
             )
         )
-        totals = sup2.published().loc["Total"].drop("Total").dropna()
-        if len(totals):
+        published = sup2.published().loc["Total"]
+        totals = published.drop("Total").dropna()
+        all_faults = published["Total"]
+        if len(totals) and pd.notna(all_faults):
             par = pd.DataFrame({"fault_code": totals.index, "n_faults": totals.to_numpy(int)})
-            fig = pareto_figure(par, title="Fault codes, most frequent first (published counts)")
+            other = int(all_faults) - int(totals.sum())
+            fig = pareto_figure(
+                par,
+                other=other,
+                title="Fault codes, most frequent first, and their cumulative share",
+            )
             figures.append(
                 ReportFigure(
                     "fault_pareto",
                     "Fault Pareto",
                     fig,
-                    "Codes raised by fewer than 11 sessions are not drawn.",
+                    f"All {int(all_faults):,} fault occurrences: the cumulative share is of all "
+                    "of them. Codes hidden in the table are drawn together as 'other codes'."
+                    if other
+                    else f"All {int(all_faults):,} fault occurrences.",
                 )
             )
     return Section(
@@ -162,7 +173,7 @@ def safety_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             shown,
             "Counts of sessions. Sessions whose skin was not checked are left out of the "
             f"denominator ({count_label(int((~skin.isin([*_SKIN, 'normal'])).sum()))} this "
-            "quarter). " + suppressed_note(),
+            "quarter).",
             audit=(sup, sup_n),
         )
     ]
@@ -182,8 +193,8 @@ def safety_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             rate_rows.append(
                 {
                     "event": label,
-                    "sessions": SUPPRESSED_TEXT,
-                    "per 1,000 checked sessions": SUPPRESSED_TEXT,
+                    "sessions": cell_mark(x),
+                    "per 1,000 checked sessions": cell_mark(x),
                     "95% CI": f"upper bound ≤ {fmt_num(bound)}" if n >= THRESHOLD else "–",
                 }
             )
@@ -239,8 +250,7 @@ def _adverse_table(data: ReportData, quarter: Quarter, clinic: str | None) -> Re
         "adverse_events",
         f"Adverse events recorded with onset in {quarter}",
         shown,
-        "Grades: 1 erythema < 24 h; 2 > 24 h or vesicles; 3 burn (DOMAIN.md 1.6). "
-        + suppressed_note(),
+        "Grades: 1 erythema < 24 h; 2 > 24 h or vesicles; 3 burn.",
         audit=(sup,),
     )
 
@@ -273,7 +283,6 @@ def _screening(data: ReportData, quarter: Quarter, clinic: str | None):
         f"any of the three: {SUPPRESSED_TEXT if small([any_pos])[0] else f'{any_pos:,}'}; "
         "with at least one screening item not recorded: "
         f"{SUPPRESSED_TEXT if small([any_missing])[0] else f'{any_missing:,}'}. "
-        + suppressed_note()
     )
     gaps = {"episodes": len(sc), "any_positive": any_pos, "any_missing": any_missing}
     return (
@@ -344,7 +353,7 @@ def data_quality_section(data: ReportData, quarter: Quarter, clinic: str | None 
                 "Device sessions not linked to a visit",
                 shown_links,
                 "An unlinked session matched no visit by encounter, device, date and time; it "
-                "counts in device quality but not in any patient's outcomes. " + suppressed_note(),
+                "counts in device quality but not in any patient's outcomes.",
                 audit=(sup,),
             ),
         ),

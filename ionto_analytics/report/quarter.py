@@ -7,6 +7,10 @@ Examples
 (datetime.date(2025, 7, 1), datetime.date(2025, 9, 30), '2025Q2')
 >>> str(Quarter.parse("2025q1").previous())
 '2024Q4'
+>>> str(latest_complete_quarter(dt.date(2026, 3, 20)))
+'2025Q4'
+>>> str(latest_complete_quarter(dt.date(2025, 12, 31)))
+'2025Q4'
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pandas as pd
 
 from ionto_analytics.errors import InputError
 
-__all__ = ["Quarter"]
+__all__ = ["Quarter", "latest_complete_quarter"]
 
 _PATTERN = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
 
@@ -124,3 +128,9 @@ class Quarter:
             d = d.dt.tz_convert("UTC").dt.tz_localize(None)
         day = d.dt.normalize()
         return (day >= pd.Timestamp(self.start)) & (day <= pd.Timestamp(self.end))
+
+
+def latest_complete_quarter(last_day: dt.date) -> Quarter:
+    """The most recent calendar quarter that ended on or before ``last_day``."""
+    quarter = Quarter(last_day.year, (last_day.month - 1) // 3 + 1)
+    return quarter if quarter.end <= last_day else quarter.previous()

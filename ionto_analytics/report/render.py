@@ -32,7 +32,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 
-from ionto_analytics.suppression import THRESHOLD
+from ionto_analytics.suppression import suppression_footnote
 
 if TYPE_CHECKING:
     from ionto_analytics.report import QuarterlyReport
@@ -60,7 +60,7 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
         include_plotlyjs=False,
         full_html=False,
         div_id=div_id,
-        config={"displaylogo": False, "responsive": True},
+        config={"displaylogo": False, "responsive": True, "displayModeBar": "hover"},
         default_width="100%",
         default_height=f"{int(fig.layout.height or 420)}px",
     )
@@ -107,15 +107,13 @@ def render_html(report: QuarterlyReport) -> str:
         .render(
             title=f"Iontophoresis outcomes report, {report.quarter}",
             subtitle=f"{report.quarter.label}; {scope}; compared with {report.quarter.previous()}",
-            privacy_note=(
-                f"No patient is named. Counts of 1 to {THRESHOLD - 1} are shown as '<{THRESHOLD}', "
-                "and further cells are hidden where totals or percentages would reveal them "
-                "(CMS cell-suppression policy)."
-            ),
+            privacy_note="No patient is named (CMS cell-suppression policy). "
+            + suppression_footnote(),
+            brief_items=list(report.brief.items) if report.brief else [],
+            warning=report.brief.warning if report.brief else "",
             sections=sections,
             provenance=prov,
             provenance_rows=[(k.replace("_", " "), v) for k, v in prov.items()],
             plotly_js=_plotly_js(),
         )
     )
-

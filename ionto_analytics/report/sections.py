@@ -38,7 +38,7 @@ from data_schemas.vocabulary import CONDITIONS
 from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders
-from ionto_analytics.plots.style import TEMPLATE
+from ionto_analytics.plots.style import TEMPLATE, display_name, fit_axis_titles, wrap_label
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -47,17 +47,18 @@ from ionto_analytics.report.model import (
     fmt_ci,
     fmt_num,
     fmt_pct,
-    suppressed_note,
 )
 from ionto_analytics.report.quarter import Quarter
-from ionto_analytics.suppression import SUPPRESSED_TEXT, small, suppress_counts
+from ionto_analytics.suppression import SUPPRESSED_TEXT, cell_mark, small, suppress_counts
 
 __all__ = [
     "CONDITION_INSTRUMENT",
     "TRIALS",
     "active_episode_ids",
     "outcome_cohort",
+    "outcome_stats",
     "outcomes_section",
+    "sessions_in",
     "volume_section",
 ]
 
@@ -151,9 +152,9 @@ def sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.Da
     return s[quarter.contains(s["started_at_utc"]).to_numpy()]
 
 
-
-def _mask_series(values: pd.Series, mask: np.ndarray, fmt) -> list[str]:
-    return [SUPPRESSED_TEXT if m else fmt(v) for v, m in zip(values, mask, strict=True)]
+def _mask_series(values: pd.Series, marks: pd.Series, mask: np.ndarray, fmt) -> list[str]:
+    """``fmt(value)``, or the mark of the count it derives from where that is hidden."""
+    return [k if m else fmt(v) for v, k, m in zip(values, marks, mask, strict=True)]
 
 
 def _bar_figure(
@@ -178,7 +179,7 @@ def _bar_figure(
             text=caption, showarrow=False, xref="paper", yref="paper", x=0, y=-0.32,
             xanchor="left", font={"size": 11},
         )  # fmt: skip
-    return fig
+    return fit_axis_titles(fig)
 
 
 # --------------------------------------------------------------------------- volume
@@ -250,6 +251,7 @@ def _volume_table(data: ReportData, quarter: Quarter, clinic: str | None, by: st
         "Delivered dose (mA·min)",
         _mask_series(
             dose_all.reindex(shown.index),
+            shown["Iontophoresis sessions"],
             sup.mask["Iontophoresis sessions"].to_numpy(),
             lambda x: fmt_num(x, 0),
         ),
@@ -315,7 +317,7 @@ def volume_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             f"Activity in {quarter.label} against {prev}",
             summary,
             "Active episode: a visit dated in the quarter, or intake in it. Sessions: device "
-            "logs started in the quarter. " + suppressed_note(),
+            "logs started in the quarter.",
         )
     ]
     by_cond, sup_cond = _volume_table(data, quarter, clinic, "condition", by_condition)
@@ -325,8 +327,7 @@ def volume_section(data: ReportData, quarter: Quarter, clinic: str | None = None
             f"By condition, {quarter}",
             by_cond,
             "A patient with episodes for two conditions counts once in the total. Sessions "
-            f"that could not be linked to an episode are shown as '{UNLINKED}'. "
-            + suppressed_note(),
+            f"that could not be linked to an episode are shown as '{UNLINKED}'.",
             audit=(sup_cond,),
         )
     )
@@ -338,7 +339,7 @@ def volume_section(data: ReportData, quarter: Quarter, clinic: str | None = None
                 "volume_by_clinic",
                 f"By clinic, {quarter}",
                 by_clinic,
-                suppressed_note(),
+                "",
                 audit=(sup_clinic,),
             )
         )
@@ -383,7 +384,7 @@ def _condition_by_clinic(data: ReportData, quarter: Quarter) -> ReportTable:
         "condition_by_clinic",
         f"Episodes active by condition and clinic, {quarter}",
         shown,
-        suppressed_note(),
+        "",
         audit=(sup,),
     )
 
@@ -391,7 +392,7 @@ def _condition_by_clinic(data: ReportData, quarter: Quarter) -> ReportTable:
 # --------------------------------------------------------------------------- outcomes
 
 
-def _outcome_stats(data: ReportData, cohort: pd.DataFrame) -> pd.DataFrame:
+def outcome_stats(data: ReportData, cohort: pd.DataFrame) -> pd.DataFrame:
     """Per (condition, instrument): n, baseline mean, mean change and CI, responders."""
     cols = ["condition", "instrument", "n", "baseline", "change", "ci_low", "ci_high"]
     cols += ["improvement", "responders", "mcid"]
@@ -434,7 +435,7 @@ def _outcome_stats(data: ReportData, cohort: pd.DataFrame) -> pd.DataFrame:
 
 def _responder_text(x: int, n: int) -> str:
     if small([n])[0] or small([x])[0] or small([n - x])[0]:
-        return SUPPRESSED_TEXT
+        return cell_mark(x if small([x])[0] or not small([n])[0] else n)
     lo, hi = wilson_interval(x, n)
     return f"{fmt_pct(x / n, 0)} ({fmt_pct(lo, 0)} to {fmt_pct(hi, 0)})"
 
@@ -447,8 +448,8 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
     Section
         ``values["current"]`` / ``values["previous"]``: the unsuppressed statistics.
     """
-    cur = _outcome_stats(data, outcome_cohort(data, quarter, clinic))
-    prev = _outcome_stats(data, outcome_cohort(data, quarter.previous(), clinic))
+    cur = outcome_stats(data, outcome_cohort(data, quarter, clinic))
+    prev = outcome_stats(data, outcome_cohort(data, quarter.previous(), clinic))
     merged = cur.merge(
         prev, on=["condition", "instrument"], how="outer", suffixes=("", "_prev")
     ).sort_values(["condition", "instrument"], key=lambda s: s.map(_order("condition")) if
@@ -495,7 +496,7 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
             "units and direction. Responder: improved by at least the MCID (instrument "
             "registry, with its source). Statistics from fewer than 11 episodes, and "
             "responder shares whose responders or non-responders number fewer than 11, are "
-            "hidden. " + suppressed_note(),
+            "hidden.",
         ),
         _trials_table(cur),
     ]
@@ -509,7 +510,7 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
                 imp = -frame["change"]
                 fig.add_trace(
                     go.Bar(
-                        x=frame["condition"],
+                        x=[wrap_label(display_name(c)) for c in frame["condition"]],
                         y=imp,
                         name=label,
                         error_y={
@@ -524,9 +525,19 @@ def outcomes_section(data: ReportData, quarter: Quarter, clinic: str | None = No
             title={"text": "NPRS pain: mean improvement from baseline to the latest score"},
             yaxis_title="Points on NPRS 0-10 (higher = more relief)",
             barmode="group",
-            height=380,
+            height=420,
+            legend_title_text="Discharged in",
         )
-        figures.append(ReportFigure("outcomes_nprs", "Pain relief by condition", fig))
+        fit_axis_titles(fig)
+        figures.append(
+            ReportFigure(
+                "outcomes_nprs",
+                "Pain relief by condition",
+                fig,
+                "Improvement = baseline − latest NPRS score (the table's mean change with its "
+                "sign reversed: a change of −2.1 is an improvement of 2.1). Error bars: 95% CI.",
+            )
+        )
     return Section(
         "outcomes",
         "Outcomes by condition",
@@ -564,7 +575,7 @@ def _trials_table(cur: pd.DataFrame) -> ReportTable:
     frame = pd.DataFrame(rows).set_index("trial")
     return ReportTable(
         "published_trials",
-        "Published trials (DOMAIN.md 3.1) beside this quarter",
+        "Published trials beside this quarter",
         frame,
         "The clinic column pools every arm (with and without iontophoresis) over the whole "
         "episode; the trials report the difference iontophoresis made within days to weeks. "
