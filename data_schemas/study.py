@@ -52,8 +52,15 @@ import yaml
 from data_schemas.errors import SchemaError
 from data_schemas.vocabulary import ARMS, CONDITION_FAMILIES, CONDITIONS, INSTRUMENTS
 
-__all__ = ["DEFAULT_ADJUSTMENT", "MIN_THRESHOLD", "Contrast", "StudySpec", "load_study",
-           "parse_study", "study_schema"]
+__all__ = [
+    "DEFAULT_ADJUSTMENT",
+    "MIN_THRESHOLD",
+    "Contrast",
+    "StudySpec",
+    "load_study",
+    "parse_study",
+    "study_schema",
+]
 
 MIN_THRESHOLD = 11
 """The smallest small-cell threshold a spec may ask for (CMS: counts 1-10 never leave)."""
@@ -196,9 +203,7 @@ def parse_study(text: str, source: str = "study.yaml") -> StudySpec:
     ]
     problems += _vocabulary_problems(doc)
     if problems:
-        raise SchemaError(
-            f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
-        )
+        raise SchemaError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     adjustment = doc.get("adjustment", "default")
     return StudySpec(
         name=doc["name"],
@@ -222,7 +227,7 @@ def load_study(path: str | Path) -> StudySpec:
     >>> load_study("no/such/study.yaml")
     Traceback (most recent call last):
     ...
-    data_schemas.errors.SchemaError: no/such/study.yaml: no such file; give the path of the study spec
+    data_schemas.errors.SchemaError: no/such/study.yaml: no such file; ...
     """
     p = Path(path)
     if not p.is_file():

@@ -79,7 +79,8 @@ def check_tables(tables: dict[str, pd.DataFrame], threshold: int) -> None:
                 problems.append(f"{name}.{col} row {i} holds {v[i]:g}")
     if problems:
         raise SchemaError(
-            "results package refused: " + "; ".join(problems)
+            "results package refused: "
+            + "; ".join(problems)
             + f" (counts of 1 to {threshold - 1} and identifiers never leave a site); "
             "this is a bug in the study run: report it, do not edit the package"
         )
@@ -90,7 +91,11 @@ def _sha(data: bytes) -> str:
 
 
 def write_package(
-    results: SiteResults, out_dir: str | Path, *, toolkit: str, store_hash: str,
+    results: SiteResults,
+    out_dir: str | Path,
+    *,
+    toolkit: str,
+    store_hash: str,
     now: dt.datetime | None = None,
 ) -> Path:
     """Check the tables and write ``<study>_<version>_<site>.zip`` into ``out_dir``.

@@ -121,8 +121,12 @@ def _estimate(af: AnalysisFrame, c: Contrast, spec: StudySpec, se: Any) -> Compa
 
 
 def _attrition(
-    c: Contrast, cohort_attrition: pd.DataFrame, analysed: dict[str, int],
-    estimator_excluded: dict[str, int], arms: tuple[str, str], threshold: int,
+    c: Contrast,
+    cohort_attrition: pd.DataFrame,
+    analysed: dict[str, int],
+    estimator_excluded: dict[str, int],
+    arms: tuple[str, str],
+    threshold: int,
 ) -> pd.DataFrame:
     steps = cohort_attrition.iloc[1:]
     rows = {f"excluded: {k}": int(n) for k, n in zip(steps["key"], steps["excluded"], strict=True)}
@@ -135,66 +139,106 @@ def _attrition(
     rows.update({f"analysed: {a}": int(analysed.get(a, 0)) for a in arms})
     s = suppress_counts(
         pd.DataFrame({"n": list(rows.values())}, index=list(rows)),
-        total_row=True, threshold=threshold, total_label="all episodes",
+        total_row=True,
+        threshold=threshold,
+        total_label="all episodes",
     )
     out = s.published().reset_index(names="step")
     out.insert(0, "contrast", c.key)
     return out
 
 
-def _table1(c: Contrast, af: AnalysisFrame, arms: tuple[str, str], threshold: int
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _table1(
+    c: Contrast, af: AnalysisFrame, arms: tuple[str, str], threshold: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = af.data.drop_duplicates("episode_id")
     t1 = table1(data, by="arm", variables=[*CONTINUOUS, *CATEGORICAL], groups=arms)
     rows: list[dict[str, Any]] = []
     cont = t1.data[t1.data["variable"].isin(CONTINUOUS)]
     hide = small(cont["n"], threshold)
     for (_, r), h in zip(cont.iterrows(), hide, strict=True):
-        rows.append({"variable": r["variable"], "level": "", "arm": r["group"],
-                     "n": np.nan if h else r["n"], "mean": np.nan if h else r["mean"],
-                     "sd": np.nan if h else r["sd"]})
+        rows.append(
+            {
+                "variable": r["variable"],
+                "level": "",
+                "arm": r["group"],
+                "n": np.nan if h else r["n"],
+                "mean": np.nan if h else r["mean"],
+                "sd": np.nan if h else r["sd"],
+            }
+        )
     for var in CATEGORICAL:
-        grid = data.assign(level=data[var].astype(str)).pivot_table(
-            index="level", columns="arm", values="episode_id", aggfunc="count", fill_value=0
-        ).reindex(columns=list(arms), fill_value=0)
-        s = suppress_counts(grid, total_row=True, total_col=True, threshold=threshold,
-                            total_label="all")
+        grid = (
+            data.assign(level=data[var].astype(str))
+            .pivot_table(
+                index="level", columns="arm", values="episode_id", aggfunc="count", fill_value=0
+            )
+            .reindex(columns=list(arms), fill_value=0)
+        )
+        s = suppress_counts(
+            grid, total_row=True, total_col=True, threshold=threshold, total_label="all"
+        )
         pub = s.published()
         for level in pub.index:
             for arm in pub.columns:
-                rows.append({"variable": var, "level": str(level), "arm": str(arm),
-                             "n": pub.loc[level, arm], "mean": np.nan, "sd": np.nan})
+                rows.append(
+                    {
+                        "variable": var,
+                        "level": str(level),
+                        "arm": str(arm),
+                        "n": pub.loc[level, arm],
+                        "mean": np.nan,
+                        "sd": np.nan,
+                    }
+                )
     t = pd.DataFrame(rows)
     t.insert(0, "contrast", c.key)
     hidden = t1.data.groupby("variable")["n"].min()
-    smd = t1.smd.assign(smd=t1.smd["smd"].where(
-        ~derived_mask(small(hidden.reindex(t1.smd["variable"]).to_numpy(), threshold))))
+    smd = t1.smd.assign(
+        smd=t1.smd["smd"].where(
+            ~derived_mask(small(hidden.reindex(t1.smd["variable"]).to_numpy(), threshold))
+        )
+    )
     bal = smd.rename(columns={"smd": "smd_before"}).assign(smd_after=np.nan)
     bal.insert(0, "contrast", c.key)
     return t, bal
 
 
-def _contrast_row(c: Contrast, spec: StudySpec, status: str, n: dict[str, float],
-                  result: ComparisonResult | None) -> dict[str, Any]:
+def _contrast_row(
+    c: Contrast, spec: StudySpec, status: str, n: dict[str, float], result: ComparisonResult | None
+) -> dict[str, Any]:
     ok = status == "ok" and result is not None
     est = result.estimate if ok else np.nan
     lo = result.ci_low if ok else np.nan
     hi = result.ci_high if ok else np.nan
     return {
-        "contrast": c.key, "condition": c.condition, "instrument": c.instrument,
-        "week": c.week, "estimator": c.estimator, "arm_first": spec.arms[0],
-        "arm_second": spec.arms[1], "status": status, "estimate": est,
-        "se": (hi - lo) / (2 * Z975) if ok else np.nan, "ci_low": lo, "ci_high": hi,
+        "contrast": c.key,
+        "condition": c.condition,
+        "instrument": c.instrument,
+        "week": c.week,
+        "estimator": c.estimator,
+        "arm_first": spec.arms[0],
+        "arm_second": spec.arms[1],
+        "status": status,
+        "estimate": est,
+        "se": (hi - lo) / (2 * Z975) if ok else np.nan,
+        "ci_low": lo,
+        "ci_high": hi,
         "p_value": result.p_value if ok else np.nan,
-        "n_first": n[spec.arms[0]], "n_second": n[spec.arms[1]],
+        "n_first": n[spec.arms[0]],
+        "n_second": n[spec.arms[1]],
     }
 
 
-def _one_contrast(c: Contrast, spec: StudySpec, episodes: pd.DataFrame,
-                  outcomes: pd.DataFrame) -> dict[str, list[Any]]:
+def _one_contrast(
+    c: Contrast, spec: StudySpec, episodes: pd.DataFrame, outcomes: pd.DataFrame
+) -> dict[str, list[Any]]:
     arms, thr = spec.arms, spec.threshold
-    cohort = ComparisonSpec(c.condition, c.instrument, arms, week=c.week,
-                            method=c.estimator).cohort().build(episodes, outcomes, None)
+    cohort = (
+        ComparisonSpec(c.condition, c.instrument, arms, week=c.week, method=c.estimator)
+        .cohort()
+        .build(episodes, outcomes, None)
+    )
     af = comparison_frame(cohort.episodes, cohort.outcomes, c.instrument, c.week, arms)
     clinics = int(cohort.episodes["clinic_id"].nunique())
     se = choose_se(clinics)
@@ -216,16 +260,30 @@ def _one_contrast(c: Contrast, spec: StudySpec, episodes: pd.DataFrame,
             status = "small_arm" if small(list(counts.values()), thr).any() else "ok"
         except InputError as error:
             status, notes = "not_estimable", [str(error).split(" (exclusions")[0]]
-    attrition = _attrition(c, cohort.attrition, counts if result else {a: 0 for a in arms},
-                           result.excluded if result else {}, arms, thr)
+    attrition = _attrition(
+        c,
+        cohort.attrition,
+        counts if result else {a: 0 for a in arms},
+        result.excluded if result else {},
+        arms,
+        thr,
+    )
     shown = attrition.set_index("step")["n"]
     n = {a: shown[f"analysed: {a}"] for a in arms}
     out: dict[str, list[Any]] = {
         "contrasts": [_contrast_row(c, spec, status, n, result)],
         "attrition": [attrition],
-        "diagnostics": [{"contrast": c.key, "estimator_detail": est_text, "clinics": clinics,
-                         "variance": se, "notes": " | ".join(dict.fromkeys(notes))}],
-        "table1": [], "balance": [],
+        "diagnostics": [
+            {
+                "contrast": c.key,
+                "estimator_detail": est_text,
+                "clinics": clinics,
+                "variance": se,
+                "notes": " | ".join(dict.fromkeys(notes)),
+            }
+        ],
+        "table1": [],
+        "balance": [],
     }
     if status == "ok" and result is not None:
         t, bal = _table1(c, af, arms, thr)
@@ -256,14 +314,16 @@ def run_site(engine: Engine, spec: StudySpec, site: str) -> SiteResults:
     """
     episodes, outcomes = load_episodes(engine), load_outcomes(engine)
     check_site(spec, episodes, outcomes, site)
-    parts: dict[str, list[Any]] = {k: [] for k in
-                                   ("contrasts", "attrition", "table1", "balance", "diagnostics")}
+    parts: dict[str, list[Any]] = {
+        k: [] for k in ("contrasts", "attrition", "table1", "balance", "diagnostics")
+    }
     for c in spec.contrasts():
         for k, v in _one_contrast(c, spec, episodes, outcomes).items():
             parts[k] += v
     tables = {}
     for k, v in parts.items():
         frames = [x if isinstance(x, pd.DataFrame) else pd.DataFrame([x]) for x in v]
-        tables[k] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            {"contrast": []})
+        tables[k] = (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"contrast": []})
+        )
     return SiteResults(site=site, spec=spec, tables=tables)
