@@ -103,3 +103,9 @@ def test_bad_input_is_refused() -> None:
         meta_analysis([0.1, 0.2], [0.1, 0.0], ["a", "b"])
     with pytest.raises(InputError, match="one estimate and one SE per site"):
         meta_analysis([0.1, 0.2], [0.1], ["a", "b"])
+
+
+def test_sites_that_agree_exactly_have_no_heterogeneity() -> None:
+    m = meta_analysis([0.4, 0.4, 0.4], [0.2, 0.3, 0.25], ["a", "b", "c"])
+    assert (m["q"], m["i2"], m["tau2"]) == (0.0, 0.0, 0.0)
+    assert m["random_estimate"] == pytest.approx(0.4, abs=1e-12)

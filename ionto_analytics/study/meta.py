@@ -84,7 +84,10 @@ def meta_analysis(
         tau2 = q = 0.0
         w_fe = w_re = np.ones(1)
     else:
-        res = combine_effects(y, se**2, method_re=TAU2_METHODS[tau2_method], alpha=alpha)
+        # statsmodels divides by Q for its own I² (0 when every site agrees exactly);
+        # I² is computed below with Q = 0 handled.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = combine_effects(y, se**2, method_re=TAU2_METHODS[tau2_method], alpha=alpha)
         fe, fe_se = float(res.mean_effect_fe), float(res.sd_eff_w_fe)
         re, re_se = float(res.mean_effect_re), float(res.sd_eff_w_re)
         tau2, q = float(res.tau2), float(res.q)
