@@ -17,6 +17,7 @@ from ionto_analytics.study.meta import meta_analysis
 from ionto_analytics.study.package import TABLES, check_tables, read_package, write_package
 from ionto_analytics.study.pool import pool_packages
 from ionto_analytics.study.site import SiteResults, check_site
+from ionto_analytics.study.sufficient import SufficientStatistics, to_table
 
 SPEC = """\
 name: ionto-network
@@ -36,31 +37,90 @@ def _spec(version: str = "1") -> StudySpec:
     return parse_study(SPEC.format(version=version))
 
 
-def _site(name: str, estimate: float, se: float, status: str = "ok",
-          spec: StudySpec | None = None) -> SiteResults:
+def _site(
+    name: str, estimate: float, se: float, status: str = "ok", spec: StudySpec | None = None
+) -> SiteResults:
     ok = status == "ok"
-    contrasts = pd.DataFrame([{
-        "contrast": KEY, "condition": "epicondylitis", "instrument": "prtee", "week": 6,
-        "estimator": "ancova", "arm_first": "ionto+exercise", "arm_second": "exercise",
-        "status": status, "estimate": estimate if ok else np.nan, "se": se if ok else np.nan,
-        "ci_low": estimate - 1.96 * se if ok else np.nan,
-        "ci_high": estimate + 1.96 * se if ok else np.nan, "p_value": 0.01 if ok else np.nan,
-        "n_first": 40.0 if ok else 0.0, "n_second": 52.0,
-    }])
-    attrition = pd.DataFrame({"contrast": KEY, "step": ["excluded: other_arm",
-                              "analysed: ionto+exercise", "analysed: exercise", "all episodes"],
-                              "n": [20.0, contrasts["n_first"][0], 52.0,
-                                    72.0 + contrasts["n_first"][0]]})
-    table1 = pd.DataFrame({"contrast": KEY, "variable": ["age_years", "sex", "sex"],
-                           "level": ["", "female", "male"], "arm": ["exercise"] * 3,
-                           "n": [52.0, 30.0, 22.0], "mean": [48.0, np.nan, np.nan],
-                           "sd": [11.0, np.nan, np.nan]})
-    balance = pd.DataFrame({"contrast": KEY, "variable": ["age_years"], "smd_before": [0.1],
-                            "kind": ["continuous"], "smd_after": [np.nan]})
-    diagnostics = pd.DataFrame({"contrast": KEY, "estimator_detail": ["ANCOVA (OLS), HC3"],
-                                "clinics": [6], "variance": ["hc3"], "notes": [""]})
-    tables = {"contrasts": contrasts, "attrition": attrition, "table1": table1,
-              "balance": balance, "diagnostics": diagnostics}
+    contrasts = pd.DataFrame(
+        [
+            {
+                "contrast": KEY,
+                "condition": "epicondylitis",
+                "instrument": "prtee",
+                "week": 6,
+                "estimator": "ancova",
+                "arm_first": "ionto+exercise",
+                "arm_second": "exercise",
+                "status": status,
+                "estimate": estimate if ok else np.nan,
+                "se": se if ok else np.nan,
+                "ci_low": estimate - 1.96 * se if ok else np.nan,
+                "ci_high": estimate + 1.96 * se if ok else np.nan,
+                "p_value": 0.01 if ok else np.nan,
+                "n_first": 40.0 if ok else 0.0,
+                "n_second": 52.0,
+            }
+        ]
+    )
+    attrition = pd.DataFrame(
+        {
+            "contrast": KEY,
+            "step": [
+                "excluded: other_arm",
+                "analysed: ionto+exercise",
+                "analysed: exercise",
+                "all episodes",
+            ],
+            "n": [20.0, contrasts["n_first"][0], 52.0, 72.0 + contrasts["n_first"][0]],
+        }
+    )
+    table1 = pd.DataFrame(
+        {
+            "contrast": KEY,
+            "variable": ["age_years", "sex", "sex"],
+            "level": ["", "female", "male"],
+            "arm": ["exercise"] * 3,
+            "n": [52.0, 30.0, 22.0],
+            "mean": [48.0, np.nan, np.nan],
+            "sd": [11.0, np.nan, np.nan],
+        }
+    )
+    balance = pd.DataFrame(
+        {
+            "contrast": KEY,
+            "variable": ["age_years"],
+            "smd_before": [0.1],
+            "kind": ["continuous"],
+            "smd_after": [np.nan],
+        }
+    )
+    diagnostics = pd.DataFrame(
+        {
+            "contrast": KEY,
+            "estimator_detail": ["ANCOVA (OLS), HC3"],
+            "clinics": [6],
+            "variance": ["hc3"],
+            "notes": [""],
+        }
+    )
+    sufficient = to_table(
+        SufficientStatistics(
+            ("Intercept", "treated", "baseline"),
+            np.array([[92.0, 40.0, 560.0], [40.0, 40.0, 250.0], [560.0, 250.0, 3500.0]]),
+            np.array([300.0, 120.0, 1900.0]),
+            1100.0,
+            92,
+        ),
+        KEY,
+    )
+    tables = {
+        "sufficient": sufficient,
+        "contrasts": contrasts,
+        "attrition": attrition,
+        "table1": table1,
+        "balance": balance,
+        "diagnostics": diagnostics,
+    }
     return SiteResults(site=name, spec=spec or _spec(), tables=tables)
 
 
@@ -82,8 +142,10 @@ def test_spec_with_an_unknown_instrument_is_refused_before_any_store_is_read(
 
 
 def test_every_spec_problem_is_reported_with_its_path() -> None:
-    text = (SPEC.format(version="v1").replace("[6]", "[6, 6]")
-            .replace("threshold: 11", "threshold: 10") + "colour: red\n")
+    text = (
+        SPEC.format(version="v1").replace("[6]", "[6, 6]").replace("threshold: 11", "threshold: 10")
+        + "colour: red\n"
+    )
     with pytest.raises(SchemaError) as caught:
         parse_study(text)
     message = str(caught.value)
@@ -117,8 +179,7 @@ def test_a_package_round_trips_with_its_manifest(tmp_path: Path) -> None:
     path = _write(_site("north", -8.0, 2.0), tmp_path)
     package = read_package(path)
     m = package.manifest
-    assert (m["site"], m["study"], m["spec_sha256"]) == ("north", "ionto-network",
-                                                          _spec().sha256)
+    assert (m["site"], m["study"], m["spec_sha256"]) == ("north", "ionto-network", _spec().sha256)
     assert set(m["files"]) == {f"{t}.csv" for t in TABLES} | {"results.json"}
     assert package.tables["contrasts"]["estimate"].tolist() == [-8.0]
 
@@ -144,6 +205,18 @@ def test_a_small_cell_cannot_be_smuggled_through_any_table(table: str) -> None:
         tables[table][column] = 3
         with pytest.raises(SchemaError, match=rf"{table}\.{column} row 0 holds 3"):
             check_tables(tables, 11)
+
+
+def test_a_small_count_inside_the_sufficient_statistics_is_refused() -> None:
+    tables = _site("north", -8.0, 2.0).tables
+    t = tables["sufficient"].copy()
+    cell = t.index[t["kind"].eq("xtx") & t["row"].eq("treated") & t["col"].eq("treated")][0]
+    t.loc[cell, "value"] = 7.0  # 7 treated episodes
+    with pytest.raises(SchemaError, match=rf"sufficient\.value row {cell} holds the count 7"):
+        check_tables({**tables, "sufficient": t}, 11)
+    t.loc[cell, "value"] = 7.5  # a sum of squares may be anything
+    t.loc[cell, "is_count"] = False
+    check_tables({**tables, "sufficient": t}, 11)
 
 
 def test_an_identifier_column_is_refused() -> None:
@@ -201,8 +274,12 @@ def test_one_site_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_site_with_an_empty_arm_is_reported_and_pooled_without(tmp_path: Path) -> None:
-    sites = [_site("north", -8.0, 2.0), _site("south", -6.0, 2.5),
-             _site("east", 0.0, 1.0, status="empty_arm"), _site("west", -12.0, 3.0)]
+    sites = [
+        _site("north", -8.0, 2.0),
+        _site("south", -6.0, 2.5),
+        _site("east", 0.0, 1.0, status="empty_arm"),
+        _site("west", -12.0, 3.0),
+    ]
     paths = [_write(s, tmp_path / s.site) for s in sites]
     pooled, files = pool_study(paths, tmp_path / "pooled")
     row = pooled.pooled.iloc[0]

@@ -103,6 +103,10 @@ def test_the_same_study_on_sqlite_and_postgresql(sites: Sites, tmp_path: Path) -
     assert pooled.pooled["tau2"].to_numpy() == pytest.approx(0.0, abs=1e-12)
     assert pooled.pooled["fixed_estimate"].to_numpy() == pytest.approx(a["estimate"], abs=1e-9)
     assert files["html"].stat().st_size > 1_000_000  # plotly.js inlined
+    exact = pooled.pooled[pooled.pooled["contrast"].str.endswith("/ancova")]
+    assert exact["exact_estimate"].notna().all()  # every site sent its sufficient statistics
+    gap = (exact["exact_estimate"] - exact["fixed_estimate"]).abs()
+    assert (gap < 2 * exact["fixed_se"]).all()  # site intercepts vs clinic effects: close
 
 
 def test_no_identifier_and_no_small_count_leaves_the_site(sites: Sites, tmp_path: Path) -> None:

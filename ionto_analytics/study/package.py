@@ -32,7 +32,7 @@ import pandas as pd
 
 from data_schemas.errors import SchemaError
 from ionto_analytics.jsonable import jsonable
-from ionto_analytics.study.site import SiteResults
+from ionto_analytics.study.site import TABLES, SiteResults
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,7 +46,6 @@ __all__ = [
 
 FORMAT_VERSION = "1"
 SUPPORTED_FORMATS = ("1",)
-TABLES = ("contrasts", "attrition", "table1", "balance", "diagnostics")
 COUNT_NAMES = ("n", "count", "missing", "excluded", "events", "group_n")
 IDENTIFYING = ("patient_id", "episode_id", "pseudonym", "visit_id", "session_id", "mrn")
 
@@ -59,7 +58,8 @@ def check_tables(tables: dict[str, pd.DataFrame], threshold: int) -> None:
     """Refuse tables that could reveal a person: every problem in every table, at once.
 
     A count-like column (``n``, ``n_*``, ``count``, ``missing``, ``excluded``, ``events``,
-    ``group_n``) may hold 0, ≥ ``threshold`` or nothing (suppressed); no column may be an
+    ``group_n``), and ``value`` where a table flags the row ``is_count`` (the sufficient
+    statistics), may hold 0, ≥ ``threshold`` or nothing (suppressed); no column may be an
     identifier (``patient_id``, ``episode_id``, ``pseudonym``, ...).
 
     Examples
@@ -77,6 +77,11 @@ def check_tables(tables: dict[str, pd.DataFrame], threshold: int) -> None:
             v = pd.to_numeric(t[col], errors="coerce").to_numpy(dtype=float)
             for i in np.flatnonzero((v >= 1) & (v < threshold)):
                 problems.append(f"{name}.{col} row {i} holds {v[i]:g}")
+        if {"is_count", "value"} <= set(t.columns):
+            v = pd.to_numeric(t["value"], errors="coerce").to_numpy(dtype=float)
+            flagged = t["is_count"].astype(str).str.lower().eq("true").to_numpy()
+            for i in np.flatnonzero(flagged & (v >= 1) & (v < threshold)):
+                problems.append(f"{name}.value row {i} holds the count {v[i]:g}")
     if problems:
         raise SchemaError(
             "results package refused: "

@@ -29,6 +29,7 @@ from data_schemas.errors import InputError, SchemaError
 from ionto_analytics.jsonable import jsonable
 from ionto_analytics.study.meta import meta_analysis
 from ionto_analytics.study.package import Package, read_package
+from ionto_analytics.study.sufficient import from_table, pooled_ancova
 
 __all__ = ["PooledStudy", "check_same_study", "pool_packages"]
 
@@ -58,7 +59,10 @@ class PooledStudy:
     per_site : DataFrame
         Every site's row of every contrast (:data:`SITE_COLUMNS`).
     pooled : DataFrame
-        One row per contrast: the columns of :func:`meta_analysis` (weights aside).
+        One row per contrast: the columns of :func:`meta_analysis` (weights aside) and,
+        for ANCOVA contrasts whose pooled sites all sent their sufficient statistics, the
+        exact pooled ANCOVA (``exact_estimate``, ``exact_se``, ``exact_ci_low``,
+        ``exact_ci_high``; site intercepts, classical variance).
     not_pooled : DataFrame
         ``contrast``, ``site``, ``status`` of the site rows left out.
     attrition : DataFrame
@@ -83,6 +87,19 @@ class PooledStudy:
                 "not_pooled": self.not_pooled,
             }
         )
+
+
+def _exact(packages: Sequence[Package], contrast: str, sites: list[str]) -> dict[str, Any]:
+    """The exact pooled ANCOVA when every pooled site sent its sufficient statistics."""
+    tables = [
+        p.tables["sufficient"][p.tables["sufficient"]["contrast"].eq(contrast)]
+        for p in packages
+        if p.site in sites
+    ]
+    if not tables or any(t.empty for t in tables):
+        return {}
+    e = pooled_ancova([from_table(t) for t in tables])
+    return {f"exact_{k}": e[k] for k in ("estimate", "se", "ci_low", "ci_high")}
 
 
 def check_same_study(packages: Sequence[Package]) -> None:
@@ -161,6 +178,7 @@ def pool_packages(
         if len(d):
             m = meta_analysis(d["estimate"], d["se"], list(d["site"]), tau2_method=tau2_method)
             row.update({k: v for k, v in m.items() if not k.startswith("weights")})
+            row.update(_exact(packages, contrast, list(d["site"])))
         else:
             row["sites"] = 0
         rows.append(row)

@@ -18,7 +18,9 @@ Tables (tidy DataFrames, one row per contrast and item; ``contrast`` is
   with its totals, suppressed with complementary suppression. No medians or quartiles:
   with few episodes they are individual values.
 * ``balance`` – SMD per variable (and IPTW's weighted SMD where it has one).
-* ``diagnostics`` – the estimator and variance, clinics, notes and warnings.
+* ``diagnostics`` – the estimator and variance, clinics, notes and warnings;
+* ``sufficient`` – for ANCOVA contrasts, X'X, X'y and y'y of the design
+  (:mod:`~ionto_analytics.study.sufficient`), unless a count behind them is small.
 
 Examples
 --------
@@ -58,9 +60,13 @@ from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.compare.table1 import table1
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.loaders import load_episodes, load_outcomes
+from ionto_analytics.study.sufficient import sufficient_statistics, to_table
 from ionto_analytics.suppression import derived_mask, small, suppress_counts
 
-__all__ = ["SiteResults", "check_site", "run_site"]
+__all__ = ["TABLES", "SiteResults", "check_site", "run_site"]
+
+TABLES = ("contrasts", "attrition", "table1", "balance", "diagnostics", "sufficient")
+"""The tables of a site's results, in package order."""
 
 Z975 = float(stats.norm.ppf(0.975))
 CONTINUOUS = ("age_years", "symptom_duration_weeks", "baseline")
@@ -284,6 +290,7 @@ def _one_contrast(
         ],
         "table1": [],
         "balance": [],
+        "sufficient": [],
     }
     if status == "ok" and result is not None:
         t, bal = _table1(c, af, arms, thr)
@@ -291,6 +298,14 @@ def _one_contrast(
             after = result.balance.set_index("variable")["smd_after"]
             bal["smd_after"] = bal["variable"].map(after)
         out["table1"], out["balance"] = [t], [bal]
+        if c.estimator == "ancova":
+            try:
+                out["sufficient"] = [
+                    to_table(sufficient_statistics(af, arms, spec.covariates, thr), c.key)
+                ]
+            except InputError as error:
+                diag = out["diagnostics"][0]
+                diag["notes"] = " | ".join(x for x in (diag["notes"], str(error)) if x)
     return out
 
 
@@ -314,9 +329,7 @@ def run_site(engine: Engine, spec: StudySpec, site: str) -> SiteResults:
     """
     episodes, outcomes = load_episodes(engine), load_outcomes(engine)
     check_site(spec, episodes, outcomes, site)
-    parts: dict[str, list[Any]] = {
-        k: [] for k in ("contrasts", "attrition", "table1", "balance", "diagnostics")
-    }
+    parts: dict[str, list[Any]] = {k: [] for k in TABLES}
     for c in spec.contrasts():
         for k, v in _one_contrast(c, spec, episodes, outcomes).items():
             parts[k] += v

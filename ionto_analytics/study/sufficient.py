@@ -43,7 +43,13 @@ from ionto_analytics.compare.frame import AnalysisFrame, as_analysis_frame
 from ionto_analytics.errors import InputError
 from ionto_analytics.suppression import THRESHOLD, is_small
 
-__all__ = ["SufficientStatistics", "pooled_ancova", "sufficient_statistics"]
+__all__ = [
+    "SufficientStatistics",
+    "from_table",
+    "pooled_ancova",
+    "sufficient_statistics",
+    "to_table",
+]
 
 SEX_DUMMIES = tuple(f"sex[{s}]" for s in SEXES[1:])
 """Sex as dummies against the first level (``female``), fixed so every site agrees."""
@@ -169,3 +175,59 @@ def pooled_ancova(sites: Sequence[SufficientStatistics], alpha: float = 0.05) ->
         "df": df,
         "terms": [terms[c] for c in common],
     }
+
+
+COUNT_TERMS = ("Intercept", "treated", *SEX_DUMMIES)
+
+
+def to_table(s: SufficientStatistics, contrast: str) -> pd.DataFrame:
+    """The statistics as tidy rows: ``contrast``, ``kind`` (xtx, xty, yty), ``row``, ``col``,
+    ``value`` and ``is_count`` (a cross-product of indicator columns: a count of episodes,
+    scanned by the package checker like every other count)."""
+    rows = [
+        {
+            "kind": "xtx",
+            "row": a,
+            "col": b,
+            "value": s.xtx[i, j],
+            "is_count": a in COUNT_TERMS and b in COUNT_TERMS,
+        }
+        for i, a in enumerate(s.terms)
+        for j, b in enumerate(s.terms)
+    ]
+    rows += [
+        {"kind": "xty", "row": a, "col": "", "value": s.xty[i], "is_count": False}
+        for i, a in enumerate(s.terms)
+    ]
+    rows.append({"kind": "yty", "row": "", "col": "", "value": s.yty, "is_count": False})
+    t = pd.DataFrame(rows)
+    t.insert(0, "contrast", contrast)
+    return t
+
+
+def from_table(t: pd.DataFrame) -> SufficientStatistics:
+    """Rebuild one site's statistics from its rows of :func:`to_table`.
+
+    Examples
+    --------
+    >>> s = SufficientStatistics(("Intercept", "treated"), np.array([[20.0, 11.0], [11.0, 11.0]]),
+    ...                          np.array([3.0, 1.0]), 9.0, 20)
+    >>> back = from_table(to_table(s, "c"))
+    >>> back.n, back.xtx.tolist(), back.yty
+    (20, [[20.0, 11.0], [11.0, 11.0]], 9.0)
+    """
+    xty = t[t["kind"].eq("xty")]
+    terms = tuple(xty["row"].astype(str))
+    xtx = (
+        t[t["kind"].eq("xtx")]
+        .pivot(index="row", columns="col", values="value")
+        .loc[list(terms), list(terms)]
+        .to_numpy(float)
+    )
+    return SufficientStatistics(
+        terms,
+        xtx,
+        xty["value"].to_numpy(float),
+        float(t.loc[t["kind"].eq("yty"), "value"].iloc[0]),
+        int(np.rint(xtx[0, 0])),
+    )
