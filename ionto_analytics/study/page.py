@@ -2,7 +2,8 @@
 
 The page has, per contrast, a forest plot (one row per pooled site with its 95% CI, the
 fixed-effect and random-effects diamonds, the prediction interval as a line), the
-heterogeneity (τ², I², Q), the sites left out and why, and every site's attrition. plotly.js
+heterogeneity (τ², I², Q), the exact pooled ANCOVA where the sites sent their sufficient
+statistics, the sites left out and why, and every site's attrition. plotly.js
 is inlined once (:func:`ionto_analytics.report.render.plotly_js`), so the page opens
 offline like the quarterly report.
 
@@ -154,6 +155,12 @@ def render_page(pooled: PooledStudy) -> str:
                 .T
             )
             parts += ["<h3>Heterogeneity</h3>", _table(het)]
+            if np.isfinite(row.get("exact_estimate", np.nan)):
+                parts.append(
+                    "<p>Exact pooled ANCOVA from the sites' sufficient statistics (site "
+                    f"intercepts, classical variance): {row['exact_estimate']:.2f} "
+                    f"[{row['exact_ci_low']:.2f}, {row['exact_ci_high']:.2f}].</p>"
+                )
         else:
             parts.append("<p>No site could estimate this contrast.</p>")
         left = pooled.not_pooled[pooled.not_pooled["contrast"].eq(c)]
