@@ -6,7 +6,8 @@ centrally.
 * :mod:`~ionto_analytics.study.package` – the results package: checked for small cells and
   identifiers before it is written, verified against its manifest when read;
 * :mod:`~ionto_analytics.study.meta` – fixed-effect and random-effects meta-analysis of one
-  contrast;
+  contrast; :mod:`~ionto_analytics.study.sufficient` – the exact pooled ANCOVA from the
+  sites' X'X, X'y and y'y;
 * :mod:`~ionto_analytics.study.pool` – verify packages of one spec and pool every contrast;
   :mod:`~ionto_analytics.study.page` – the self-contained HTML page.
 
