@@ -90,16 +90,18 @@ class PooledStudy:
 
 
 def _exact(packages: Sequence[Package], contrast: str, sites: list[str]) -> dict[str, Any]:
-    """The exact pooled ANCOVA when every pooled site sent its sufficient statistics."""
+    """The exact pooled ANCOVA when every pooled site sent its sufficient statistics (NaN
+    otherwise: another estimator, or a site withheld them)."""
     tables = [
         p.tables["sufficient"][p.tables["sufficient"]["contrast"].eq(contrast)]
         for p in packages
         if p.site in sites
     ]
+    keys = ("estimate", "se", "ci_low", "ci_high")
     if not tables or any(t.empty for t in tables):
-        return {}
+        return {f"exact_{k}": float("nan") for k in keys}
     e = pooled_ancova([from_table(t) for t in tables])
-    return {f"exact_{k}": e[k] for k in ("estimate", "se", "ci_low", "ci_high")}
+    return {f"exact_{k}": e[k] for k in keys}
 
 
 def check_same_study(packages: Sequence[Package]) -> None:
