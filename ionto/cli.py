@@ -1,4 +1,4 @@
-"""The ``ionto`` command line: emulate, import, compare, report, demo and db.
+"""The ``ionto`` command line: emulate, import, compare, report, demo, study and db.
 
 Every command finds its store the same way (:meth:`Settings.open_store`): ``--db URL``
 before the subcommand, else ``IONTO_DATABASE_URL``, else the demo store ``./ionto.db``.
@@ -123,6 +123,11 @@ db_app = typer.Typer(
     help="Create, migrate and inspect the store.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(db_app, name="db")
+study_app = typer.Typer(
+    help="Network studies: run a study spec at a site, pool the sites' packages.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study")
 
 
 class Access(Enum):
@@ -454,6 +459,48 @@ def demo(
     typer.echo(f"ground truth: {result.ground_truth.resolve()}")
     typer.echo(f"store: {result.store_url}")
     typer.echo(f"quarterly report: {result.report.resolve()}")
+
+
+@study_app.command("run")
+def study_run(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="The study spec (study.yaml).")],
+    site: Annotated[str, typer.Option(help="This site's name in the package, e.g. north.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the results package.", callback=_folder)
+    ] = Path("results"),
+) -> None:
+    """Run every analysis of a study spec on this site's store; write one checked package.
+
+    The spec is validated before the store is opened; only aggregates leave (no row, no
+    pseudonym, no count under the spec's small-cell threshold).
+    """
+    from data_schemas.study import load_study
+    from ionto_analytics.study.command import run_study
+
+    study = load_study(spec)
+    with _settings(ctx).open_store() as engine:
+        path = run_study(engine, study, out, site=site)
+    typer.echo(f"package: {path.resolve()}")
+
+
+@study_app.command("pool")
+def study_pool(
+    packages: Annotated[list[Path], typer.Argument(help="The sites' results packages (zip).")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the pooled results.", callback=_folder)
+    ] = Path("pooled"),
+    tau2: Annotated[
+        str, typer.Option(help="Between-site variance: pm (Paule-Mandel) or dl.")
+    ] = "pm",
+) -> None:
+    """Verify the sites' packages (one spec, untampered) and pool every contrast."""
+    from ionto_analytics.study.command import pool_study
+
+    pooled, files = pool_study(packages, out, tau2_method=tau2)  # type: ignore[arg-type]
+    typer.echo(f"pooled {len(pooled.pooled)} contrast(s) from {len(pooled.sites)} site(s)")
+    for kind, path in files.items():
+        typer.echo(f"{kind}: {path.resolve()}")
 
 
 def _usage_line(error: click_errors.UsageError) -> str:

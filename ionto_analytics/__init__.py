@@ -66,6 +66,12 @@ _PUBLIC: dict[str, str] = {
     "build_report": "ionto_analytics.report",
     "plots": "ionto_analytics.plots",
     "devices": "ionto_analytics.devices",
+    "study": "ionto_analytics.study",
+    "load_study": "data_schemas.study",
+    "run_study": "ionto_analytics.study.command",
+    "pool_study": "ionto_analytics.study.command",
+    "meta_analysis": "ionto_analytics.study.meta",
+    "forest_figure": "ionto_analytics.study.page",
 }
 
 __all__ = sorted(_PUBLIC)

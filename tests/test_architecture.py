@@ -24,10 +24,7 @@ deliberate (nothing else may have any)."""
 
 def _modules() -> list[Path]:
     return sorted(
-        p
-        for pkg in PACKAGES
-        for p in (ROOT / pkg).rglob("*.py")
-        if "migrations" not in p.parts
+        p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if "migrations" not in p.parts
     )
 
 

@@ -25,8 +25,10 @@ SCHEMAS = ROOT / "data_schemas"
 
 
 def _ehr(run: EmulationSummary, table: str) -> pd.DataFrame:
-    parts = [pd.read_csv(p, dtype=str, keep_default_na=False)
-             for p in sorted((run.out_dir / "ehr").glob(f"*/{table}.csv"))]
+    parts = [
+        pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted((run.out_dir / "ehr").glob(f"*/{table}.csv"))
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -41,8 +43,10 @@ def test_ground_truth_matches_schema_and_vocabulary(small_truth: dict[str, Any])
 
 
 def test_planted_ionto_effect_is_transient(small_truth: dict[str, Any]) -> None:
-    eff = {(e["condition"], e["instrument"], e["arm"], e["versus"], e["week"]): e
-           for e in small_truth["effects"]}
+    eff = {
+        (e["condition"], e["instrument"], e["arm"], e["versus"], e["week"]): e
+        for e in small_truth["effects"]
+    }
     k = ("lateral_epicondylitis", "nprs", "ionto+exercise", "exercise")
     at2, at12 = eff[(*k, 2.0)], eff[(*k, 12.0)]
     assert at2["structural"] < -0.5  # lower NPRS is better: a benefit is negative
@@ -51,8 +55,9 @@ def test_planted_ionto_effect_is_transient(small_truth: dict[str, Any]) -> None:
     assert abs(at12["difference"]) < 0.15
 
 
-def test_counts_in_answer_key_match_the_ehr(small_run: EmulationSummary,
-                                             small_truth: dict[str, Any]) -> None:
+def test_counts_in_answer_key_match_the_ehr(
+    small_run: EmulationSummary, small_truth: dict[str, Any]
+) -> None:
     counts = small_truth["counts"]
     for table in ("patients", "episodes", "visits", "outcomes", "interventions", "prescriptions"):
         assert len(_ehr(small_run, table)) == counts[table], table
@@ -61,7 +66,8 @@ def test_counts_in_answer_key_match_the_ehr(small_run: EmulationSummary,
 
 
 def test_episodes_patients_and_device_files_on_disk_match_the_answer_key(
-        small_run: EmulationSummary, small_truth: dict[str, Any]) -> None:
+    small_run: EmulationSummary, small_truth: dict[str, Any]
+) -> None:
     key = ["clinic_id", "episode_id", "mrn"]
     written = _ehr(small_run, "episodes")[key]
     truth = pd.DataFrame(small_truth["answer_key"]["episodes"])[key]
@@ -70,11 +76,15 @@ def test_episodes_patients_and_device_files_on_disk_match_the_answer_key(
     # Every patient has at least one episode, and every episode's patient is in patients.csv.
     patients = _ehr(small_run, "patients")[["clinic_id", "mrn"]]
     assert not patients.duplicated().any()
-    assert (set(patients.itertuples(index=False))
-            == set(written[["clinic_id", "mrn"]].itertuples(index=False)))
+    assert set(patients.itertuples(index=False)) == set(
+        written[["clinic_id", "mrn"]].itertuples(index=False)
+    )
     # The device files on disk are exactly the sessions of the answer key.
-    on_disk = {str(p.relative_to(small_run.out_dir))
-               for p in (small_run.out_dir / "devices").rglob("*") if p.is_file()}
+    on_disk = {
+        str(p.relative_to(small_run.out_dir))
+        for p in (small_run.out_dir / "devices").rglob("*")
+        if p.is_file()
+    }
     assert on_disk == {s["file"] for s in small_truth["answer_key"]["sessions"]}
 
 
@@ -100,7 +110,7 @@ def test_kathodyne_csv_follows_its_column_spec(small_run: EmulationSummary) -> N
         assert set(spec["header_block"]["keys"]) <= head
         i = lines.index(",".join(cols))
         truncated = lines[-1] != "# END"
-        body = [ln for ln in lines[i + 1:] if not ln.startswith("#")]
+        body = [ln for ln in lines[i + 1 :] if not ln.startswith("#")]
         if truncated:
             body = body[:-1]
         else:
@@ -173,17 +183,25 @@ def test_realism_properties(small_run: EmulationSummary, small_truth: dict[str, 
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
     """Same seed, same bytes, also from another process with another string-hash seed."""
     a = emulate(tmp_path / "a", patients=60, clinics=3, seed=3)
-    code = ("import sys; from pathlib import Path; from emulator import emulate; "
-            "emulate(Path(sys.argv[1]), patients=60, clinics=3, seed=3)")
-    env = {**os.environ, "PYTHONHASHSEED": "12345",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    code = (
+        "import sys; from pathlib import Path; from emulator import emulate; "
+        "emulate(Path(sys.argv[1]), patients=60, clinics=3, seed=3)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "12345",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], check=True, env=env)
     assert _digest(a.out_dir) == _digest(tmp_path / "b")
     c = emulate(tmp_path / "c", patients=60, clinics=3, seed=4)

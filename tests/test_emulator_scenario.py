@@ -70,8 +70,21 @@ def test_load_raises_with_all_errors(tmp_path) -> None:
 
 def test_every_parameter_block_has_a_source() -> None:
     s = load_scenario()
-    for key in ("defaults", "clinics", "devices", "faults", "skin", "drug", "population",
-                "instruments", "arms", "assignment", "effects", "schedule", "dropout"):
+    for key in (
+        "defaults",
+        "clinics",
+        "devices",
+        "faults",
+        "skin",
+        "drug",
+        "population",
+        "instruments",
+        "arms",
+        "assignment",
+        "effects",
+        "schedule",
+        "dropout",
+    ):
         assert s[key]["source"], key
     for cond in s["conditions"].values():
         assert cond["source"]

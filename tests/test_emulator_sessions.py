@@ -34,7 +34,7 @@ def test_impedance_falls_within_a_session() -> None:
     done = np.flatnonzero(plans["end_reason"].to_numpy() == "DOSE_COMPLETE")
     falls = []
     for i in done:
-        z = out.impedance_ohm[out.start[i]:out.start[i + 1]]
+        z = out.impedance_ohm[out.start[i] : out.start[i + 1]]
         falls.append(np.median(z[-60:]) / np.median(z[:5]))
     falls = np.asarray(falls)
     assert np.all(falls < 0.85)  # at least a 30 % fall less noise
@@ -47,15 +47,16 @@ def test_clinic_session_shape_is_plausible() -> None:
     dur_min = out.duration_s[done] / 60
     assert dur_min.min() > 9 and np.median(dur_min) < 25
     i = done[0]
-    cur = out.current_mA[out.start[i]:out.start[i + 1]]
+    cur = out.current_mA[out.start[i] : out.start[i + 1]]
     assert cur[0] == 0.0 and cur[-1] == 0.0  # ramps up from and down to zero
     assert cur.max() <= plans["current_set_mA"].to_numpy()[i] * 1.05
 
 
 def test_compliance_limit_forces_current_limiting_and_longer_sessions() -> None:
     s = load_scenario()
-    plans = plan_sessions(np.random.default_rng(3), s, np.zeros(200, int),
-                          np.full(200, "clinic_unit", dtype=object))
+    plans = plan_sessions(
+        np.random.default_rng(3), s, np.zeros(200, int), np.full(200, "clinic_unit", dtype=object)
+    )
     plans["end_reason"] = "DOSE_COMPLETE"
     plans["stop_fraction"] = 1.0
     plans["current_set_mA"] = 4.0
@@ -73,8 +74,9 @@ def test_compliance_limit_forces_current_limiting_and_longer_sessions() -> None:
 def test_fault_rates_match_the_scenario(kind: str) -> None:
     s = load_scenario()
     n = 20_000
-    plans = plan_sessions(np.random.default_rng(11), s, np.zeros(n, int),
-                          np.full(n, kind, dtype=object))
+    plans = plan_sessions(
+        np.random.default_rng(11), s, np.zeros(n, int), np.full(n, kind, dtype=object)
+    )
     for reason, p in s["faults"][kind].items():
         observed = (plans["end_reason"] == reason).mean()
         tol = 4 * np.sqrt(p * (1 - p) / n)
@@ -85,12 +87,13 @@ def test_fault_rates_match_the_scenario(kind: str) -> None:
 
 def test_early_stops_deliver_less_and_electrode_reject_goes_open_circuit() -> None:
     s = load_scenario()
-    plans = plan_sessions(np.random.default_rng(5), s, np.zeros(50, int),
-                          np.full(50, "clinic_unit", dtype=object))
+    plans = plan_sessions(
+        np.random.default_rng(5), s, np.zeros(50, int), np.full(50, "clinic_unit", dtype=object)
+    )
     plans["end_reason"] = "ELECTRODE_REJECT"
     plans["stop_fraction"] = 0.5
     out = simulate(np.random.default_rng(6), s, plans)
     assert np.all(out.delivered < 0.55 * 40) and np.all(out.delivered > 0.45 * 40)
     for i in range(50):
-        z = out.impedance_ohm[out.start[i]:out.start[i + 1]]
+        z = out.impedance_ohm[out.start[i] : out.start[i + 1]]
         assert z[-1] > 500_000

@@ -185,6 +185,7 @@ def _pinned(rates: pd.DataFrame) -> list[str]:
     the "all" row, where printed. Each unknown's range is found by linear programming over
     non-negative values, independently of the suppression module's own audit.
     """
+
     def shown(label: str) -> float | None:
         return float(label.replace(",", "")) if label.replace(",", "").isdigit() else None
 

@@ -96,8 +96,9 @@ def test_random_intercept_matches_lme4(key):
 def test_random_intercept_matches_statsmodels(name, method):
     data = pd.read_csv(REFERENCE / f"{name}.csv")
     X = np.column_stack([np.ones(len(data)), data.x, data.arm])
-    model = sm.MixedLM(data.y.to_numpy(), X, data.patient.to_numpy(),
-                       exog_re=np.ones((len(data), 1)))
+    model = sm.MixedLM(
+        data.y.to_numpy(), X, data.patient.to_numpy(), exog_re=np.ones((len(data), 1))
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels warns at the boundary
         sm_fit = model.fit(reml=method == "REML", method="bfgs", gtol=1e-12, maxiter=1000)
@@ -122,8 +123,9 @@ def test_random_intercept_matches_statsmodels(name, method):
 @pytest.mark.parametrize("key", MMRM_KEYS)
 def test_mmrm_matches_nlme_gls(key):
     ref, data, X = load(key)
-    fit = fit_mmrm(data.y, X, data.patient, data.week, covariance=ref["structure"],
-                   method=ref["method"])
+    fit = fit_mmrm(
+        data.y, X, data.patient, data.week, covariance=ref["structure"], method=ref["method"]
+    )
     assert fit.convergence.converged and not fit.convergence.at_boundary
     assert rel(fit.beta, ref["coef"]) < 1e-6
     n, p = X.shape
@@ -159,10 +161,13 @@ def test_mmrm_analytic_gradient_matches_finite_differences(structure, reml):
     crit, theta = emulated_criterion(structure, reml)
     _, grad = crit.value_and_gradient(theta)
     h = 1e-6
-    numeric = np.array([
-        (crit.value_and_gradient(theta + h * e)[0] - crit.value_and_gradient(theta - h * e)[0])
-        / (2 * h) for e in np.eye(theta.size)
-    ])
+    numeric = np.array(
+        [
+            (crit.value_and_gradient(theta + h * e)[0] - crit.value_and_gradient(theta - h * e)[0])
+            / (2 * h)
+            for e in np.eye(theta.size)
+        ]
+    )
     assert np.max(np.abs(grad - numeric)) < 1e-5 * max(1.0, np.max(np.abs(numeric)))
 
 
@@ -184,8 +189,12 @@ def test_sufficient_statistics_do_not_depend_on_row_order():
     _, data, X = load("emulated_unstructured")
     fit = fit_mmrm(data.y, X, data.patient, data.week)
     order = np.random.default_rng(0).permutation(len(data))
-    shuffled = fit_mmrm(data.y.to_numpy()[order], X[order], data.patient.to_numpy()[order],
-                        data.week.to_numpy()[order])
+    shuffled = fit_mmrm(
+        data.y.to_numpy()[order],
+        X[order],
+        data.patient.to_numpy()[order],
+        data.week.to_numpy()[order],
+    )
     assert rel(shuffled.beta, fit.beta) < 1e-9
     assert rel(shuffled.covariance, fit.covariance) < 1e-7
 
@@ -220,8 +229,15 @@ def test_refuses_missing_outcomes_and_unknown_options():
 
 def test_certificate_warns_on_a_large_gradient_and_an_indefinite_hessian():
     with pytest.warns(StatisticalWarning) as seen:
-        cert = certify(np.array([0.5]), np.array([[-1.0]]), True, 3, "stopped",
-                       at_boundary=False, what="test fit")
+        cert = certify(
+            np.array([0.5]),
+            np.array([[-1.0]]),
+            True,
+            3,
+            "stopped",
+            at_boundary=False,
+            what="test fit",
+        )
     assert not cert.converged and len(seen) == 2
     assert "gradient is 0.5" in str(seen[0].message)
     assert "not positive definite" in str(seen[1].message)

@@ -85,8 +85,7 @@ def test_no_identifier_in_any_stored_text(imported: tuple[Engine, ImportReport, 
 def test_no_identifier_in_any_reason_file(imported: tuple[Engine, ImportReport, Path]) -> None:
     _, _, quarantine = imported
     reasons = [
-        (path.name, path.read_text(encoding="utf-8"))
-        for path in quarantine.glob("*.reason.json")
+        (path.name, path.read_text(encoding="utf-8")) for path in quarantine.glob("*.reason.json")
     ]
     assert reasons
     assert _leaks(reasons) == []

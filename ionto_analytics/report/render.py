@@ -37,7 +37,7 @@ from ionto_analytics.suppression import suppression_footnote
 if TYPE_CHECKING:
     from ionto_analytics.report import QuarterlyReport
 
-__all__ = ["render_html"]
+__all__ = ["figure_html", "plotly_js", "render_html"]
 
 
 @functools.cache
@@ -50,11 +50,13 @@ def _environment() -> jinja2.Environment:
 
 
 @functools.cache
-def _plotly_js() -> str:
+def plotly_js() -> str:
+    """plotly.js itself, to inline once in a self-contained page."""
     return plotly.offline.get_plotlyjs()
 
 
-def _figure_html(fig: go.Figure, div_id: str) -> str:
+def figure_html(fig: go.Figure, div_id: str) -> str:
+    """One figure as a ``<div>`` for a page that inlines :func:`plotly_js` once."""
     return pio.to_html(
         fig,
         include_plotlyjs=False,
@@ -93,7 +95,7 @@ def render_html(report: QuarterlyReport) -> str:
                     {
                         "key": f.key,
                         "caption": f.caption,
-                        "html": _figure_html(f.figure, f"fig-{s.key}-{f.key}"),
+                        "html": figure_html(f.figure, f"fig-{s.key}-{f.key}"),
                     }
                     for f in s.figures
                 ],
@@ -114,6 +116,6 @@ def render_html(report: QuarterlyReport) -> str:
             sections=sections,
             provenance=prov,
             provenance_rows=[(k.replace("_", " "), v) for k, v in prov.items()],
-            plotly_js=_plotly_js(),
+            plotly_js=plotly_js(),
         )
     )

@@ -57,7 +57,8 @@ def mmrm_data(rng: np.random.Generator, episodes: int = 160) -> dict[str, np.nda
         baseline[:, None] * (0.55 + 0.03 * np.arange(T))
         - np.array([0.8, 1.1, 1.5, 1.6]) * arm[:, None]
         - np.array([0.5, 0.8, 1.2, 1.0])
-        + 0.3 * (clinic[:, None] == 2) - 0.4 * (clinic[:, None] == 3)
+        + 0.3 * (clinic[:, None] == 2)
+        - 0.4 * (clinic[:, None] == 3)
     )
     y = np.round(mean + errors, 3)
     dropout_at = np.where(rng.random(episodes) < 0.3, rng.integers(1, T, size=episodes), T)
@@ -65,8 +66,12 @@ def mmrm_data(rng: np.random.Generator, episodes: int = 160) -> dict[str, np.nda
     seen[:, 0] |= ~seen.any(axis=1)
     ep, win = np.nonzero(seen)
     return {
-        "patient": ep + 1, "week": WEEKS[win], "arm": arm[ep], "clinic": clinic[ep],
-        "baseline": baseline[ep], "y": y[ep, win],
+        "patient": ep + 1,
+        "week": WEEKS[win],
+        "arm": arm[ep],
+        "clinic": clinic[ep],
+        "baseline": baseline[ep],
+        "y": y[ep, win],
     }
 
 
