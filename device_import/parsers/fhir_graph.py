@@ -354,8 +354,9 @@ class FhirFile:
     def condition(self, entry: Entry) -> tuple[str, str] | None:
         """(condition key, ICD-10-CM code) of a Condition, or None if it is none of ours."""
         for system, code in codings(entry.resource.get("code")):
-            if system in ICD10_SYSTEMS and v.condition_from_icd10(code) is not None:
-                return v.condition_from_icd10(code), code  # type: ignore[return-value]
+            condition = v.condition_from_icd10(code) if system in ICD10_SYSTEMS else None
+            if condition is not None:
+                return condition, v.normalize_icd10(code)  # type: ignore[return-value]
         return None
 
     def episode_clinic(self, entry: Entry) -> str | None:

@@ -105,6 +105,27 @@ def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
     return SessionSamples(t_s, current, voltage, impedance)
 
 
+def _check_columns(line: str, file: str, first_line: int) -> None:
+    """The sample header must name the spec's columns in the spec's order (a swapped pair
+    would store kΩ as volts)."""
+    names = [name.strip() for name in line.strip().split(",")]
+    if names == list(COLUMNS):
+        return
+    position = next(
+        (i for i, name in enumerate(names) if i >= len(COLUMNS) or name != COLUMNS[i]),
+        len(names),
+    )
+    raise reject(
+        file,
+        "the sample header does not name the KD-400 columns in their order (columns are "
+        "read by name: a renamed or swapped column is refused)",
+        record=f"line {first_line - 1}",
+        field=f"column {position + 1}",
+        expected=",".join(COLUMNS),
+        found=f"{len(names)} columns, column {position + 1} named otherwise",
+    )
+
+
 def parse(data: bytes, context: ParseContext) -> ParsedFile:
     """Parse one KD-400 session export.
 
@@ -124,6 +145,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
     lines = data[:column_line].decode("utf-8-sig").splitlines()
     first_line = len(lines) + 2
     body_start = data.find(b"\n", column_line + 1) + 1 or len(data)
+    _check_columns(data[column_line + 1 : body_start].decode("utf-8"), context.file, first_line)
     footer_start = _footer_start(data, body_start)
     body = data[body_start:footer_start]
     footer_values = _block(data[footer_start:].decode("utf-8").splitlines())
