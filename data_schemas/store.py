@@ -30,7 +30,7 @@ import pandas as pd
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, event, func, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
@@ -42,6 +42,8 @@ from data_schemas.errors import StoreError
 ENV_VAR = "IONTO_DATABASE_URL"
 DEFAULT_SQLITE_FILE = "ionto.db"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_ID = 0x10471
+"""PostgreSQL advisory lock held while migrating: concurrent upgrades run one at a time."""
 SUPPORTED_URLS = "sqlite:///path/to/file.db or postgresql://user@host/database"
 _DRIVERS = {
     "sqlite": "sqlite",
@@ -275,6 +277,10 @@ def _migrating(engine: Engine) -> Iterator[Config]:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
+                if connection.dialect.name == "postgresql":  # two first imports: one migrates
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                    )
                 config = alembic_config(engine)
                 config.attributes["connection"] = connection
                 yield config

@@ -233,7 +233,7 @@ class Loader:
             record=f"{spec.table} record {index + 1}",
             field=ref.field,
             expected=f"a {ref.target} imported earlier (import its file first)",
-            got=value,
+            found=f"a reference to a {ref.target} found nowhere" if value else "no reference",
         )
 
     def _resolve(self, spec: TableSpec, parsed_rows: list[dict]) -> list[dict]:

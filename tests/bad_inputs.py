@@ -358,7 +358,11 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "k_before_1990", r"1990|operating window", _kathodyne(lambda t: t.replace("2025-", "1985-"))
     ),
-    Kind("k_current_text", r"sample|current", _kathodyne(lambda t: _kathodyne_row(t, 3, 2, "abc"))),
+    Kind(
+        "k_current_text",
+        r"line \d+: malformed sample row.*not a number in current_mA",
+        _kathodyne(lambda t: _kathodyne_row(t, 3, 2, "abc")),
+    ),
     Kind(
         "k_utf8_broken",
         r"not UTF-8",

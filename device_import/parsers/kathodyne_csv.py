@@ -83,18 +83,34 @@ def _footer_start(data: bytes, body_start: int) -> int:
     return start
 
 
+def _first_bad_row(body: bytes, first_line: int) -> tuple[int, str]:
+    """The line of the first sample row pyarrow refused, and what is wrong with it."""
+    numbers = [COLUMNS.index(name) for name in SAMPLE_COLUMNS]
+    for offset, row in enumerate(body.decode("utf-8").splitlines()):
+        fields = row.split(",")
+        if len(fields) != len(COLUMNS):
+            return first_line + offset, f"{len(fields)} fields instead of {len(COLUMNS)}"
+        for position in numbers:
+            try:
+                float(fields[position])
+            except ValueError:
+                return first_line + offset, f"a value that is not a number in {COLUMNS[position]}"
+    return first_line, "a row the CSV reader cannot take"
+
+
 def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body), read_options=_READ_OPTIONS, convert_options=_CONVERT_OPTIONS
         )
     except pa.ArrowInvalid:
+        line, found = _first_bad_row(body, first_line)
         raise reject(
             file,
             "malformed sample row",
-            record=f"lines from {first_line}",
-            expected="elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state",
-            found="a row of the wrong width or a value of the wrong type",
+            record=f"line {line}",
+            expected=",".join(COLUMNS) + " (numbers in the sample columns)",
+            found=found,
         ) from None
     t_s, current, impedance_kohm, voltage = (
         table.column(name).to_numpy(zero_copy_only=False) for name in SAMPLE_COLUMNS
