@@ -25,7 +25,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 from pydantic import ValidationError
@@ -91,7 +91,7 @@ def fingerprint_all(sources: list[SourceFile]) -> list[Fingerprint | Problem]:
 
 def _parse(job: Job, context: ParseContext, reader: ArchiveReader) -> ParsedFile | Problem:
     """Parse one file; problems come back as values."""
-    context = ParseContext(job.source.name, context.keyer, context.device_homes, context.today)
+    context = replace(context, file=job.source.name)
     try:
         parsed = job.detected.format.parse(reader.read(job.source), context)
         parsed.dump()  # plain rows travel to the loading process far faster than models

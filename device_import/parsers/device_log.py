@@ -109,7 +109,7 @@ def add_session(
         fields["started_at_utc"],
         fields["ended_at_utc"],
         float(samples.t_s[-1]),
-        context.today,
+        context.clock,
         context.file,
     )
     for name in ("prescribed_dose_mA_min", "delivered_dose_mA_min"):
