@@ -6,8 +6,10 @@ logs, so a file is either fully in the store or not at all; a process killed mid
 leaves no part of any file and a rerun completes the batch. A file whose SHA-256 is in
 the ledger is skipped as unchanged. A bad file is set aside (copied to the quarantine
 folder with a ``.reason.json`` beside it, and recorded in the ledger) and the batch goes
-on. On PostgreSQL, loads take a transaction-level advisory lock, so two imports of
-overlapping batches running at once serialize their loads and leave no duplicates.
+on: whatever fails on one file (its name, reading it, parsing it, the store refusing a
+value) becomes that file's quarantine entry (``device_import.failures``). Every write
+transaction takes the store's write lock first (``device_import.store_lock``), so two
+imports running at once serialize their loads and leave no duplicates.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator import EmulationSummary
+from tests import fhir_fixtures as fx
 from tests.ehr_export import EHR_TABLES
 from tests.import_fixtures import device_files
 
@@ -210,6 +211,17 @@ def _undecodable_name(junk: bool) -> Callable[[Path, Samples], None]:
 
 def _nested(depth: int) -> bytes:
     return ('{"device": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+def _duplicate_fhir_name() -> str:
+    """A Patient whose ``name`` is given twice: which one makes the pseudonym?"""
+    document = fx.bundle("collection", fx.clinic_resources())
+    text = json.dumps(document)
+    return text.replace('"name": [', '"name": [{"family": "Other"}], "name": [', 1)
+
+
+def _nested_fhir(depth: int) -> bytes:
+    return ('{"resourceType": "Bundle", "entry": ' + "[" * depth + "]" * depth + "}").encode()
 
 
 def _zip_bomb(folder: Path, _samples: Samples) -> None:
@@ -410,6 +422,13 @@ KINDS: tuple[Kind, ...] = (
         r"duplicate|twice",
         _text("s.json", lambda s: _duplicate_key(json.dumps(s.phoresys))),
     ),
+    # FHIR R4
+    Kind(
+        "f_duplicate_name",
+        r"same key twice",
+        _text("b.json", lambda _s: _duplicate_fhir_name()),
+    ),
+    Kind("f_nested_deep", r"nested|deep|not valid JSON", _bytes("b.json", _nested_fhir(100_000))),
     # EHR CSV (rows added to the base export's tables)
     Kind("ehr_base", IMPORTED, _ehr_base),
     Kind(
