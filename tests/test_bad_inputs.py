@@ -37,7 +37,10 @@ def _import(url: str, root: Path, network: EmulationSummary, kinds: tuple[Kind, 
     store.upgrade(engine)
     quarantine = root.parent / "quarantine"
     ehr = Path(network.out_dir) / "ehr"  # registers the devices the logs come from
-    report = Importer(engine, KEY, workers=2, quarantine_dir=quarantine).run([ehr, root])
+    try:
+        report = Importer(engine, KEY, workers=2, quarantine_dir=quarantine).run([ehr, root])
+    finally:
+        engine.dispose()  # an open PostgreSQL connection would warn in a later test
     return report, _outcomes(report, root)
 
 
