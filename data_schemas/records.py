@@ -155,7 +155,8 @@ class EpisodeRecord(Record):
     patient_ref: str
     clinic_key: str
     condition: Condition
-    icd10_code: str = Field(min_length=3, max_length=10)
+    icd10_code: str = Field(pattern=r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+    """An ICD-10-CM code in its dotted form (``v.normalize_icd10``)."""
     side: Annotated[str, _in(v.SIDES, "side")] | None = None
     symptom_duration_weeks: float | None = Field(default=None, ge=0, le=2600)
     start_date: dt.date
@@ -257,7 +258,8 @@ class SessionRecord(Record):
     """One device session, normalized; its samples travel beside it, not inside."""
 
     session_key: str
-    export_revision: int = Field(default=1, ge=1)
+    export_revision: int = Field(default=1, ge=1, le=9999)
+    """A corrected re-export counts up from 1; a number beyond 9999 is no revision."""
     device: DeviceRecord
     visit_key: str | None = None
     setting: Annotated[str, _in(v.DEVICE_KINDS, "device kind")]

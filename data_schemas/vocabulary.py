@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -242,17 +243,44 @@ def conditions_in(key: str) -> tuple[str, ...]:
     raise InputError(f"unknown condition {key!r}; expected one of: {known}")
 
 
-def condition_from_icd10(code: str) -> str | None:
-    """The condition key for an ICD-10-CM code, or None when it is none of ours.
+ICD10_CM_CODE: Final = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?")
+"""The shape of an ICD-10-CM code: category of three, then up to four characters after a
+dot (which EHRs often leave out)."""
+
+
+def normalize_icd10(code: str) -> str | None:
+    """The dotted form of an ICD-10-CM code, or None when the text is not shaped like one.
 
     Examples
     --------
-    >>> condition_from_icd10("M77.11")
-    'lateral_epicondylitis'
-    >>> condition_from_icd10("J45.909") is None
+    >>> normalize_icd10("M7711"), normalize_icd10(" m77.11 "), normalize_icd10("M77")
+    ('M77.11', 'M77.11', 'M77')
+    >>> normalize_icd10("M77.1'; --") is None
     True
     """
-    normalized = code.strip().upper()
+    text = code.strip().upper()
+    if not ICD10_CM_CODE.fullmatch(text):
+        return None
+    bare = text.replace(".", "")
+    return bare[:3] + (f".{bare[3:]}" if len(bare) > 3 else "")
+
+
+def condition_from_icd10(code: str) -> str | None:
+    """The condition key for an ICD-10-CM code, or None when it is none of ours.
+
+    The code is validated as a code first (a text that merely starts like one is none),
+    and may be written without its dot.
+
+    Examples
+    --------
+    >>> condition_from_icd10("M77.11"), condition_from_icd10("M7711")
+    ('lateral_epicondylitis', 'lateral_epicondylitis')
+    >>> condition_from_icd10("J45.909") is None, condition_from_icd10("M77.1'; --") is None
+    (True, True)
+    """
+    normalized = normalize_icd10(code)
+    if normalized is None:
+        return None
     for prefix in sorted(ICD10_CONDITION_PREFIXES, key=len, reverse=True):
         if normalized.startswith(prefix):
             return ICD10_CONDITION_PREFIXES[prefix]

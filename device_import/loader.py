@@ -28,6 +28,7 @@ from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import ParsedFile
 from device_import.problems import reject
 from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
+from device_import.store_limits import check_rows
 
 TABLES = SQLModel.metadata.tables
 
@@ -232,7 +233,7 @@ class Loader:
             record=f"{spec.table} record {index + 1}",
             field=ref.field,
             expected=f"a {ref.target} imported earlier (import its file first)",
-            got=value,
+            found=f"a reference to a {ref.target} found nowhere" if value else "no reference",
         )
 
     def _resolve(self, spec: TableSpec, parsed_rows: list[dict]) -> list[dict]:
@@ -298,27 +299,9 @@ class Loader:
             elif different:
                 new[key].update({c: known[c] for c in different})
         if new:
-            self._check_lengths(spec.table, list(new.values()))
+            check_rows(table, list(new.values()), self.file_name)
             insert_rows(self.connection, table, list(new.values()))
             self.rows[spec.table] += len(new)
-
-    def _check_lengths(self, table_name: str, rows: list[dict]) -> None:
-        """Refuse text longer than its column, the same way on SQLite and PostgreSQL."""
-        for column in TABLES[table_name].columns:
-            limit = getattr(column.type, "length", None)
-            if not limit or column.name not in rows[0]:
-                continue
-            for index, row in enumerate(rows):
-                value = row.get(column.name)
-                if isinstance(value, str) and len(value) > limit:
-                    raise reject(
-                        self.file_name,
-                        "text too long for the store",
-                        record=f"{table_name} record {index + 1}",
-                        field=column.name,
-                        expected=f"at most {limit} characters",
-                        got=value,
-                    )
 
     def _load_sessions(self, parsed: ParsedFile) -> None:
         sessions = parsed.records.get("ionto_session", [])

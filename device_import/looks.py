@@ -11,9 +11,13 @@ Examples
 '8 bytes: a zip inside a zip'
 >>> looks_like("Name,Phone\\nBobby,555\\n".encode())
 '21 bytes of UTF-8 text, 2 lines, the first with 2 comma-separated fields'
+>>> unknown_format("a.csv", looks_like(b"\\xff\\xfeh\\x00i\\x00")).reason
+'UTF-16 text: re-export as UTF-8'
 """
 
 from __future__ import annotations
+
+from device_import.problems import Problem
 
 MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "a zip archive"),
@@ -71,3 +75,33 @@ def looks_like(data: bytes, *, in_zip: bool = False) -> str:
     if text is not None:
         return f"{size} of {text}"
     return f"{size} of binary data"
+
+
+ADVICE: tuple[tuple[str, str], ...] = (
+    ("a zip inside a zip", "a zip inside a zip: unpack it first, then import its files"),
+    ("UTF-16 text", "UTF-16 text: re-export as UTF-8"),
+    (
+        "semicolon-separated",
+        "semicolon-separated text: the EHR export is comma-separated; re-export it with "
+        "commas (DermaPatch logs start with their banner line)",
+    ),
+    ("an empty file", "unknown format: the file is empty; export it again"),
+)
+"""What an IT person can do about an unknown file, by what it looks like."""
+UNKNOWN = (
+    "unknown format: not a device export or treatment record this toolkit reads; remove it "
+    "from the export folder or export it in a known format"
+)
+
+
+def unknown_format(file: str, looks: str) -> Problem:
+    """The problem of a file of no known format, with advice by what it looks like."""
+    reason = next((advice for kind, advice in ADVICE if kind in looks), UNKNOWN)
+    return Problem(
+        file,
+        "start of file",
+        None,
+        "a format listed in data_schemas/formats/README.md",
+        looks,
+        reason,
+    )

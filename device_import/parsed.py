@@ -40,6 +40,8 @@ class ParseContext:
     """Device serial hash → clinic and time zone, from the store and this batch."""
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
     """The de-identification date: ages over 89 on this date are pooled as 90+."""
+    clock: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    """The machine's date: no record is dated more than a day after it (plausibility)."""
 
 
 @dataclass

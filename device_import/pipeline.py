@@ -6,58 +6,52 @@ logs, so a file is either fully in the store or not at all; a process killed mid
 leaves no part of any file and a rerun completes the batch. A file whose SHA-256 is in
 the ledger is skipped as unchanged. A bad file is set aside (copied to the quarantine
 folder with a ``.reason.json`` beside it, and recorded in the ledger) and the batch goes
-on. On PostgreSQL, loads take a transaction-level advisory lock, so two imports of
-overlapping batches running at once serialize their loads and leave no duplicates.
+on: whatever fails on one file (its name, reading it, parsing it, the store refusing a
+value) becomes that file's quarantine entry (``device_import.failures``). Every write
+transaction takes the store's write lock first (``device_import.store_lock``), so two
+imports running at once serialize their loads and leave no duplicates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from data_schemas.callbacks import ProgressCallback
 from data_schemas.errors import EXIT_OK, EXIT_QUARANTINED
 from data_schemas.tables import FILE_EXTENSIONS
-from device_import.formats import SNIFF_BYTES, Detected, detect
+from device_import.failures import problem_from
 from device_import.loader import Loader, LoadOutcome
-from device_import.looks import looks_like
+from device_import.looks import unknown_format
 from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import DeviceHome, ParseContext, ParsedFile
 from device_import.privacy import Keyer, check_site_key
-from device_import.problems import FileRejected, Problem, reject
+from device_import.problems import FileRejected, Problem
 from device_import.quarantine import set_aside
 from device_import.session_loader import (
     DeviceHomes,
     PendingSession,
     SessionLoader,
-    SplitBatch,
     relink_sessions,
 )
-from device_import.sources import SourceFile, collect_sources
+from device_import.sources import Skipped, SourceFile, ZipLimits, collect_sources
+from device_import.store_lock import lock_store
+from device_import.workers import Fingerprint, Job, Parser
 
 IMPORTER_VERSION = importlib.metadata.version("ionto-analytics")
-ADVISORY_LOCK_ID = 0x10470
-"""PostgreSQL advisory lock taken while a file loads (serializes concurrent imports)."""
-
 DEVICE_LOGS_PER_COMMIT = 100
 """Device logs (one small session each) are committed in groups, each file in a savepoint."""
-PARSE_GROUP = 8
-"""Files handed to a worker process at a time."""
-PARSE_GROUPS_AHEAD = 64
-"""Groups parsed ahead of the loader: bounds the memory that parsed files hold."""
 
 Item = TypeVar("Item")
 _LEDGER = SQLModel.metadata.tables["import_file"]
@@ -76,6 +70,8 @@ class ImportReport:
     unresolved_references: Counter[str] = field(default_factory=Counter)
     """Optional references that named nothing (e.g. an outcome's visit): kept without."""
     notes: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    """Files left out on purpose: hidden files, the emulator's own files."""
 
     @property
     def exit_status(self) -> int:
@@ -93,6 +89,7 @@ class ImportReport:
             "skipped_resources": dict(sorted(self.skipped_resources.items())),
             "unlinked_sessions": self.unlinked_sessions,
             "unresolved_references": dict(sorted(self.unresolved_references.items())),
+            "skipped": [{"file": item.name, "reason": item.reason} for item in self.skipped],
         }
 
     def summary(self) -> pd.DataFrame:
@@ -100,44 +97,14 @@ class ImportReport:
         records = [("files", key, value) for key, value in sorted(self.files.items())]
         records += [("rows", key, value) for key, value in sorted(self.rows.items())]
         records += [("formats", key, value) for key, value in sorted(self.formats.items())]
+        skipped = Counter(item.reason for item in self.skipped)
+        records += [("skipped", key, value) for key, value in sorted(skipped.items())]
         return pd.DataFrame(records, columns=["what", "name", "count"])
 
 
-@dataclass(frozen=True)
-class _Job:
-    source: SourceFile
-    sha256: str
-    detected: Detected
-
-
-def _parse_job(job: _Job, context: ParseContext) -> ParsedFile | Problem:
-    """Parse one file (runs in a worker process); problems come back as values."""
-    context = ParseContext(job.source.name, context.keyer, context.device_homes, context.today)
-    try:
-        parsed = job.detected.format.parse(job.source.read(), context)
-    except FileRejected as error:
-        return error.problem
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        return Problem(job.source.name, None, location, None, None, first["msg"])
-    parsed.dump()  # plain rows travel to the loading process far faster than models
-    return parsed
-
-
-_Fingerprint = tuple[str, Detected | None, str | None]
-"""A file's SHA-256, its detected format, and what an unknown file looks like."""
-
-
-def _fingerprint(source: SourceFile) -> _Fingerprint:
-    data = source.read()
-    detected = detect(data[:SNIFF_BYTES], source.name)
-    looks = None if detected else looks_like(data, in_zip=source.member is not None)
-    return hashlib.sha256(data).hexdigest(), detected, looks
-
-
-def _parse_group(jobs: list[_Job], context: ParseContext) -> list[ParsedFile | Problem]:
-    return [_parse_job(job, context) for job in jobs]
+def _batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while batch := list(islice(items, size)):
+        yield batch
 
 
 def _device_homes(connection: Connection) -> dict[str, DeviceHome]:
@@ -196,54 +163,6 @@ def _replace_ledger_entries(connection: Connection, entries: list[dict]) -> None
     connection.execute(insert(_LEDGER), entries)
 
 
-def _batched(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
-    while batch := list(islice(items, size)):
-        yield batch
-
-
-class _Parser:
-    """Parses jobs in worker processes, a bounded number of files ahead of the loader."""
-
-    def __init__(self, workers: int) -> None:
-        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-
-    def __enter__(self) -> _Parser:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-    def fingerprints(self, sources: list[SourceFile]) -> Iterator[_Fingerprint]:
-        """Each source's hash and format, in order: read and hashed in the worker processes."""
-        if self.pool is None:
-            return map(_fingerprint, sources)
-        return self.pool.map(_fingerprint, sources, chunksize=64)
-
-    def parse(
-        self, jobs: list[_Job], context: ParseContext
-    ) -> Iterator[tuple[_Job, ParsedFile | Problem]]:
-        """Results in the order of ``jobs``; with workers, parsing starts at once."""
-        if self.pool is None or len(jobs) <= 1:
-            return ((job, _parse_job(job, context)) for job in jobs)
-        pool = self.pool
-        groups = iter([jobs[at : at + PARSE_GROUP] for at in range(0, len(jobs), PARSE_GROUP)])
-        pending = deque(
-            (group, pool.submit(_parse_group, group, context))
-            for group in islice(groups, PARSE_GROUPS_AHEAD)
-        )
-
-        def results() -> Iterator[tuple[_Job, ParsedFile | Problem]]:
-            while pending:
-                group, future = pending.popleft()
-                following = next(groups, None)
-                if following is not None:
-                    pending.append((following, pool.submit(_parse_group, following, context)))
-                yield from zip(group, future.result(), strict=True)
-
-        return results()
-
-
 class Importer:
     """Imports batches of files into one store."""
 
@@ -255,12 +174,14 @@ class Importer:
         workers: int = 1,
         quarantine_dir: Path | None = None,
         today: dt.date | None = None,
+        zip_limits: ZipLimits | None = None,
     ) -> None:
         self.engine = engine
         self.keyer = keyer
         self.workers = max(1, workers)
         self.quarantine_dir = quarantine_dir
         self.today = today or dt.datetime.now(dt.UTC).date()
+        self.zip_limits = zip_limits or ZipLimits()
         self._devices = DeviceHomes()
 
     def run(self, paths: list[Path], progress: ProgressCallback | None = None) -> ImportReport:
@@ -275,10 +196,12 @@ class Importer:
         with self.engine.begin() as connection:
             self._lock(connection)
             check_site_key(connection, self.keyer)
-        sources, problems = collect_sources(paths)
-        for problem in problems:
+        collected = collect_sources(paths, self.zip_limits)
+        sources = collected.sources
+        report.skipped = collected.skipped
+        for problem in collected.problems:
             self._quarantine(report, problem, None, None)
-        with _Parser(self.workers) as parser:
+        with Parser(self.workers) as parser:
             jobs = self._plan(sources, parser.fingerprints(sources), report)
             done = len(sources) - len(jobs)
             records = [job for job in jobs if not job.detected.format.is_device_log]
@@ -313,34 +236,30 @@ class Importer:
     def _plan(
         self,
         sources: list[SourceFile],
-        fingerprints: Iterable[_Fingerprint],
+        fingerprints: Iterable[Fingerprint | Problem],
         report: ImportReport,
-    ) -> list[_Job]:
+    ) -> list[Job]:
         with self.engine.connect() as connection:
             imported = set(
                 connection.execute(
                     select(_LEDGER.c.sha256).where(_LEDGER.c.status == "imported")
                 ).scalars()
             )
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         seen: set[str] = set()
-        for source, (sha256, detected, looks) in zip(sources, fingerprints, strict=True):
-            if sha256 in imported or sha256 in seen:
+        for source, found in zip(sources, fingerprints, strict=True):
+            if isinstance(found, Problem):  # unreadable: no hash, no copy, reported
+                self._quarantine(report, found, None, None)
+                continue
+            if found.sha256 in imported or found.sha256 in seen:
                 report.files["unchanged"] += 1
                 continue
-            seen.add(sha256)
-            if detected is None:
-                problem = reject(
-                    source.name,
-                    "unknown format: not a device export or treatment record this toolkit "
-                    "reads; remove it from the export folder or export it in a known format",
-                    record="start of file",
-                    expected="a format listed in data_schemas/formats/README.md",
-                    found=looks,
-                ).problem
-                self._quarantine(report, problem, source, sha256)
+            seen.add(found.sha256)
+            if found.detected is None:
+                problem = unknown_format(source.name, found.looks or "")
+                self._quarantine(report, problem, source, found.sha256)
                 continue
-            jobs.append(_Job(source, sha256, detected))
+            jobs.append(Job(source, found.sha256, found.detected))
         return sorted(jobs, key=lambda job: (job.detected.rank, job.source.name))
 
     def _context(self) -> ParseContext:
@@ -349,11 +268,10 @@ class Importer:
         return ParseContext("", self.keyer, homes, self.today)
 
     def _lock(self, connection: Connection) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+        lock_store(connection)
 
     def _load_batch(
-        self, batch: list[tuple[_Job, ParsedFile | Problem]], report: ImportReport
+        self, batch: list[tuple[Job, ParsedFile | Problem]], report: ImportReport
     ) -> None:
         """Load files in one transaction, each file in a savepoint of its own.
 
@@ -361,7 +279,7 @@ class Importer:
         batch, so the store never holds part of a file, and the ledger (written in the
         same transaction) lets a rerun pick up exactly what is missing.
         """
-        loaded: list[tuple[_Job, ParsedFile, LoadOutcome | None]] = []
+        loaded: list[tuple[Job, ParsedFile, LoadOutcome | None]] = []
         refused = [(job, parsed) for job, parsed in batch if isinstance(parsed, Problem)]
         parsed_files = [(job, parsed) for job, parsed in batch if isinstance(parsed, ParsedFile)]
         with self.engine.begin() as connection:
@@ -369,7 +287,9 @@ class Importer:
             try:
                 with connection.begin_nested():
                     loaded = self._load_together(connection, parsed_files)
-            except (FileRejected, SplitBatch):
+            except OperationalError:
+                raise  # the store itself failed: no file is to blame
+            except Exception:  # one file's failure: retried file by file
                 loaded = []
                 for job, parsed in parsed_files:
                     try:
@@ -377,6 +297,10 @@ class Importer:
                             loaded.append((job, parsed, self._load_file(connection, job, parsed)))
                     except FileRejected as error:
                         refused.append((job, error.problem))
+                    except OperationalError:
+                        raise
+                    except Exception as error:  # the store refused this file
+                        refused.append((job, problem_from(job.source.name, error)))
         for job, parsed, outcome in loaded:
             if outcome is None:
                 report.files["unchanged"] += 1
@@ -391,8 +315,8 @@ class Importer:
             self._quarantine(report, problem, job.source, job.sha256)
 
     def _load_together(
-        self, connection: Connection, files: list[tuple[_Job, ParsedFile]]
-    ) -> list[tuple[_Job, ParsedFile, LoadOutcome | None]]:
+        self, connection: Connection, files: list[tuple[Job, ParsedFile]]
+    ) -> list[tuple[Job, ParsedFile, LoadOutcome | None]]:
         """Load device logs that hold only sessions in bulk: a few queries per batch.
 
         Raises FileRejected (or SplitBatch) so the caller retries file by file.
@@ -416,7 +340,7 @@ class Importer:
             for index, session in enumerate(parsed.records["ionto_session"])
         ]
         outcome = SessionLoader(connection, self._devices).load(pending)
-        results: list[tuple[_Job, ParsedFile, LoadOutcome | None]] = []
+        results: list[tuple[Job, ParsedFile, LoadOutcome | None]] = []
         for job, parsed in files:
             if job.sha256 in imported:
                 results.append((job, parsed, None))
@@ -451,7 +375,7 @@ class Importer:
         return set(connection.execute(query).scalars())
 
     def _load_file(
-        self, connection: Connection, job: _Job, parsed: ParsedFile
+        self, connection: Connection, job: Job, parsed: ParsedFile
     ) -> LoadOutcome | None:
         """Load one file; None when another import loaded the same bytes meanwhile."""
         if self._already_imported(connection, job.sha256):
@@ -471,7 +395,7 @@ class Importer:
         )
         return connection.execute(query).first() is not None
 
-    def _ledger_rows(self, connection: Connection, files: list[tuple[_Job, str]]) -> dict[str, int]:
+    def _ledger_rows(self, connection: Connection, files: list[tuple[Job, str]]) -> dict[str, int]:
         """Ledger rows (status imported) for files about to load: SHA-256 → ledger id.
 
         A row left by an earlier quarantine of the same bytes is replaced. Three statements
@@ -505,7 +429,13 @@ class Importer:
             return
         filed = problem.filed_as(sha256)
         if source is not None and self.quarantine_dir is not None:
-            set_aside(self.quarantine_dir, source, sha256, {"sha256": sha256, **filed.to_dict()})
+            try:
+                set_aside(
+                    self.quarantine_dir, source, sha256, {"sha256": sha256, **filed.to_dict()}
+                )
+            except Exception as error:  # the copy is a courtesy, the entry is not
+                copy = problem_from(source.name, error)
+                report.notes.append(f"{source.name}: no quarantine copy: {copy.reason}")
         with self.engine.begin() as connection:
             self._lock(connection)
             if self._already_imported(connection, sha256):

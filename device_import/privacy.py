@@ -240,12 +240,26 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def earliest_day(birth_date: str) -> dt.date:
+    """The first day a full or partial date (``1961``, ``1961-05``) can stand for.
+
+    Examples
+    --------
+    >>> earliest_day("1961"), earliest_day("1961-05"), earliest_day("1961-05-06")
+    (datetime.date(1961, 1, 1), datetime.date(1961, 5, 1), datetime.date(1961, 5, 6))
+    """
+    padded = birth_date + "-01-01"[len(birth_date) - 4 :] if len(birth_date) < 10 else birth_date
+    return dt.date.fromisoformat(padded)
+
+
 def age_fields(birth_date: str, on: str | dt.date) -> tuple[int | None, bool, int]:
     """Birth year, whether aged 90+, and age in years on a date (90 for 90+).
 
-    Only the year of birth is kept; for ages over 89 not even that.
+    Only the year of birth is kept; for ages over 89 not even that. A partial birth date
+    (``1961``) is taken at its earliest day, so an age is never understated (the 90+
+    pooling errs on the side of pooling).
     """
-    born = dt.date.fromisoformat(birth_date)
+    born = earliest_day(birth_date)
     day = on if isinstance(on, dt.date) else dt.date.fromisoformat(on)
     age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
     if age >= OLDEST_POOLED_AGE:

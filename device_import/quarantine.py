@@ -29,6 +29,29 @@ from device_import.sources import SourceFile
 
 PRIVATE = 0o600
 """The loosest permissions a quarantine copy or reason gets (owner read and write)."""
+NAME_BYTES = 200
+"""The longest copy name kept (file systems allow 255 bytes, and ``.reason.json`` follows)."""
+
+
+def copy_name(sha256: str, base_name: str) -> str:
+    """The copy's name: hash prefix and the file's name, shortened to fit a file system.
+
+    A long name keeps its start and its extension.
+
+    Examples
+    --------
+    >>> name = copy_name("ab" * 32, "n" * 300 + ".csv")
+    >>> len(name.encode()), name[:16], name[-6:]
+    (200, 'abababababab_nnn', 'nn.csv')
+    """
+    name = f"{sha256[:12]}_{base_name}"
+    if len(name.encode()) <= NAME_BYTES:
+        return name
+    dot = name.rfind(".")
+    extension = name[dot:] if dot > 0 and len(name) - dot <= 16 else ""
+    room = NAME_BYTES - len(extension.encode())
+    stem = name.encode()[:room].decode(errors="ignore")
+    return stem + extension
 
 
 def _write_private(path: Path, data: bytes, mode: int) -> None:
@@ -46,7 +69,7 @@ def set_aside(folder: Path, source: SourceFile, sha256: str, reason: dict) -> Pa
     """Copy ``source`` into ``folder`` with its reason beside it; returns the copy's path."""
     folder.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(os.lstat(source.path).st_mode) & PRIVATE
-    target = folder / f"{sha256[:12]}_{source.base_name}"
+    target = folder / copy_name(sha256, source.base_name)
     _write_private(target, source.read(), mode)
     text = json.dumps(reason, indent=2) + "\n"
     _write_private(target.with_name(target.name + ".reason.json"), text.encode(), mode)

@@ -33,6 +33,7 @@ from data_schemas.records import SessionRecord
 from device_import.bulk_insert import insert_rows
 from device_import.lookups import chunks, key_ids, one_of
 from device_import.problems import reject
+from device_import.store_limits import check_row
 
 TABLES = SQLModel.metadata.tables
 LINK_BEFORE = dt.timedelta(minutes=60)
@@ -213,17 +214,17 @@ class SessionLoader:
             clinic_ids = key_ids(
                 self.connection, "clinic", "clinic_key", {i.record.device.clinic_key for i in new}
             )
-            self.connection.execute(
-                insert(table),
-                [
-                    {
-                        **item.record.device.model_dump(exclude={"clinic_key"}),
-                        "clinic_id": clinic_ids.get(item.record.device.clinic_key),
-                        "source_file_id": item.source_file_id,
-                    }
-                    for item in new
-                ],
-            )
+            rows = [
+                {
+                    **item.record.device.model_dump(exclude={"clinic_key"}),
+                    "clinic_id": clinic_ids.get(item.record.device.clinic_key),
+                    "source_file_id": item.source_file_id,
+                }
+                for item in new
+            ]
+            for item, row in zip(new, rows, strict=True):
+                check_row(table, row, item.file_name, "device")
+            self.connection.execute(insert(table), rows)
             found.update(
                 key_ids(
                     self.connection,
@@ -319,6 +320,7 @@ class SessionLoader:
                     }
                 ),
             )
+            check_row(table, row, item.file_name, f"session {item.index + 1}")
             rows.append(row)
             if link is None:
                 outcome.unlinked[item.source_file_id] += 1

@@ -109,23 +109,43 @@ class ColumnReader:
 
 
 def read_table(text: str, file: str) -> ColumnReader:
-    """A CSV table's rows (blank rows skipped); a row of the wrong width raises."""
+    """A CSV table's rows (blank rows skipped); a row of the wrong width raises.
+
+    A field longer than the ``csv`` module's limit (131,072 characters) is refused with
+    its line, whatever its column: no export's value is that long.
+    """
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader)]
-    width = len(header)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    for row in reader:
-        if not "".join(row).strip():
-            continue
-        if len(row) != width:
-            raise reject(
-                file,
-                "row has the wrong number of fields (truncated or malformed row?)",
-                record=f"line {reader.line_num}",
-                expected=f"{width} fields",
-                found=f"{len(row)} fields",
-            )
-        rows.append(row)
-        lines.append(reader.line_num)
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+        width = len(header)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        for row in reader:
+            _add_row(row, width, reader.line_num, file, rows, lines)
+    except csv.Error:
+        raise reject(
+            file,
+            "a field is longer than 131,072 characters or its quotes are unbalanced",
+            record=f"line {reader.line_num}",
+            expected="fields of an EHR export (short values, balanced quotes)",
+            found="a field the CSV reader cannot take",
+        ) from None
     return ColumnReader(file, header, rows, lines)
+
+
+def _add_row(
+    row: list[str], width: int, line: int, file: str, rows: list[list[str]], lines: list[int]
+) -> None:
+    """Keep ``row`` (read at ``line``) unless blank; a row of the wrong width raises."""
+    if not "".join(row).strip():
+        return
+    if len(row) != width:
+        raise reject(
+            file,
+            "row has the wrong number of fields (truncated or malformed row?)",
+            record=f"line {line}",
+            expected=f"{width} fields",
+            found=f"{len(row)} fields",
+        )
+    rows.append(row)
+    lines.append(line)

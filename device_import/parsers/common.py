@@ -18,6 +18,7 @@ import math
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from device_import.plausibility import check_date
 from device_import.problems import FileRejected, reject
 
 
@@ -34,6 +35,47 @@ def decode_text(data: bytes, file: str) -> str:
             expected="UTF-8",
             found="bytes that are not UTF-8",
         ) from None
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice (with :func:`unique_keys` as the object hook)."""
+
+    def __init__(self, key: str) -> None:
+        shown = key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", key) else "a key"
+        super().__init__(f"the key {shown!r} appears twice in one object")
+        self.key = shown
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object hook that refuses a key given twice (``json`` keeps the last one).
+
+    Examples
+    --------
+    >>> import json
+    >>> json.loads('{"a": 1, "b": 2}', object_pairs_hook=unique_keys)
+    {'a': 1, 'b': 2}
+    >>> json.loads('{"name": "A", "name": "B"}', object_pairs_hook=unique_keys)
+    Traceback (most recent call last):
+    ...
+    device_import.parsers.common.DuplicateKey: the key 'name' appears twice in one object
+    """
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return found
+
+
+def duplicate_key(file: str, error: DuplicateKey, record: str) -> FileRejected:
+    """The rejection of a JSON document with a key given twice (which value is meant?)."""
+    return reject(
+        file,
+        "a JSON object gives the same key twice (which value is meant?): re-export the file",
+        record=record,
+        field=error.key,
+        expected="each key once per object",
+        found="the key twice",
+    )
 
 
 def drug_key(name: str) -> str:
@@ -137,15 +179,20 @@ class FieldReader:
             raise self._bad(name, "a whole number", self.values.get(name))
         return int(number)
 
-    def date(self, name: str, *, required: bool = True) -> dt.date | None:
-        """An ISO date (YYYY-MM-DD)."""
+    def date(
+        self, name: str, *, required: bool = True, today: dt.date | None = None
+    ) -> dt.date | None:
+        """An ISO date (YYYY-MM-DD); with ``today``, of an event in the operating window."""
         value = self.raw(name, required=required)
         if value is None:
             return None
         try:
-            return dt.date.fromisoformat(str(value)[:10])
+            day = dt.date.fromisoformat(str(value)[:10])
         except ValueError:
             raise self._bad(name, "a date YYYY-MM-DD", value) from None
+        if today is not None:
+            check_date(day, today, self.file, record=self.record, field=name)
+        return day
 
     def time(self, name: str, *, required: bool = False) -> dt.time | None:
         """A time of day, HH:MM or HH:MM:SS."""

@@ -28,6 +28,7 @@ from device_import.parsers.device_log import (
     place_clock,
     session_key,
 )
+from device_import.plausibility import check_sample_times
 from device_import.problems import reject
 
 FORMAT = "dermapatch_log"
@@ -107,6 +108,41 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _check_widths(rows: list[list[str]], file: str, first_line: int) -> None:
+    """Every sample row has exactly the header's five fields."""
+    width = SAMPLE_HEADER.count(";") + 1
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            raise reject(
+                file,
+                "sample row with the wrong number of fields",
+                record=f"line {first_line + index}",
+                expected=f"{width} fields: {SAMPLE_HEADER}",
+                found=f"{len(row)} fields",
+            )
+
+
+def _check_clock(rows: list[list[str]], file: str, first_line: int) -> None:
+    """The ``Zeit`` of each row: a device time, one sample interval after the last."""
+    times = []
+    for index, row in enumerate(rows):
+        try:
+            moment = dt.datetime.strptime(row[0], "%d.%m.%Y %H:%M")
+            times.append(moment.replace(tzinfo=dt.UTC).timestamp())  # a wall clock, no DST
+        except ValueError:
+            raise reject(
+                file,
+                "bad sample time",
+                record=f"line {first_line + index}",
+                field="Zeit",
+                expected="DD.MM.YYYY HH:MM",
+                got=row[0],
+            ) from None
+    check_sample_times(
+        np.array(times), file, first_line=first_line, interval_s=SAMPLE_INTERVAL_S, field="Zeit"
+    )
+
+
 def parse(data: bytes, context: ParseContext) -> ParsedFile:
     """Parse one DermaPatch log."""
     lines = decode_text(data, context.file).splitlines()
@@ -134,6 +170,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             expected="at least one sample row",
             found="end of file",
         )
+    _check_widths(rows, context.file, start + 2)
     header = FieldReader(context.file, "header", _pairs(lines[1:start]))
     foot = FieldReader(context.file, "footer", footer)
     current = _numbers(rows, 1, context.file, start + 2, "Strom mA")
@@ -152,6 +189,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
         header.text("firmware", required=False),
     )
     parsed = ParsedFile(FORMAT)
+    _check_clock(rows, context.file, start + 2)
     started, clock = place_clock(
         _clock(header.text("start"), context.file, "header", "Start"),
         device.serial_hash,

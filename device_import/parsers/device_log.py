@@ -27,6 +27,7 @@ from data_schemas import vocabulary as v
 from data_schemas.records import DeviceRecord
 from data_schemas.samples import SessionSamples, pack_samples
 from device_import.parsed import ParseContext, ParsedFile
+from device_import.plausibility import check_impedance, check_sample_times, check_session_times
 from device_import.problems import reject
 from device_import.session_metrics import finish_session
 
@@ -96,9 +97,20 @@ def device_record(
 def add_session(
     parsed: ParsedFile, context: ParseContext, fields: dict, samples: SessionSamples
 ) -> None:
-    """Validate the session with its sample-derived figures and add it to ``parsed``."""
-    check_range(
-        samples.current_mA, "measured_current_mA", context.file, first_line=fields.pop("_line")
+    """Validate the session with its sample-derived figures and add it to ``parsed``.
+
+    ``fields["_line"]`` is the line of the first sample (for the problems' line numbers).
+    """
+    first_line = fields.pop("_line")
+    check_sample_times(samples.t_s, context.file, first_line=first_line)
+    check_range(samples.current_mA, "measured_current_mA", context.file, first_line=first_line)
+    check_impedance(samples.impedance_ohm, context.file, first_line=first_line, field="impedance")
+    check_session_times(
+        fields["started_at_utc"],
+        fields["ended_at_utc"],
+        float(samples.t_s[-1]),
+        context.clock,
+        context.file,
     )
     for name in ("prescribed_dose_mA_min", "delivered_dose_mA_min"):
         value = fields.get(name)

@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Callable
 
 from data_schemas import records as r
@@ -194,7 +195,16 @@ def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
 def _episodes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
     records = []
     for fields in columns.each_row():
-        code = fields.text("icd10_code")
+        code = v.normalize_icd10(fields.text("icd10_code"))
+        if code is None:
+            raise reject(
+                context.file,
+                "not an ICD-10-CM code",
+                record=fields.record,
+                field="icd10_code",
+                expected="a code such as M77.11 (the dot may be left out)",
+                got=fields.text("icd10_code"),
+            )
         condition = v.condition_from_icd10(code)
         if condition is None:
             raise reject(
@@ -219,8 +229,8 @@ def _episodes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
                 "symptom_duration_weeks": None
                 if months is None
                 else round(months * WEEKS_PER_MONTH, 2),
-                "start_date": fields.date("intake_date"),
-                "end_date": fields.date("discharge_date", required=False),
+                "start_date": fields.date("intake_date", today=context.clock),
+                "end_date": fields.date("discharge_date", required=False, today=context.clock),
                 "planned_arm": fields.choice("planned_arm", {a: a for a in v.ARMS}, required=False),
                 "planned_visits_per_week": fields.number("planned_visits_per_week", required=False),
                 "planned_weeks": fields.number("planned_weeks", required=False),
@@ -245,15 +255,16 @@ def _prescriptions(columns: ColumnReader, context: ParseContext, parsed: ParsedF
             "concentration_mg_per_mL": fields.number("concentration_mg_per_mL"),
             "volume_mL": fields.number("volume_mL"),
             "prescriber_role": fields.choice("prescriber_role", {k: k for k in v.PRESCRIBER_ROLES}),
-            "prescribed_on": fields.date("date_written"),
+            "prescribed_on": fields.date("date_written", today=context.clock),
         }
         for fields in columns.each_row()
     ]
     parsed.extend("prescription", columns.validated(r.PrescriptionRecord, records))
 
 
-def _date(fields: FieldReader, name: str) -> object:
-    return fields.date(name)
+def _event_date(today: dt.date) -> Callable[[FieldReader, str], object]:
+    """Reads a date column of events (visits, outcomes): inside the operating window."""
+    return lambda fields, name: fields.date(name, today=today)
 
 
 def _visits(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
@@ -268,7 +279,7 @@ def _visits(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) ->
         for visit, episode, day, begins, kind in zip(
             _keys(columns, context, "visit", "encounter_id"),
             _keys(columns, context, "episode", "episode_id"),
-            columns.convert("visit_date", _date),
+            columns.convert("visit_date", _event_date(context.clock)),
             columns.convert("start_time", lambda fields, name: fields.time(name)),
             columns.convert("visit_type", lambda fields, name: fields.choice(name, VISIT_KIND)),
             strict=True,
@@ -346,7 +357,7 @@ def _outcomes(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
             columns.text("version", required=False),
             columns.convert("score", lambda fields, name: fields.number(name)),
             columns.convert("item_responses", _item_responses),
-            columns.convert("date", _date),
+            columns.convert("date", _event_date(context.clock)),
             strict=True,
         )
     ]
@@ -359,7 +370,7 @@ def _adverse_events(columns: ColumnReader, context: ParseContext, parsed: Parsed
             "episode_key": context.keyer.key("episode", _clinic(fields), fields.text("episode_id")),
             "event_type": fields.choice("event_type", {k: k for k in v.ADVERSE_EVENT_TYPES}),
             "grade": fields.integer("grade"),
-            "onset_date": fields.date("onset_date"),
+            "onset_date": fields.date("onset_date", today=context.clock),
         }
         for fields in columns.each_row()
     ]

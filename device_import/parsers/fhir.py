@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from device_import.looks import looks_like
 from device_import.parsed import ParseContext, ParsedFile
-from device_import.parsers.common import decode_text
+from device_import.parsers.common import DuplicateKey, decode_text, duplicate_key, unique_keys
 from device_import.parsers.fhir_graph import FhirFile
 from device_import.parsers.fhir_resources import MAPPERS
 from device_import.parsers.fhir_values import RESOURCE_TYPE, Entry, obj, objs, text
@@ -98,7 +98,9 @@ def sniff(head: bytes) -> int | None:
 def _documents(text_: str, file: str) -> tuple[list[tuple[str, Any]], bool]:
     """(position, JSON value) of the file's resources, and whether it is one document."""
     try:
-        return [("resource", json.loads(text_))], True
+        return [("resource", json.loads(text_, object_pairs_hook=unique_keys))], True
+    except DuplicateKey as error:
+        raise duplicate_key(file, error, "document") from None
     except json.JSONDecodeError as error:
         if error.msg != "Extra data":
             raise reject(
@@ -117,7 +119,9 @@ def _documents(text_: str, file: str) -> tuple[list[tuple[str, Any]], bool]:
         if not line.strip():
             continue
         try:
-            lines.append((f"line {number}", json.loads(line)))
+            lines.append((f"line {number}", json.loads(line, object_pairs_hook=unique_keys)))
+        except DuplicateKey as error:
+            raise duplicate_key(file, error, f"line {number}") from None
         except (ValueError, RecursionError) as error:
             raise reject(
                 file,

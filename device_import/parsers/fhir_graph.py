@@ -56,7 +56,7 @@ from data_schemas.fhir_systems import (
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.parsers.common import zone
 from device_import.parsers.fhir_values import Entry, codings, obj, objs, text
-from device_import.privacy import age_fields
+from device_import.privacy import age_fields, earliest_day
 from device_import.problems import FileRejected, reject
 
 LOINC_INSTRUMENTS = {NPRS_LOINC: "nprs"}
@@ -73,6 +73,8 @@ MR_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 SERIAL_TYPE_CODE = "SNO"
 
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_PARTIAL_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2]))?")
+"""A FHIR date of a year or a month only (FHIR allows ``1961`` and ``1961-05``)."""
 _DAY = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?[^Z+-]*(Z|[+-]\d\d:\d\d)?)?"
 )
@@ -264,7 +266,13 @@ class FhirFile:
         return [ident for ident in found if ident is not None]
 
     def clinic_of(self, entry: Entry, field: str, ref: object) -> str | None:
-        """The clinic id named by a Reference to an Organization, when it can be told."""
+        """The clinic id named by a Reference to an Organization, when it can be told.
+
+        The Organization may be contained in the resource (``"reference": "#org"``).
+        """
+        literal = text(obj(ref).get("reference"))
+        if literal is not None and literal.startswith("#"):
+            return self._contained_clinic(entry, field, literal[1:])
         found = self.target(entry, field, ref, "Organization")
         if found is None:
             return None
@@ -274,12 +282,21 @@ class FhirFile:
             return found.ident.value
         return None
 
+    def _contained_clinic(self, entry: Entry, field: str, local_id: str) -> str | None:
+        for resource in objs(entry.resource.get("contained")):
+            if resource.get("resourceType") == "Organization" and resource.get("id") == local_id:
+                return _clinic_identifier(resource)
+        raise self.reject(
+            entry,
+            "the reference names a contained resource the resource does not contain",
+            field,
+            expected="an Organization in the resource's contained list",
+            found="no contained Organization of that id",
+        )
+
     def clinic_id(self, organization: Entry) -> str | None:
         """The clinic id of an Organization (its identifier in :data:`CLINIC_SYSTEM`)."""
-        for item in objs(organization.resource.get("identifier")):
-            if text(item.get("system")) == CLINIC_SYSTEM and text(item.get("value")):
-                return text(item.get("value"))
-        return None
+        return _clinic_identifier(organization.resource)
 
     def clinic_zone(self, clinic: str | None) -> ZoneInfo | None:
         """A clinic's time zone, from its Organization in this file or the device inventory."""
@@ -319,16 +336,23 @@ class FhirFile:
                 expected="name.given and name.family",
                 found="missing",
             )
-        birth = self.day(patient, "birthDate", patient.resource.get("birthDate"))
-        if birth > self.context.today:
+        birth = self.birth_date(patient)
+        if earliest_day(birth) > self.context.today:
             raise self.reject(
                 patient,
                 "birth date in the future",
                 "birthDate",
                 expected=f"on or before {self.context.today}",
-                got=birth.isoformat(),
+                got=birth,
             )
-        return self.context.keyer.person(given[0], family, birth.isoformat())
+        return self.context.keyer.person(given[0], family, birth)
+
+    def birth_date(self, patient: Entry) -> str:
+        """A Patient's birthDate as written: YYYY-MM-DD, or partial (YYYY, YYYY-MM)."""
+        value = patient.resource.get("birthDate")
+        if isinstance(value, str) and _PARTIAL_DATE.fullmatch(value):
+            return value
+        return self.day(patient, "birthDate", value).isoformat()
 
     def patient_clinic(self, patient: Entry) -> str | None:
         """The clinic managing a Patient of this file, when it can be told."""
@@ -354,8 +378,9 @@ class FhirFile:
     def condition(self, entry: Entry) -> tuple[str, str] | None:
         """(condition key, ICD-10-CM code) of a Condition, or None if it is none of ours."""
         for system, code in codings(entry.resource.get("code")):
-            if system in ICD10_SYSTEMS and v.condition_from_icd10(code) is not None:
-                return v.condition_from_icd10(code), code  # type: ignore[return-value]
+            condition = v.condition_from_icd10(code) if system in ICD10_SYSTEMS else None
+            if condition is not None:
+                return condition, v.normalize_icd10(code)  # type: ignore[return-value]
         return None
 
     def episode_clinic(self, entry: Entry) -> str | None:
@@ -534,9 +559,15 @@ class FhirFile:
 
     def birth_fields(self, patient: Entry) -> tuple[int | None, bool]:
         """Birth year (None when aged 90+) and whether aged 90+ today."""
-        birth = self.day(patient, "birthDate", patient.resource.get("birthDate"))
-        year, pooled, _ = age_fields(birth.isoformat(), self.context.today)
+        year, pooled, _ = age_fields(self.birth_date(patient), self.context.today)
         return year, pooled
+
+
+def _clinic_identifier(organization: dict[str, Any]) -> str | None:
+    for item in objs(organization.get("identifier")):
+        if text(item.get("system")) == CLINIC_SYSTEM and text(item.get("value")):
+            return text(item.get("value"))
+    return None
 
 
 def timezone_of(resource: dict[str, Any]) -> str | None:

@@ -83,18 +83,34 @@ def _footer_start(data: bytes, body_start: int) -> int:
     return start
 
 
+def _first_bad_row(body: bytes, first_line: int) -> tuple[int, str]:
+    """The line of the first sample row pyarrow refused, and what is wrong with it."""
+    numbers = [COLUMNS.index(name) for name in SAMPLE_COLUMNS]
+    for offset, row in enumerate(body.decode("utf-8").splitlines()):
+        fields = row.split(",")
+        if len(fields) != len(COLUMNS):
+            return first_line + offset, f"{len(fields)} fields instead of {len(COLUMNS)}"
+        for position in numbers:
+            try:
+                float(fields[position])
+            except ValueError:
+                return first_line + offset, f"a value that is not a number in {COLUMNS[position]}"
+    return first_line, "a row the CSV reader cannot take"
+
+
 def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body), read_options=_READ_OPTIONS, convert_options=_CONVERT_OPTIONS
         )
     except pa.ArrowInvalid:
+        line, found = _first_bad_row(body, first_line)
         raise reject(
             file,
             "malformed sample row",
-            record=f"lines from {first_line}",
-            expected="elapsed_s,local_time,current_mA,impedance_kohm,voltage_V,dose_mA_min,state",
-            found="a row of the wrong width or a value of the wrong type",
+            record=f"line {line}",
+            expected=",".join(COLUMNS) + " (numbers in the sample columns)",
+            found=found,
         ) from None
     t_s, current, impedance_kohm, voltage = (
         table.column(name).to_numpy(zero_copy_only=False) for name in SAMPLE_COLUMNS
@@ -103,6 +119,27 @@ def _samples(body: bytes, file: str, first_line: int) -> SessionSamples:
     impedance[impedance_kohm >= OPEN_CIRCUIT_KOHM] = np.inf
     check_range(voltage, "voltage_V", file, first_line=first_line)
     return SessionSamples(t_s, current, voltage, impedance)
+
+
+def _check_columns(line: str, file: str, first_line: int) -> None:
+    """The sample header must name the spec's columns in the spec's order (a swapped pair
+    would store kΩ as volts)."""
+    names = [name.strip() for name in line.strip().split(",")]
+    if names == list(COLUMNS):
+        return
+    position = next(
+        (i for i, name in enumerate(names) if i >= len(COLUMNS) or name != COLUMNS[i]),
+        len(names),
+    )
+    raise reject(
+        file,
+        "the sample header does not name the KD-400 columns in their order (columns are "
+        "read by name: a renamed or swapped column is refused)",
+        record=f"line {first_line - 1}",
+        field=f"column {position + 1}",
+        expected=",".join(COLUMNS),
+        found=f"{len(names)} columns, column {position + 1} named otherwise",
+    )
 
 
 def parse(data: bytes, context: ParseContext) -> ParsedFile:
@@ -124,6 +161,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
     lines = data[:column_line].decode("utf-8-sig").splitlines()
     first_line = len(lines) + 2
     body_start = data.find(b"\n", column_line + 1) + 1 or len(data)
+    _check_columns(data[column_line + 1 : body_start].decode("utf-8"), context.file, first_line)
     footer_start = _footer_start(data, body_start)
     body = data[body_start:footer_start]
     footer_values = _block(data[footer_start:].decode("utf-8").splitlines())

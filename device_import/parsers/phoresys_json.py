@@ -23,7 +23,14 @@ import numpy as np
 from data_schemas import vocabulary as v
 from data_schemas.samples import SessionSamples
 from device_import.parsed import ParseContext, ParsedFile
-from device_import.parsers.common import FieldReader, decode_text, drug_key
+from device_import.parsers.common import (
+    DuplicateKey,
+    FieldReader,
+    decode_text,
+    drug_key,
+    duplicate_key,
+    unique_keys,
+)
 from device_import.parsers.device_log import (
     add_session,
     check_range,
@@ -32,6 +39,7 @@ from device_import.parsers.device_log import (
     place_clock,
     session_key,
 )
+from device_import.plausibility import check_interval
 from device_import.problems import reject
 
 FORMAT = "phoresys_json"
@@ -101,6 +109,27 @@ def _array(samples: dict, key: str, count: int, file: str) -> np.ndarray:
         ) from None
 
 
+def _alarm_codes(alarms: object, file: str) -> list[str]:
+    """The codes of ``session.alarms``: a list of ``{"code": ...}`` objects (or of codes)."""
+    if alarms is None:
+        return []
+    if not isinstance(alarms, list):
+        bad: object = alarms
+    else:
+        codes = [item.get("code") if isinstance(item, dict) else item for item in alarms]
+        bad = next((code for code in codes if not isinstance(code, str)), None)
+        if bad is None:
+            return codes
+    raise reject(
+        file,
+        "the alarms are not a list of alarm codes",
+        record="session",
+        field="alarms",
+        expected='a list of {"code": "..."} objects',
+        got=bad,
+    )
+
+
 def _clock(value: str | None, file: str, field: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(str(value))
@@ -119,7 +148,9 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
     """Parse one PS-2 session document."""
     text = decode_text(data, context.file)
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as error:
+        raise duplicate_key(context.file, error, "document") from None
     except json.JSONDecodeError as error:
         raise reject(
             context.file,
@@ -133,6 +164,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
     samples_part = _section(document, "samples", context.file)
     count = FieldReader(context.file, "samples", samples_part).integer("count")
     interval_s = FieldReader(context.file, "samples", samples_part).number("interval_ms") / 1000
+    check_interval(interval_s, context.file, field="interval_ms")
     if count < 1:
         raise reject(
             context.file,
@@ -168,8 +200,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
         context.file, "session.medication", _section(session, "medication", context.file)
     )
     target = FieldReader(context.file, "session.target", _section(session, "target", context.file))
-    alarms = session.get("alarms") or []
-    codes = [item.get("code") if isinstance(item, dict) else str(item) for item in alarms]
+    codes = _alarm_codes(session.get("alarms"), context.file)
     encounter = fields.text("encounter_ref", required=False)
     home = context.device_homes.get(device.serial_hash)
     target_uA = target.number("current_uA", required=False)
