@@ -174,8 +174,9 @@ def report_quarter(data: ReportData, quarter: str | Quarter | None) -> Quarter:
     if quarter is not None:
         return Quarter.parse(quarter)
     days = data.visits["visit_date"].dropna()
+    # a Timestamp is also a dt.date, but compares only with Timestamps: take its calendar date
     last = days.max() if len(days) else dt.date.today()
-    return latest_complete_quarter(last if isinstance(last, dt.date) else last.date())
+    return latest_complete_quarter(last.date() if isinstance(last, dt.datetime) else last)
 
 
 def build_report(
