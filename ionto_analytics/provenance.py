@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["code_version", "ledger_sha256"]
+__all__ = ["code_version", "hash_ledger", "ledger_sha256"]
 
 
 def code_version() -> str:
@@ -66,9 +66,20 @@ def ledger_sha256(ledger: pd.DataFrame) -> str:
     >>> ledger_sha256(empty) == hashlib.sha256().hexdigest()
     True
     """
-    h = hashlib.sha256()
+    return hash_ledger(hashlib.sha256(), ledger).hexdigest()
+
+
+def hash_ledger(h: hashlib._Hash, ledger: pd.DataFrame) -> hashlib._Hash:
+    """Feed the ledger into ``h``: one line per file (hash, status, rows), sorted; returns ``h``.
+
+    Examples
+    --------
+    >>> one = pd.DataFrame({"sha256": ["ab"], "status": ["imported"], "row_count": [3]})
+    >>> hash_ledger(hashlib.sha256(), one).hexdigest() == ledger_sha256(one)
+    True
+    """
     for sha, status, rows in sorted(
         zip(ledger["sha256"], ledger["status"], ledger["row_count"], strict=True)
     ):
         h.update(f"{sha}\t{status}\t{int(rows)}\n".encode())
-    return h.hexdigest()
+    return h

@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
-from ionto_analytics.provenance import code_version
+from ionto_analytics.provenance import code_version, hash_ledger
 from ionto_analytics.report.brief import Brief, quarter_brief
 from ionto_analytics.report.combinations import combinations_section
 from ionto_analytics.report.data import ReportData, load_report_data
@@ -138,11 +138,7 @@ def data_snapshot_hash(data: ReportData) -> str:
     >>> data_snapshot_hash(load_report_data(engine))[:12]
     '94a05fa1d5ed'
     """
-    h = hashlib.sha256()
-    for sha, status, rows in sorted(
-        zip(data.ledger["sha256"], data.ledger["status"], data.ledger["row_count"], strict=True)
-    ):
-        h.update(f"{sha}\t{status}\t{int(rows)}\n".encode())
+    h = hash_ledger(hashlib.sha256(), data.ledger)
     for name in ("episodes", "outcomes", "sessions", "interventions", "visits"):
         h.update(f"{name}\t{len(getattr(data, name))}\n".encode())
     return h.hexdigest()
