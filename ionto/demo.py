@@ -1,20 +1,18 @@
 """The demo job: emulate a clinic network, import it, analyse it, write the report.
 
-The report is for the most recent calendar quarter that is complete in the store
-(:func:`ionto_analytics.report.quarter.latest_complete_quarter`).
+The report is for the most recent calendar quarter that is complete in the store (the
+report's own default, :func:`ionto_analytics.report.report_quarter`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from sqlalchemy import Engine, func, select
-from sqlmodel import SQLModel
+from sqlalchemy import Engine
 
 from data_schemas import store
 from data_schemas.errors import InputError
@@ -26,7 +24,6 @@ from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.loaders import load_episodes, load_outcomes
 from ionto_analytics.report import write_report
-from ionto_analytics.report.quarter import latest_complete_quarter
 
 DEMO_CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
     # condition, instrument (the condition's primary one), arm, versus
@@ -91,12 +88,6 @@ def analyse_against_truth(engine: Engine, truth: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _last_visit_day(engine: Engine) -> dt.date:
-    visits = SQLModel.metadata.tables["visit"]
-    with engine.connect() as connection:
-        return connection.execute(select(func.max(visits.c.visit_date))).scalar_one()
-
-
 @dataclass
 class DemoResult:
     """What the demo produced, and what it could not do yet."""
@@ -158,11 +149,10 @@ def run_demo(
     console.print(estimable.round(2).to_string(index=False))
     for r in analysis.reindex(columns=["contrast", "week", "not_estimable"]).dropna().itertuples():
         console.print(f"not estimable: {r.contrast}, week {r.week}: {r.not_estimable}")
-    quarter = latest_complete_quarter(_last_visit_day(engine))
-    with progress_bar(f"report {quarter}", unit="steps") as advance:
+    with progress_bar("quarterly report", unit="steps") as advance:
         files = write_report(
             engine,
-            quarter,
+            None,
             out_dir=out_dir / "reports",
             progress=advance,
             store_description=engine.url.render_as_string(hide_password=True),
