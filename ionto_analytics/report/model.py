@@ -72,9 +72,12 @@ class ReportTable:
         >>> html = ReportTable("k", "T", f).to_html()
         >>> html.count("<tr"), "Plantar fasciitis" in html, "<th>Condition</th>" in html
         (2, True, True)
+        >>> f.index.name = "clinic_id"
+        >>> "<th>Clinic</th>" in ReportTable("k", "T", f).to_html()
+        True
         """
         frame = self.frame.copy()
-        name = str(frame.index.name or "")
+        name = display_name(frame.index.name) if frame.index.name else ""
         frame.index = [display_name(v) for v in frame.index]
         frame.index.name = name[:1].upper() + name[1:]
         frame.columns = [display_name(c) for c in frame.columns]
