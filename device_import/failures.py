@@ -21,7 +21,7 @@ import zipfile
 
 from sqlalchemy.exc import DBAPIError
 
-from device_import.problems import Problem
+from device_import.problems import FileRejected, Problem
 
 
 def _reason(error: BaseException) -> tuple[str, str | None]:
@@ -60,6 +60,11 @@ def _reason(error: BaseException) -> tuple[str, str | None]:
 
 
 def problem_from(file: str, error: BaseException) -> Problem:
-    """The problem to quarantine ``file`` with, for an error met while importing it."""
+    """The problem to quarantine ``file`` with, for an error met while importing it.
+
+    A :class:`~device_import.problems.FileRejected` carries its own problem.
+    """
+    if isinstance(error, FileRejected):
+        return error.problem
     reason, found = _reason(error)
     return Problem(file, None, None, None, found, reason)

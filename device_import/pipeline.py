@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -45,9 +45,9 @@ from device_import.session_loader import (
     SessionLoader,
     relink_sessions,
 )
-from device_import.sources import Skipped, SourceFile, ZipLimits, collect_sources
+from device_import.sources import ArchiveReader, Skipped, SourceFile, ZipLimits, collect_sources
 from device_import.store_lock import lock_store
-from device_import.workers import Fingerprint, Job, Parser
+from device_import.workers import Job, Parser
 
 IMPORTER_VERSION = importlib.metadata.version("ionto-analytics")
 DEVICE_LOGS_PER_COMMIT = 100
@@ -196,13 +196,13 @@ class Importer:
         with self.engine.begin() as connection:
             self._lock(connection)
             check_site_key(connection, self.keyer)
-        collected = collect_sources(paths, self.zip_limits)
-        sources = collected.sources
-        report.skipped = collected.skipped
-        for problem in collected.problems:
-            self._quarantine(report, problem, None, None)
-        with Parser(self.workers) as parser:
-            jobs = self._plan(sources, parser.fingerprints(sources), report)
+        with ArchiveReader(self.zip_limits) as reader, Parser(self.workers, reader) as parser:
+            collected = collect_sources(paths, reader)
+            sources = collected.sources
+            report.skipped = collected.skipped
+            for problem in collected.problems:
+                self._quarantine(report, problem, None, None)
+            jobs = self._plan(parser, sources, report)
             done = len(sources) - len(jobs)
             records = [job for job in jobs if not job.detected.format.is_device_log]
             device_logs = [job for job in jobs if job.detected.format.is_device_log]
@@ -214,14 +214,14 @@ class Importer:
                 parser.parse(device_logs, self._context()) if last_inventory == -1 else None
             )
             for index, item in enumerate(parser.parse(records, self._context())):
-                self._load_batch([item], report)
+                self._load_batch([item], report, parser)
                 done += 1
                 if progress:
                     progress(done, len(sources))
                 if index == last_inventory:
                     parsed_logs = parser.parse(device_logs, self._context())
             for batch in _batched(parsed_logs or iter(()), DEVICE_LOGS_PER_COMMIT):
-                self._load_batch(batch, report)
+                self._load_batch(batch, report, parser)
                 done += len(batch)
                 if progress:
                     progress(done, len(sources))
@@ -233,12 +233,7 @@ class Importer:
         report.unlinked_sessions = self._count_unlinked()
         return report
 
-    def _plan(
-        self,
-        sources: list[SourceFile],
-        fingerprints: Iterable[Fingerprint | Problem],
-        report: ImportReport,
-    ) -> list[Job]:
+    def _plan(self, parser: Parser, sources: list[SourceFile], report: ImportReport) -> list[Job]:
         with self.engine.connect() as connection:
             imported = set(
                 connection.execute(
@@ -247,7 +242,7 @@ class Importer:
             )
         jobs: list[Job] = []
         seen: set[str] = set()
-        for source, found in zip(sources, fingerprints, strict=True):
+        for source, found in zip(sources, parser.fingerprints(sources), strict=True):
             if isinstance(found, Problem):  # unreadable: no hash, no copy, reported
                 self._quarantine(report, found, None, None)
                 continue
@@ -257,7 +252,7 @@ class Importer:
             seen.add(found.sha256)
             if found.detected is None:
                 problem = unknown_format(source.name, found.looks or "")
-                self._quarantine(report, problem, source, found.sha256)
+                self._quarantine(report, problem, source, found.sha256, parser)
                 continue
             jobs.append(Job(source, found.sha256, found.detected))
         return sorted(jobs, key=lambda job: (job.detected.rank, job.source.name))
@@ -271,7 +266,7 @@ class Importer:
         lock_store(connection)
 
     def _load_batch(
-        self, batch: list[tuple[Job, ParsedFile | Problem]], report: ImportReport
+        self, batch: list[tuple[Job, ParsedFile | Problem]], report: ImportReport, parser: Parser
     ) -> None:
         """Load files in one transaction, each file in a savepoint of its own.
 
@@ -312,7 +307,7 @@ class Importer:
             report.skipped_resources.update(parsed.skipped_resources)
             report.notes.extend(f"{job.source.name}: {note}" for note in parsed.notes)
         for job, problem in refused:
-            self._quarantine(report, problem, job.source, job.sha256)
+            self._quarantine(report, problem, job.source, job.sha256, parser)
 
     def _load_together(
         self, connection: Connection, files: list[tuple[Job, ParsedFile]]
@@ -422,17 +417,19 @@ class Importer:
         problem: Problem,
         source: SourceFile | None,
         sha256: str | None,
+        parser: Parser | None = None,
     ) -> None:
+        """Record ``problem``; a file that could be hashed is copied aside and ledgered."""
         report.files["quarantined"] += 1
         report.quarantine.append(problem)
         if sha256 is None:
             return
         filed = problem.filed_as(sha256)
-        if source is not None and self.quarantine_dir is not None:
+        if source is not None and parser is not None and self.quarantine_dir is not None:
             try:
-                set_aside(
-                    self.quarantine_dir, source, sha256, {"sha256": sha256, **filed.to_dict()}
-                )
+                data = parser.reader.read(source)
+                reason = {"sha256": sha256, **filed.to_dict()}
+                set_aside(self.quarantine_dir, source, data, sha256, reason)
             except Exception as error:  # the copy is a courtesy, the entry is not
                 copy = problem_from(source.name, error)
                 report.notes.append(f"{source.name}: no quarantine copy: {copy.reason}")

@@ -13,7 +13,8 @@ Examples
 >>> from device_import.sources import SourceFile
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (folder / "a.csv").write_text("x")
->>> copy = set_aside(folder / "q", SourceFile("a.csv", folder / "a.csv"), "ab" * 32, {})
+>>> source = SourceFile("a.csv", folder / "a.csv")
+>>> copy = set_aside(folder / "q", source, b"x", "ab" * 32, {})
 >>> copy.name, oct(copy.stat().st_mode & 0o777)
 ('abababababab_a.csv', '0o600')
 """
@@ -65,12 +66,15 @@ def _write_private(path: Path, data: bytes, mode: int) -> None:
         os.close(descriptor)
 
 
-def set_aside(folder: Path, source: SourceFile, sha256: str, reason: dict) -> Path:
-    """Copy ``source`` into ``folder`` with its reason beside it; returns the copy's path."""
+def set_aside(folder: Path, source: SourceFile, data: bytes, sha256: str, reason: dict) -> Path:
+    """Write ``data``, the bytes of ``source``, into ``folder`` with its reason beside it.
+
+    Returns the copy's path.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(os.lstat(source.path).st_mode) & PRIVATE
     target = folder / copy_name(sha256, source.base_name)
-    _write_private(target, source.read(), mode)
+    _write_private(target, data, mode)
     text = json.dumps(reason, indent=2) + "\n"
     _write_private(target.with_name(target.name + ".reason.json"), text.encode(), mode)
     return target

@@ -1,12 +1,13 @@
 """Files to import: plain files, folders (recursively) and zip archives.
 
 Each source is named by the path a person would recognize (``exports.zip!clinic-a/
-session.csv`` for a zip entry) and read on demand. A zip's members are read from one open
-archive (:class:`ArchiveReader`), within limits on their number and expanded size
-(:class:`ZipLimits`); an encrypted member, one compressed in a way Python cannot read,
-two members of one name, or a path that would escape the archive are refused before a
-byte is unpacked. A symbolic link is never followed: it is reported, and its target is not
-read (a link in an export folder may point anywhere, ``/etc/passwd`` included).
+session.csv`` for a zip entry) and read on demand. A zip's members are streamed from the
+archive opened once per import (:class:`ArchiveReader`), within limits on their number
+and expanded size (:class:`ZipLimits`); an encrypted member, one compressed in a way
+Python cannot read, two members of one name, or a path that would escape the archive are
+refused before a byte is unpacked. A symbolic link is never followed: it is reported,
+and its target is not read (a link in an export folder may point anywhere,
+``/etc/passwd`` included).
 
 A path given by the user is taken as given (``../exports``, ``/srv/.exports``); hidden
 files and folders *inside* it are skipped and reported, and so are the emulator's own
@@ -28,13 +29,13 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from device_import.problems import Problem
+from device_import.problems import FileRejected, Problem
 
 EMULATOR_FILES = frozenset({"ground_truth.json", "manifest.json", "scenario.yaml"})
 """The emulator's own files, skipped in a folder that holds its ``ground_truth.json``
@@ -43,14 +44,20 @@ READABLE_COMPRESSION = frozenset(
     {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 )
 MiB = 1024**2
+OPEN_ARCHIVES = 64
+"""Zip archives an import keeps open at once (each holds a file descriptor)."""
 
 
 @dataclass(frozen=True)
 class ZipLimits:
     """How far a zip archive may expand before it is refused as a zip bomb.
 
-    A member that expands more than ``ratio`` times is refused once it is over
-    ``ratio_from_bytes`` (small text files compress well and are harmless).
+    ``archive_bytes`` bounds the expanded size of the whole archive and ``member_bytes``
+    that of each member (a member is read into memory whole, so it is also bounded by the
+    archive's limit); a member that expands more than ``ratio`` times is refused once it is
+    over ``ratio_from_bytes`` (small text files compress well and are harmless). ``ionto
+    import`` sets the ratio, the archive's expanded size and the member count
+    (``--zip-max-ratio``, ``--zip-max-expanded``, ``--zip-max-members``).
     """
 
     member_bytes: int = 512 * MiB
@@ -59,23 +66,24 @@ class ZipLimits:
     ratio_from_bytes: int = 1 * MiB
     members: int = 100_000
 
+    @property
+    def largest_member(self) -> int:
+        """The most bytes one member may expand to."""
+        return min(self.member_bytes, self.archive_bytes)
+
 
 @dataclass(frozen=True)
 class SourceFile:
     """Where one file's bytes are, and the name it is reported under.
 
-    The bytes are read on demand (in a worker process), so a batch of thousands of files
-    never sits in memory at once.
+    The bytes are read on demand (a plain file in a worker process, a zip member by the
+    importing process's :class:`ArchiveReader`), so a batch of thousands of files never
+    sits in memory at once.
     """
 
     name: str
     path: Path
     member: str | None = None
-
-    def read(self) -> bytes:
-        """The file's bytes (a zip entry is read from its archive, opened for it alone)."""
-        with ArchiveReader() as reader:
-            return reader.read(self)
 
     @property
     def base_name(self) -> str:
@@ -83,15 +91,27 @@ class SourceFile:
         return PurePosixPath(self.name.replace("!", "/")).name
 
 
-class ArchiveReader:
-    """Reads sources, keeping the last zip archive open for the members that follow it.
+def read_file(path: Path) -> bytes:
+    """The bytes of a plain file; a symbolic link put in its place is refused (OSError)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as file:
+        return file.read()
 
-    Members of one archive come one after the other in a batch, so each archive's
-    directory is read once per group of files rather than once per member.
+
+class ArchiveReader:
+    """Reads the sources of one import, each zip archive opened once for all its members.
+
+    The archive opened to list its members stays open, and every member (fingerprint,
+    parse, quarantine copy) is streamed from it: its directory is read once per import,
+    not once per member or per group of files. At most :data:`OPEN_ARCHIVES` archives stay
+    open at once (the least recently read is closed), so a batch of many archives never
+    runs out of file descriptors. A member is read within the limits: never more than
+    ``ZipLimits.largest_member`` bytes are unpacked, whatever its header says.
     """
 
-    def __init__(self) -> None:
-        self._archive: zipfile.ZipFile | None = None
+    def __init__(self, limits: ZipLimits | None = None) -> None:
+        self.limits = limits or ZipLimits()
+        self._open: OrderedDict[Path, zipfile.ZipFile] = OrderedDict()
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -102,20 +122,30 @@ class ArchiveReader:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._archive is not None:
-            self._archive.close()
-            self._archive = None
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def archive(self, path: Path) -> zipfile.ZipFile:
+        """The open archive at ``path`` (opened on first use; raises for a damaged one)."""
+        found = self._open.get(path)
+        if found is None:
+            found = zipfile.ZipFile(path)
+            self._open[path] = found
+            if len(self._open) > OPEN_ARCHIVES:
+                self._open.popitem(last=False)[1].close()
+        self._open.move_to_end(path)
+        return found
 
     def read(self, source: SourceFile) -> bytes:
         """The bytes of ``source``; a damaged zip member raises ``zipfile.BadZipFile``."""
         if source.member is None:
-            descriptor = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(descriptor, "rb") as file:
-                return file.read()
-        if self._archive is None or self._archive.filename != str(source.path):
-            self.__exit__(None, None, None)
-            self._archive = zipfile.ZipFile(source.path)
-        return self._archive.read(source.member)
+            return read_file(source.path)
+        limit = self.limits.largest_member
+        with self.archive(source.path).open(source.member) as member:
+            data = member.read(limit + 1)  # unpacked in chunks, never past the limit
+        if len(data) > limit:
+            raise FileRejected(_too_large(source.name, limit, f"more than {limit:,} bytes"))
+        return data
 
 
 @dataclass(frozen=True)
@@ -155,6 +185,16 @@ def _refused(shown: str, expected: str, got: str, reason: str) -> Problem:
     return Problem(shown, None, None, expected, got, reason)
 
 
+def _too_large(shown: str, limit: int, got: str) -> Problem:
+    return _refused(
+        shown,
+        f"at most {limit:,} bytes unpacked",
+        got,
+        "the zip member unpacks to more than the limit (a zip bomb?); unpack it and import "
+        "the files if it is a real export",
+    )
+
+
 def _member_problem(info: zipfile.ZipInfo, shown: str, limits: ZipLimits) -> Problem | None:
     """Why one member cannot be read safely, or None."""
     if _unsafe_member(info.filename):
@@ -180,14 +220,8 @@ def _member_problem(info: zipfile.ZipInfo, shown: str, limits: ZipLimits) -> Pro
             "the zip member uses a compression method this toolkit cannot read (Deflate64 "
             "or another): re-create the archive with standard Deflate, or unpack it first",
         )
-    if info.file_size > limits.member_bytes:
-        return _refused(
-            shown,
-            f"at most {limits.member_bytes:,} bytes unpacked",
-            f"{info.file_size:,} bytes",
-            "the zip member unpacks to more than the limit (a zip bomb?); unpack it and "
-            "import the files if it is a real export",
-        )
+    if info.file_size > limits.largest_member:
+        return _too_large(shown, limits.largest_member, f"{info.file_size:,} bytes")
     if info.file_size > limits.ratio_from_bytes and info.file_size > limits.ratio * max(
         info.compress_size, 1
     ):
@@ -232,9 +266,10 @@ def _whole_zip_problem(
     return None
 
 
-def _from_zip(path: Path, limits: ZipLimits, collected: Collected) -> None:
+def _from_zip(path: Path, archives: ArchiveReader, collected: Collected) -> None:
+    limits = archives.limits
     try:
-        archive = zipfile.ZipFile(path)
+        members = [member for member in archives.archive(path).infolist() if not member.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as error:
         collected.problems.append(
             _refused(
@@ -245,8 +280,6 @@ def _from_zip(path: Path, limits: ZipLimits, collected: Collected) -> None:
             )
         )
         return
-    with archive:
-        members = [member for member in archive.infolist() if not member.is_dir()]
     whole = _whole_zip_problem(path, members, limits)
     if whole is not None:
         collected.problems.append(whole)
@@ -297,12 +330,17 @@ def _walk(folder: Path, collected: Collected) -> list[Path]:
     return files
 
 
-def collect_sources(paths: Iterable[Path], limits: ZipLimits | None = None) -> Collected:
+def collect_sources(paths: Iterable[Path], archives: ArchiveReader | None = None) -> Collected:
     """Expand paths into source files, with the problems found on the way.
 
     Folders are walked recursively in sorted order; hidden files inside them are skipped;
-    symbolic links are reported, never followed.
+    symbolic links are reported, never followed. Zip archives are listed within the limits
+    of ``archives``, which keeps them open for reading their members (without it, they are
+    listed within the default limits and closed).
     """
+    if archives is None:
+        with ArchiveReader() as reader:
+            return collect_sources(paths, reader)
     collected = Collected()
     for path in paths:
         if path.is_symlink():
@@ -319,7 +357,7 @@ def collect_sources(paths: Iterable[Path], limits: ZipLimits | None = None) -> C
             continue
         for file in files:
             if _is_zip(file):
-                _from_zip(file, limits or ZipLimits(), collected)
+                _from_zip(file, archives, collected)
             else:
                 collected.sources.append(SourceFile(shown_name(file), file))
     return collected

@@ -2,15 +2,17 @@
 
 A worker never raises for a file: whatever goes wrong on one file (a damaged zip member,
 a document nested 100,000 deep, a bug) comes back as a :class:`Problem`, so the batch goes
-on. On Linux each worker asks the kernel to kill it when the importing process dies
-(``PR_SET_PDEATHSIG``), so an import killed with SIGKILL leaves no orphaned parser behind.
+on. Zip members are read by the importing process, from the one archive it opened for
+the whole import, and handed to the workers as bytes. On Linux each worker asks the
+kernel to kill it when the importing process dies (``PR_SET_PDEATHSIG``), so an import
+killed with SIGKILL leaves no orphaned parser behind.
 
 Examples
 --------
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (folder / "a.txt").write_text("hello")
->>> found = fingerprint_all([SourceFile("a.txt", folder / "a.txt")])
+>>> found = fingerprint_all([(SourceFile("a.txt", folder / "a.txt"), None)])
 >>> found[0].sha256[:12], found[0].detected, found[0].looks
 ('2cf24dba5fb0', None, '5 bytes of UTF-8 text')
 """
@@ -23,10 +25,11 @@ import hashlib
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from itertools import islice
+from functools import partial
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -35,16 +38,22 @@ from device_import.formats import SNIFF_BYTES, Detected, detect
 from device_import.looks import looks_like
 from device_import.parsed import ParseContext, ParsedFile
 from device_import.problems import FileRejected, Problem
-from device_import.sources import ArchiveReader, SourceFile
+from device_import.sources import ArchiveReader, SourceFile, read_file
 
 PARSE_GROUP = 8
 """Files handed to a worker process at a time."""
-PARSE_GROUPS_AHEAD = 64
-"""Groups parsed ahead of the loader: bounds the memory that parsed files hold."""
+GROUPS_AHEAD = 64
+"""Groups handed to the workers ahead of the loader: bounds what parsed files hold."""
+BYTES_AHEAD = 64 * 1024**2
+"""Bytes of zip members handed to the workers ahead of the loader, at most (one group
+of files is always handed over, however large)."""
 FINGERPRINT_GROUP = 64
-"""Files read and hashed by a worker at a time (members of one zip share its reader)."""
+"""Files read and hashed by a worker at a time."""
 PR_SET_PDEATHSIG = 1
 """The Linux prctl option: the signal a process gets when its parent dies."""
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,22 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _fingerprint(source: SourceFile, reader: ArchiveReader) -> Fingerprint | Problem:
+Content = bytes | Problem | None
+"""What the importing process hands a worker with a source: a zip member's bytes (or why
+they could not be read), or None for a plain file, which the worker reads itself."""
+
+
+def _data(source: SourceFile, content: Content) -> bytes | Problem:
+    if content is None:
+        return read_file(source.path)
+    return content
+
+
+def _fingerprint(source: SourceFile, content: Content) -> Fingerprint | Problem:
     try:
-        data = reader.read(source)
+        data = _data(source, content)
+        if isinstance(data, Problem):
+            return data
         detected = detect(data[:SNIFF_BYTES], source.name)
         looks = None if detected else looks_like(data, in_zip=source.member is not None)
         return Fingerprint(hashlib.sha256(data).hexdigest(), detected, looks)
@@ -83,17 +105,25 @@ def _fingerprint(source: SourceFile, reader: ArchiveReader) -> Fingerprint | Pro
         return problem_from(source.name, error)
 
 
-def fingerprint_all(sources: list[SourceFile]) -> list[Fingerprint | Problem]:
+def fingerprint_all(items: list[tuple[SourceFile, Content]]) -> list[Fingerprint | Problem]:
     """Each source's fingerprint (or why it could not be read), in order."""
-    with ArchiveReader() as reader:
-        return [_fingerprint(source, reader) for source in sources]
+    return [_fingerprint(source, content) for source, content in items]
 
 
-def _parse(job: Job, context: ParseContext, reader: ArchiveReader) -> ParsedFile | Problem:
-    """Parse one file; problems come back as values."""
+def parse_all(
+    items: list[tuple[Job, Content]], context: ParseContext
+) -> list[ParsedFile | Problem]:
+    """Parse each job, in order; problems come back as values."""
+    return [_parse(job, content, context) for job, content in items]
+
+
+def _parse(job: Job, content: Content, context: ParseContext) -> ParsedFile | Problem:
     context = replace(context, file=job.source.name)
     try:
-        parsed = job.detected.format.parse(reader.read(job.source), context)
+        data = _data(job.source, content)
+        if isinstance(data, Problem):
+            return data
+        parsed = job.detected.format.parse(data, context)
         parsed.dump()  # plain rows travel to the loading process far faster than models
     except FileRejected as error:
         return error.problem
@@ -106,22 +136,49 @@ def _parse(job: Job, context: ParseContext, reader: ArchiveReader) -> ParsedFile
     return parsed
 
 
-def parse_all(jobs: list[Job], context: ParseContext) -> list[ParsedFile | Problem]:
-    """Parse ``jobs`` in order, members of one zip archive from one open archive."""
-    with ArchiveReader() as reader:
-        return [_parse(job, context, reader) for job in jobs]
+def _weight(items: list[tuple[Item, Content]]) -> int:
+    """The bytes a group carries to its worker (zip members' bytes)."""
+    return sum(len(content) for _, content in items if isinstance(content, bytes))
 
 
-def _in_order(jobs: list[Job], context: ParseContext) -> Iterator[tuple[Job, ParsedFile | Problem]]:
-    with ArchiveReader() as reader:
-        for job in jobs:
-            yield job, _parse(job, context, reader)
+def _ahead(
+    pool: ProcessPoolExecutor,
+    work: Callable[[list[tuple[Item, Content]]], list[Result]],
+    groups: Iterator[list[tuple[Item, Content]]],
+) -> Iterator[tuple[Item, Result]]:
+    """``work`` on each group in ``pool``, results in order, a bounded amount ahead.
+
+    At most :data:`GROUPS_AHEAD` groups, and :data:`BYTES_AHEAD` bytes of zip members,
+    wait for a worker or for the loader (one group at least, whatever its size).
+    """
+    pending: deque[tuple[list[tuple[Item, Content]], int, Future[list[Result]]]] = deque()
+    held = 0
+    while True:
+        while len(pending) < GROUPS_AHEAD and (held < BYTES_AHEAD or not pending):
+            group = next(groups, None)
+            if group is None:
+                break
+            weight = _weight(group)
+            pending.append((group, weight, pool.submit(work, group)))
+            held += weight
+        if not pending:
+            return
+        group, weight, future = pending.popleft()
+        held -= weight
+        for (item, _), result in zip(group, future.result(), strict=True):
+            yield item, result
 
 
 class Parser:
-    """Parses jobs in worker processes, a bounded number of files ahead of the loader."""
+    """Reads, fingerprints and parses files, in worker processes a bounded way ahead.
 
-    def __init__(self, workers: int) -> None:
+    Zip members are read by the importing process from its one open archive
+    (``reader``) and their bytes handed to the workers; plain files are read by the
+    workers themselves.
+    """
+
+    def __init__(self, workers: int, reader: ArchiveReader) -> None:
+        self.reader = reader
         self.pool = (
             ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
             if workers > 1
@@ -135,35 +192,35 @@ class Parser:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
+    def content(self, source: SourceFile) -> Content:
+        """A zip member's bytes (or why they cannot be read); None for a plain file."""
+        if source.member is None:
+            return None
+        try:
+            return self.reader.read(source)
+        except Exception as error:  # a damaged member is that member's problem
+            return problem_from(source.name, error)
+
+    def _groups(
+        self, items: list[Item], size: int, source: Callable[[Item], SourceFile]
+    ) -> Iterator[list[tuple[Item, Content]]]:
+        for at in range(0, len(items), size):
+            yield [(item, self.content(source(item))) for item in items[at : at + size]]
+
     def fingerprints(self, sources: list[SourceFile]) -> Iterator[Fingerprint | Problem]:
-        """Each source's fingerprint, in order: read and hashed in the worker processes."""
-        groups = [
-            sources[at : at + FINGERPRINT_GROUP] for at in range(0, len(sources), FINGERPRINT_GROUP)
-        ]
+        """Each source's fingerprint, in order: hashed and recognized in the workers."""
+        groups = self._groups(sources, FINGERPRINT_GROUP, lambda source: source)
         if self.pool is None:
             return (found for group in groups for found in fingerprint_all(group))
-        results = self.pool.map(fingerprint_all, groups)
-        return (found for group in results for found in group)
+        return (found for _, found in _ahead(self.pool, fingerprint_all, groups))
 
     def parse(
         self, jobs: list[Job], context: ParseContext
     ) -> Iterator[tuple[Job, ParsedFile | Problem]]:
         """Results in the order of ``jobs``; with workers, parsing starts at once."""
-        if self.pool is None or len(jobs) <= 1:
-            return _in_order(jobs, context)
-        pool = self.pool
-        groups = iter([jobs[at : at + PARSE_GROUP] for at in range(0, len(jobs), PARSE_GROUP)])
-        pending = deque(
-            (group, pool.submit(parse_all, group, context))
-            for group in islice(groups, PARSE_GROUPS_AHEAD)
-        )
-
-        def results() -> Iterator[tuple[Job, ParsedFile | Problem]]:
-            while pending:
-                group, future = pending.popleft()
-                following = next(groups, None)
-                if following is not None:
-                    pending.append((following, pool.submit(parse_all, following, context)))
-                yield from zip(group, future.result(), strict=True)
-
-        return results()
+        groups = self._groups(jobs, PARSE_GROUP, lambda job: job.source)
+        if self.pool is None:
+            return (
+                (job, _parse(job, content, context)) for group in groups for job, content in group
+            )
+        return _ahead(self.pool, partial(parse_all, context=context), groups)

@@ -80,25 +80,63 @@ def test_the_emulators_own_files_are_skipped_not_quarantined(tmp_path: Path) -> 
 
 
 # -- zip archives ---------------------------------------------------------------------
-def test_members_are_read_from_one_open_archive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_member_is_read_from_the_one_archive_the_import_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     archive = tmp_path / "export.zip"
     with zipfile.ZipFile(archive, "w") as writing:
+        write_ehr_export(tmp_path / "ehr")
+        for path in sorted((tmp_path / "ehr").iterdir()):
+            writing.write(path, f"ehr/{path.name}")
         for number in range(60):
             writing.writestr(f"notes/{number:03d}.txt", f"not an export {number}\n")
-    opened: list[str] = []
+    opened = tmp_path / "opened.txt"  # appended to by any process that opens an archive
 
     class Counting(zipfile.ZipFile):
         def __init__(self, *args: object, **kwargs: object) -> None:
-            opened.append(str(args[0]))
+            with opened.open("a") as log:
+                log.write(f"{args[0]}\n")
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sources.zipfile, "ZipFile", Counting)
-    report = _importer(f"sqlite:///{tmp_path / 's.db'}", tmp_path, workers=1).run([archive])
+    importer = _importer(f"sqlite:///{tmp_path / 's.db'}", tmp_path, workers=workers)
+    report = importer.run([archive])
+    assert report.files["imported"] == len(EHR_TABLES)
     assert report.files["quarantined"] == 60
-    # listing, fingerprints, and the private copies (each read on its own)
-    assert len(opened) <= 2 + 60
+    assert len(list((tmp_path / "q").glob("*.txt"))) == 60  # copies read from it too
+    # listing, fingerprints, parsing and the private copies: one open archive
+    assert opened.read_text().splitlines() == [str(archive)]
+
+
+def test_an_archive_opened_for_the_import_is_closed_after_it(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    for path in (first, second):
+        with zipfile.ZipFile(path, "w") as writing:
+            writing.writestr("x.txt", "x")
+    with sources.ArchiveReader() as reader:
+        found = collect_sources([first, second], reader)
+        assert [reader.read(source) for source in found.sources] == [b"x", b"x"]
+        held = [reader.archive(first), reader.archive(second)]
+        assert [archive.fp is not None for archive in held] == [True, True]
+    assert [archive.fp for archive in held] == [None, None]
+
+
+def test_a_member_is_never_unpacked_past_the_limit_whatever_its_header_says(
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as writing:
+        writing.writestr("zeros.csv", b"\0" * 200_000)
+    with sources.ArchiveReader(ZipLimits(member_bytes=1_000)) as reader:
+        member = sources.SourceFile("export.zip!zeros.csv", archive, "zeros.csv")
+        with pytest.raises(FileRejected, match="unpacks to more than the limit"):
+            reader.read(member)
+
+
+def _limited(archive: Path, limits: ZipLimits) -> sources.Collected:
+    with sources.ArchiveReader(limits) as reader:
+        return collect_sources([archive], reader)
 
 
 def test_zip_limits_are_configurable_and_refuse_before_unpacking(tmp_path: Path) -> None:
@@ -106,16 +144,15 @@ def test_zip_limits_are_configurable_and_refuse_before_unpacking(tmp_path: Path)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as writing:
         writing.writestr("small.csv", "a,b\n")
         writing.writestr("zeros.csv", b"\0" * 200_000)
-    strict = ZipLimits(member_bytes=100_000)
-    found = collect_sources([archive], strict)
+    found = _limited(archive, ZipLimits(member_bytes=100_000))
     assert [source.member for source in found.sources] == ["small.csv"]
     assert "unpacks to more than the limit" in found.problems[0].reason
-    ratio = collect_sources([archive], ZipLimits(ratio=10, ratio_from_bytes=1000))
+    whole = _limited(archive, ZipLimits(archive_bytes=150_000))
+    assert [source.member for source in whole.sources] == []
+    assert "the archive unpacks to more than the limit" in whole.problems[0].reason
+    ratio = _limited(archive, ZipLimits(ratio=10, ratio_from_bytes=1000))
     assert "expands far more" in ratio.problems[0].reason
-    assert (
-        "more files than the limit"
-        in collect_sources([archive], ZipLimits(members=1)).problems[0].reason
-    )
+    assert "more files than the limit" in _limited(archive, ZipLimits(members=1)).problems[0].reason
     assert len(collect_sources([archive]).sources) == 2
 
 

@@ -28,7 +28,7 @@ from device_import.privacy import (
     load_site_key,
 )
 from device_import.problems import described
-from device_import.sources import SourceFile
+from device_import.sources import read_file
 from tests.ehr_export import EHR_TABLES, write_ehr_export
 
 STRONG = secrets.token_hex(32)
@@ -191,7 +191,7 @@ def test_a_file_swapped_for_a_link_after_listing_is_not_read(tmp_path: Path) -> 
     link = tmp_path / "x.csv"
     link.symlink_to("/etc/passwd")
     with pytest.raises(OSError):
-        SourceFile(str(link), link).read()
+        read_file(link)
     assert os.path.islink(link)
 
 
