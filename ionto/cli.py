@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.core import TyperGroup
 
 try:  # typer 0.29 and later carry their own copy of click
@@ -50,6 +51,7 @@ except ImportError:  # earlier typer runs on click itself
 
 from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK, IontoError
 from data_schemas.store_names import DEFAULT_SQLITE_FILE, ENV_VAR, SUPPORTED_URLS
+from device_import.sources import MiB, ZipLimits
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -164,8 +166,11 @@ class Settings:
             path = Path(database).resolve()
             if not path.exists():
                 self.console.print(
-                    f"[yellow]Using the default store {path} (SQLite). Choose another with "
-                    f"--db URL or {store.ENV_VAR}.[/yellow]"
+                    Text(
+                        f"Using the default store {path} (SQLite). Choose another with "
+                        f"--db URL or {store.ENV_VAR}.",
+                        style="yellow",
+                    )
                 )
         engine = store.connect(self.db_url, create=access is Access.WRITE)
         try:
@@ -249,8 +254,8 @@ def db_info(
     for name, count in details.row_counts.items():
         table.add_row(name, f"{count:,}")
     console = Console()
-    console.print(f"store: {details.url} ({details.backend})")
-    console.print(f"schema revision: {details.revision or 'none (run: ionto db upgrade)'}")
+    console.print(Text(f"store: {details.url} ({details.backend})"))
+    console.print(Text(f"schema revision: {details.revision or 'none (run: ionto db upgrade)'}"))
     console.print(table)
 
 
@@ -284,8 +289,12 @@ def emulate(
             progress=advance,
         )
     console = Console()
-    console.print(summary.summary().to_string(index=False))
-    console.print(f"ground truth: {summary.ground_truth}")
+    console.print(Text(summary.summary().to_string(index=False)))
+    console.print(Text(f"ground truth: {summary.ground_truth}"))
+
+
+_ZIP = ZipLimits()
+"""The default zip limits, shown in ``ionto import --help``."""
 
 
 @app.command("import")
@@ -298,9 +307,31 @@ def import_(
         Path | None,
         typer.Option(help="Folder where refused files are set aside.", callback=_folder),
     ] = Path("quarantine"),
+    zip_max_ratio: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            metavar="N",
+            help=f"A zip member over {_ZIP.ratio_from_bytes // MiB} MiB may unpack to at most "
+            "N times its compressed size.",
+        ),
+    ] = _ZIP.ratio,
+    zip_max_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="MIB",
+            help="A zip archive may unpack to at most MIB mebibytes in all "
+            f"(one member at most {_ZIP.member_bytes // MiB} MiB, or MIB if smaller).",
+        ),
+    ] = _ZIP.archive_bytes // MiB,
+    zip_max_members: Annotated[
+        int, typer.Option(min=1, metavar="N", help="A zip archive may hold at most N files.")
+    ] = _ZIP.members,
 ) -> None:
     """Import device logs and treatment records into the store.
 
+    A zip archive that breaks a --zip-max-* limit is refused before it is unpacked.
     Exit status: 0 when every file was imported or unchanged; 4 when some files were
     quarantined (the rest imported); 2 when the import could not run at all.
     """
@@ -311,18 +342,25 @@ def import_(
 
     with _settings(ctx).open_store(Access.WRITE) as engine:
         store.upgrade(engine)
+        limits = ZipLimits(
+            archive_bytes=zip_max_size * MiB, ratio=zip_max_ratio, members=zip_max_members
+        )
         importer = Importer(
-            engine, Keyer(load_site_key()), workers=workers, quarantine_dir=quarantine
+            engine,
+            Keyer(load_site_key()),
+            workers=workers,
+            quarantine_dir=quarantine,
+            zip_limits=limits,
         )
         with progress_bar("importing", unit="files", enabled=not as_json) as advance:
             report = importer.run(paths, progress=advance)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:
-        console = Console()
-        console.print(report.summary().to_string(index=False))
+        console = Console(soft_wrap=True)  # a problem is one line, however long
+        console.print(Text(report.summary().to_string(index=False)))
         for problem in report.quarantine:
-            console.print(f"[red]quarantined[/red] {problem.message()}")
+            console.print(Text.assemble(("quarantined", "red"), " ", problem.message()))
         if report.unlinked_sessions:
             console.print(f"{report.unlinked_sessions} sessions could not be linked to a visit")
     raise typer.Exit(report.exit_status)

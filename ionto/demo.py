@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy import Engine
 
 from data_schemas import store
@@ -130,7 +131,7 @@ def run_demo(
     exports_dir = out_dir / "exports"
     with progress_bar("emulating the clinic network", unit="patients") as advance:
         summary = emulate(exports_dir, seed=seed, patients=patients, progress=advance)
-    console.print(f"emulated exports: {exports_dir}")
+    console.print(Text(f"emulated exports: {exports_dir}"))
     store.upgrade(engine)
     importer = Importer(
         engine, Keyer(load_site_key()), workers=workers, quarantine_dir=out_dir / "quarantine"
@@ -146,9 +147,9 @@ def run_demo(
     analysis = analyse_against_truth(engine, truth)
     console.print("adjusted comparisons (ANCOVA) beside the planted effects:")
     estimable = analysis.drop(columns="not_estimable", errors="ignore")
-    console.print(estimable.round(2).to_string(index=False))
+    console.print(Text(estimable.round(2).to_string(index=False)))
     for r in analysis.reindex(columns=["contrast", "week", "not_estimable"]).dropna().itertuples():
-        console.print(f"not estimable: {r.contrast}, week {r.week}: {r.not_estimable}")
+        console.print(Text(f"not estimable: {r.contrast}, week {r.week}: {r.not_estimable}"))
     with progress_bar("quarterly report", unit="steps") as advance:
         files = write_report(
             engine,

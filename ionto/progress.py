@@ -46,7 +46,7 @@ def progress_bar(
         yield lambda done, total: None
         return
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # text, not markup
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,51 @@ def test_help_shows_flags_as_flags(command: list[str]) -> None:
     flag = next(line for line in shown.stdout.splitlines() if "--json" in line or "--pdf" in line)
     assert flag.split()[1][0].isupper()  # the flag, then its help: no metavar between
     assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+
+
+def test_import_summary_shows_file_names_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Brackets and colons in a file name are the user's text, never rich markup."""
+    monkeypatch.setenv("IONTO_SITE_KEY", secrets.token_hex(32))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["visit[1].csv", "[bold]x.csv", "a:warning:b.csv"]
+    for number, name in enumerate(names):
+        (folder / name).write_text(f"not an export, number {number}\n")
+    archive = folder / "export.zip"
+    with zipfile.ZipFile(archive, "w") as writing:
+        writing.writestr("x[/b]y.csv", "a closing tag that opens nothing\n")
+    url = f"sqlite:///{tmp_path / 'ionto.db'}"
+    argv = ["--db", url, "import", str(folder), "--quarantine", str(tmp_path / "q")]
+    assert main(argv) == 4
+    out = capsys.readouterr().out.splitlines()
+    lines = [line for line in out if line.startswith("quarantined ")]
+    shown = {line.split(", ")[0].removeprefix("quarantined ") for line in lines}
+    assert shown == {str(folder / name) for name in names} | {f"{archive}!x[/b]y.csv"}
+
+
+def test_zip_limits_are_set_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IONTO_SITE_KEY", secrets.token_hex(32))
+    monkeypatch.chdir(tmp_path)  # the default quarantine folder is made here
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as writing:
+        writing.writestr("a.txt", "not an export\n")
+        writing.writestr("zeros.bin", bytes(3 * 1024**2))
+    url = f"sqlite:///{tmp_path / 'ionto.db'}"
+
+    def reasons(*options: str) -> list[str]:
+        argv = ["--db", url, "import", str(archive), "--json", *options]
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 4, result.output
+        return [problem["reason"] for problem in json.loads(result.stdout)["quarantine"]]
+
+    by_default = reasons()  # the zeros expand about 1,000 times: over the ratio of 100
+    assert len(by_default) == 2
+    assert sum("expands far more than an export does" in reason for reason in by_default) == 1
+    allowed = reasons("--zip-max-ratio", "5000")  # both read: two unknown formats
+    assert len(allowed) == 2 and all(reason.startswith("unknown format") for reason in allowed)
+    assert "more files than the limit" in reasons("--zip-max-members", "1")[0]
+    assert "the archive unpacks to more than the limit" in reasons("--zip-max-size", "2")[0]
