@@ -26,7 +26,7 @@ from data_schemas import vocabulary as v
 from device_import.bulk_insert import insert_rows
 from device_import.lookups import chunks, key_ids, one_of
 from device_import.parsed import ParsedFile
-from device_import.problems import reject
+from device_import.problems import FileRejected, reject
 from device_import.session_loader import DeviceHomes, PendingSession, SessionLoader
 from device_import.store_limits import check_rows
 
@@ -217,7 +217,7 @@ class Loader:
                 self._load_sessions(parsed)
             rows = parsed.rows.get(spec.table, [])
             if rows:
-                self._load_table(spec, rows)
+                self._load_table(spec, rows, parsed)
         if self.superseded:
             status = "superseded"
         else:
@@ -234,6 +234,84 @@ class Loader:
             field=ref.field,
             expected=f"a {ref.target} imported earlier (import its file first)",
             found=f"a reference to a {ref.target} found nowhere" if value else "no reference",
+        )
+
+    def _conflict(
+        self,
+        spec: TableSpec,
+        index: int,
+        column: str,
+        rows: tuple[dict, dict],
+        parsed: ParsedFile,
+    ) -> FileRejected:
+        """Why record ``index`` of ``spec.table`` conflicts with a row, in ``column``.
+
+        ``rows`` are the row in the store (or earlier in the file) and the new one.
+
+        A column that refers to another table says so (its stored id means nothing to
+        whoever fixes the export); a patient link names the patient's record.
+        """
+        stored, row = rows
+        if spec.table == "patient_link":
+            return self._changed_patient(stored, parsed.rows["patient_link"][index], parsed)
+        record = f"{spec.table} record {index + 1}"
+        ref = next((ref for ref in spec.references if ref.column == column), None)
+        if ref is not None:
+            return reject(
+                self.file_name,
+                f"refers to another {ref.target} than the same record imported earlier "
+                f"(same natural key, different {ref.target})",
+                record=record,
+                field=ref.field,
+                expected=f"the {ref.target} it was imported with",
+                found=f"another {ref.target}",
+            )
+        return reject(
+            self.file_name,
+            "conflicts with a record already in the store or earlier in this file "
+            "(same natural key, different content)",
+            record=record,
+            field=column,
+            expected=repr(stored.get(column)),
+            got=row[column],
+        )
+
+    def _changed_patient(self, stored: dict, link: dict, parsed: ParsedFile) -> FileRejected:
+        """A known patient identifier (MRN, FHIR id) now names a patient of another pseudonym.
+
+        The pseudonym is made of name and birth date, so one of them changed; when the
+        birth year differs, it is the birth date. No value is repeated.
+        """
+        patients = parsed.rows.get("patient", [])
+        index = next(
+            (at for at, row in enumerate(patients) if row["pseudonym"] == link["pseudonym"]), None
+        )
+        table = TABLES["patient"]
+        before = self.connection.execute(
+            select(table.c.birth_year, table.c.aged_90_plus).where(
+                table.c.id == stored["patient_id"]
+            )
+        ).one()
+        birth, name = parsed.patient_fields
+        now = None if index is None else patients[index]
+        if now is not None and (now["birth_year"], now["aged_90_plus"]) != tuple(before):
+            what, field, found = "birth date", birth, "another birth year"
+        else:
+            what, field = "name or birth date", f"{name} or {birth}"
+            found = "another name or birth date"
+        return reject(
+            self.file_name,
+            f"the {what} of a known patient changed: the same MRN (or FHIR id) is in the "
+            f"store, or earlier in this file, with another {what}, and a patient's pseudonym "
+            "is made from name and "
+            "birth date, so the store cannot take the change. Fix: if this export is wrong, "
+            "correct the patient in the EHR and export again; if the earlier one was wrong, "
+            "import the corrected exports (without the wrong one) into a new, empty store "
+            "and switch to it, as for a key rotation (README, Privacy)",
+            record=parsed.place("patient", index) if index is not None else None,
+            field=field,
+            expected=f"the {what} imported earlier for this patient",
+            found=found,
         )
 
     def _resolve(self, spec: TableSpec, parsed_rows: list[dict]) -> list[dict]:
@@ -263,7 +341,7 @@ class Loader:
             rows = [spec.derive(row) for row in rows]
         return rows
 
-    def _load_table(self, spec: TableSpec, parsed_rows: list[dict]) -> None:
+    def _load_table(self, spec: TableSpec, parsed_rows: list[dict], parsed: ParsedFile) -> None:
         table = TABLES[spec.table]
         rows = self._resolve(spec, parsed_rows)
         existing = _existing_rows(self.connection, table, spec.natural_key, rows)
@@ -278,16 +356,7 @@ class Loader:
             different = [c for c, value in known.items() if not _same(stored.get(c), value)]
             conflicts = [c for c in different if stored.get(c) is not None]
             if conflicts:
-                column = conflicts[0]
-                raise reject(
-                    self.file_name,
-                    "conflicts with a record already in the store or earlier in this file "
-                    "(same natural key, different content)",
-                    record=f"{spec.table} record {index + 1}",
-                    field=column,
-                    expected=repr(stored.get(column)),
-                    got=row[column],
-                )
+                raise self._conflict(spec, index, conflicts[0], (stored, row), parsed)
             if different and key in existing:
                 # Another source knew less: fill in what was unknown, change nothing known.
                 filled = {c: known[c] for c in different}

@@ -56,14 +56,35 @@ class ParsedFile:
     """Session key → (sample count, packed samples); packed in the parsing worker."""
     notes: list[str] = field(default_factory=list)
     skipped_resources: Counter[str] = field(default_factory=Counter)
+    places: dict[str, list[str]] = field(default_factory=dict)
+    """Where each record of a table is in the file (``line 7``, ``entry[3]``), in the order
+    of the records, for the tables whose parser says so (a reason then names the place)."""
+    patient_fields: tuple[str, str] = ("birth_date", "first_name, last_name")
+    """The file's fields a patient's pseudonym is made of: the birth date, the name."""
 
-    def add(self, table: str, record: Record) -> None:
-        """Add one record bound for ``table``."""
+    def add(self, table: str, record: Record, place: str | None = None) -> None:
+        """Add one record bound for ``table`` (found at ``place`` in the file)."""
         self.records.setdefault(table, []).append(record)
+        if place is not None:
+            self.places.setdefault(table, []).append(place)
 
-    def extend(self, table: str, records: list[Record]) -> None:
-        """Add records bound for ``table``."""
+    def extend(self, table: str, records: list[Record], places: list[str] | None = None) -> None:
+        """Add records bound for ``table`` (found at ``places`` in the file)."""
         self.records.setdefault(table, []).extend(records)
+        if places is not None:
+            self.places.setdefault(table, []).extend(places)
+
+    def place(self, table: str, index: int) -> str:
+        """Where the record ``index`` of ``table`` is in the file, as a reason names it.
+
+        Examples
+        --------
+        >>> parsed = ParsedFile("ehr_csv", places={"patient": ["line 2", "line 3"]})
+        >>> parsed.place("patient", 1), parsed.place("visit", 1)
+        ('line 3', 'visit record 2')
+        """
+        known = self.places.get(table, [])
+        return known[index] if index < len(known) else f"{table} record {index + 1}"
 
     def dump(self) -> None:
         """Turn the records into plain rows (sessions stay records, the session loader's).

@@ -229,6 +229,48 @@ def test_a_conflicting_duplicate_is_quarantined(engine: Engine, tmp_path: Path) 
     assert report.quarantine[0].field == "score"
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "what", "field", "found"),
+    [
+        ("1970-05-04", "1971-05-04", "birth date", "birth_date", "another birth year"),
+        (
+            "1970-05-04",
+            "1970-06-04",
+            "name or birth date",
+            "first_name, last_name or birth_date",
+            "another name or birth date",
+        ),
+        (
+            "Ann,Lee",
+            "Anne,Lee",
+            "name or birth date",
+            "first_name, last_name or birth_date",
+            "another name or birth date",
+        ),
+    ],
+)
+def test_a_corrected_birth_date_names_file_line_and_field_and_the_fix_never_the_value(
+    engine: Engine, tmp_path: Path, old: str, new: str, what: str, field: str, found: str
+) -> None:
+    importer(engine, tmp_path).run([write_ehr_export(tmp_path / "ehr")])
+    corrected = {"patients.csv": EHR_TABLES["patients.csv"].replace(old, new)}
+    report = importer(engine, tmp_path).run([write_ehr_export(tmp_path / "again", corrected)])
+    [problem] = report.quarantine
+    assert Path(problem.file).name == "patients.csv"
+    assert (problem.record, problem.field, problem.got) == ("line 2", field, found)
+    assert problem.reason.startswith(f"the {what} of a known patient changed")
+    assert "Fix: if this export is wrong, correct the patient in the EHR" in problem.reason
+    ledger_table = TABLES["import_file"]
+    with engine.connect() as connection:
+        [ledger] = connection.execute(
+            select(ledger_table.c.quarantine_reason).where(ledger_table.c.status == "quarantined")
+        ).scalars()
+    for text in (problem.message(), ledger):
+        assert "patient_id" not in text and "patient_link" not in text
+        assert not any(value in text for value in (*IDENTIFIERS, "1971", "06-04", "Anne"))
+    assert counts(engine)["patient"] == 2  # the corrected patient was not added
+
+
 def test_a_zip_entry_escaping_the_archive_is_refused(engine: Engine, tmp_path: Path) -> None:
     archive = tmp_path / "export.zip"
     with zipfile.ZipFile(archive, "w") as bundle:

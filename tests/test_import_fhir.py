@@ -105,6 +105,23 @@ def test_a_bundle_of_each_type_imports(engine: Engine, tmp_path: Path, kind: str
         assert any("issue" in note for note in report.notes)
 
 
+def test_a_corrected_birth_date_names_the_patient_entry_and_the_field(
+    engine: Engine, tmp_path: Path
+) -> None:
+    first = fx.write_json(tmp_path / "in" / "first.json", fx.bundle("collection"))
+    importer(engine, tmp_path).run([first])
+    resources = fx.clinic_resources(fx.UUIDS)
+    [patient] = [r for r in resources if r["resourceType"] == "Patient"]
+    patient["birthDate"] = "1971-05-04"
+    again = fx.write_json(tmp_path / "in" / "again.json", fx.bundle("collection", resources))
+    report = importer(engine, tmp_path).run([again])
+    [problem] = report.quarantine
+    entry = next(at for at, r in enumerate(resources) if r["resourceType"] == "Patient")
+    assert (problem.record, problem.field) == (f"Bundle entry {entry} (Patient)", "birthDate")
+    assert problem.reason.startswith("the birth date of a known patient changed")
+    assert not any(text in problem.message() for text in ("1971", "1970", "MRN-001", "pat-1"))
+
+
 def test_ndjson_with_profiles_extensions_and_conditional_references(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -158,8 +158,9 @@ def _devices(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -
 
 
 def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) -> None:
-    patients, links = [], []
+    patients, links, places = [], [], []
     for fields in columns.each_row():
+        places.append(fields.record)
         birth = fields.date("birth_date")
         if birth > context.today:
             raise reject(
@@ -188,7 +189,7 @@ def _patients(columns: ColumnReader, context: ParseContext, parsed: ParsedFile) 
                 "pseudonym": pseudonym,
             }
         )
-    parsed.extend("patient", columns.validated(r.PatientRecord, patients))
+    parsed.extend("patient", columns.validated(r.PatientRecord, patients), places)
     parsed.extend("patient_link", columns.validated(r.PatientLinkRecord, links))
 
 

@@ -188,7 +188,7 @@ def parse(data: bytes, context: ParseContext) -> ParsedFile:
             expected='a JSON object with "resourceType"',
             found=looks_like(data),
         )
-    parsed = ParsedFile(FORMAT)
+    parsed = ParsedFile(FORMAT, patient_fields=("birthDate", "name"))
     documents, single = _documents(content, file)
     is_bundle = single and obj(documents[0][1]).get("resourceType") == "Bundle"
     graph = FhirFile(context, parsed, list(_entries(documents, file, parsed)), is_bundle)

@@ -95,6 +95,7 @@ def patient(f: FhirFile, entry: Entry) -> None:
         r.PatientRecord(
             pseudonym=pseudonym, sex=SEX[gender], birth_year=birth_year, aged_90_plus=pooled
         ),
+        entry.where,
     )
     links = set()
     if entry.id:
