@@ -49,6 +49,8 @@ BYTES_AHEAD = 64 * 1024**2
 of files is always handed over, however large)."""
 FINGERPRINT_GROUP = 64
 """Files read and hashed by a worker at a time."""
+GROUP_BYTES = 16 * 1024**2
+"""Bytes of zip members in one group, at most (a larger member makes a group alone)."""
 PR_SET_PDEATHSIG = 1
 """The Linux prctl option: the signal a process gets when its parent dies."""
 
@@ -204,8 +206,19 @@ class Parser:
     def _groups(
         self, items: list[Item], size: int, source: Callable[[Item], SourceFile]
     ) -> Iterator[list[tuple[Item, Content]]]:
-        for at in range(0, len(items), size):
-            yield [(item, self.content(source(item))) for item in items[at : at + size]]
+        """``items`` with their content, in groups of ``size`` (one without workers).
+
+        A group is cut early once it holds :data:`GROUP_BYTES` of zip members, so a few
+        large members never sit in memory together.
+        """
+        group: list[tuple[Item, Content]] = []
+        for item in items:
+            group.append((item, self.content(source(item))))
+            if self.pool is None or len(group) == size or _weight(group) >= GROUP_BYTES:
+                yield group
+                group = []
+        if group:
+            yield group
 
     def fingerprints(self, sources: list[SourceFile]) -> Iterator[Fingerprint | Problem]:
         """Each source's fingerprint, in order: hashed and recognized in the workers."""
