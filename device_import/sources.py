@@ -57,7 +57,7 @@ class ZipLimits:
     archive's limit); a member that expands more than ``ratio`` times is refused once it is
     over ``ratio_from_bytes`` (small text files compress well and are harmless). ``ionto
     import`` sets the ratio, the archive's expanded size and the member count
-    (``--zip-max-ratio``, ``--zip-max-expanded``, ``--zip-max-members``).
+    (``--zip-max-ratio``, ``--zip-max-size``, ``--zip-max-members``).
     """
 
     member_bytes: int = 512 * MiB

@@ -122,9 +122,7 @@ def test_an_archive_opened_for_the_import_is_closed_after_it(tmp_path: Path) -> 
     assert [archive.fp for archive in held] == [None, None]
 
 
-def test_a_member_is_never_unpacked_past_the_limit_whatever_its_header_says(
-    tmp_path: Path,
-) -> None:
+def test_a_member_is_never_unpacked_past_the_limit_when_read(tmp_path: Path) -> None:
     archive = tmp_path / "export.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as writing:
         writing.writestr("zeros.csv", b"\0" * 200_000)
@@ -132,6 +130,23 @@ def test_a_member_is_never_unpacked_past_the_limit_whatever_its_header_says(
         member = sources.SourceFile("export.zip!zeros.csv", archive, "zeros.csv")
         with pytest.raises(FileRejected, match="unpacks to more than the limit"):
             reader.read(member)
+
+
+def test_a_member_whose_header_understates_its_size_is_refused_as_damaged(
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "liar.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as writing:
+        writing.writestr("zeros.csv", b"\0" * 2_000_000)
+    data = bytearray(archive.read_bytes())
+    directory = data.find(b"PK\x01\x02")
+    for at in (22, directory + 24):  # uncompressed size: local header, central directory
+        data[at : at + 4] = (100).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    report = _importer(f"sqlite:///{tmp_path / 's.db'}", tmp_path).run([archive])
+    [problem] = report.quarantine
+    assert problem.file.endswith("liar.zip!zeros.csv") and "CRC-32" in problem.reason
+    assert not (tmp_path / "q").exists()  # never hashed, so nothing copied
 
 
 def _limited(archive: Path, limits: ZipLimits) -> sources.Collected:
