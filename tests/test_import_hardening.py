@@ -183,8 +183,8 @@ KILLER = textwrap.dedent(
 
     original = loader.Loader._load_table
 
-    def load_then_die(self, spec, records):
-        original(self, spec, records)
+    def load_then_die(self, spec, *rest):
+        original(self, spec, *rest)
         if spec.table == "visit":
             workers = [child.pid for child in multiprocessing.active_children()]
             Path(sys.argv[4]).write_text(" ".join(map(str, workers)))
