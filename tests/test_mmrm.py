@@ -66,9 +66,8 @@ def mar_dropout(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     ids = np.array([f"e{i:04d}" for i in range(n)])
     episodes = episodes_frame(ids, treated, rng.choice(["c1", "c2", "c3"], n))
     score = {
-        w: np.clip(
-            baseline + MEAN[w] + EFFECT[w] * treated + episode_level + rng.normal(0, 0.7, n), 0, 10
-        )
+        w: np.clip(baseline + MEAN[w] + EFFECT[w] * treated + episode_level
+                   + rng.normal(0, 0.7, n), 0, 10)
         for w in DAYS
     }
     improvement = baseline - score[4]
@@ -77,11 +76,8 @@ def mar_dropout(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     parts = [pd.DataFrame({"episode_id": ids, "days_from_intake": 0, "score": baseline})]
     for w, day in DAYS.items():
         seen = np.ones(n, bool) if w == 4 else ~dropped
-        parts.append(
-            pd.DataFrame(
-                {"episode_id": ids[seen], "days_from_intake": day, "score": score[w][seen]}
-            )
-        )
+        parts.append(pd.DataFrame({"episode_id": ids[seen], "days_from_intake": day,
+                                   "score": score[w][seen]}))
     return episodes, pd.concat(parts, ignore_index=True).assign(instrument="nprs")
 
 
@@ -117,16 +113,10 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     episodes = episodes_frame(ids, first["arm"].to_numpy() == 1, first["clinic"].to_numpy())
     outcomes = pd.concat(
         [
-            pd.DataFrame(
-                {"episode_id": ids, "days_from_intake": 0, "score": first["baseline"].to_numpy()}
-            ),
-            pd.DataFrame(
-                {
-                    "episode_id": rows["patient"].astype(str),
-                    "days_from_intake": rows["week"] * 7,
-                    "score": rows["y"] + 10,
-                }
-            ),
+            pd.DataFrame({"episode_id": ids, "days_from_intake": 0,
+                          "score": first["baseline"].to_numpy()}),
+            pd.DataFrame({"episode_id": rows["patient"].astype(str),
+                          "days_from_intake": rows["week"] * 7, "score": rows["y"] + 10}),
         ],
         ignore_index=True,
     ).assign(instrument="prtee")
@@ -148,10 +138,8 @@ def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
     sd = tab.loc[[f"residual SD at week {w}" for w in (4, 6, 12, 26)], "estimate"]
     np.testing.assert_allclose(sd, np.sqrt(np.diag(ref["covariance"])), rtol=5e-6)
     assert r.estimate == pytest.approx(coef["factor(week)26:arm"], rel=1e-6)
-    assert r.n == {
-        ARMS[0]: int((episodes["arm"] == ARMS[0]).sum()),
-        ARMS[1]: int((episodes["arm"] == ARMS[1]).sum()),
-    }
+    assert r.n == {ARMS[0]: int((episodes["arm"] == ARMS[0]).sum()),
+                   ARMS[1]: int((episodes["arm"] == ARMS[1]).sum())}
     assert "unstructured" in r.estimator and "Satterthwaite" in r.estimator
     json.dumps(r.to_dict())
 
