@@ -122,13 +122,13 @@ def test_bcg_data_and_log_risk_ratios_are_metafors() -> None:
     assert vi == pytest.approx(ref["vi"], abs=1e-12)
 
 
-@pytest.mark.parametrize(("key", "method"), [("dl", "DL"), ("pm", "PM")])
+@pytest.mark.parametrize(("key", "method"), [("dl", "DL"), ("pm", "PM"), ("reml", "REML")])
 def test_bcg_pooled_as_metafor_pools_it_to_1e6(key: str, method: str) -> None:
-    """``rma(yi, vi, data = dat.bcg, method = "FE" / "DL" / "PM")`` run by metafor 3.8 with
+    """``rma(yi, vi, data = dat.bcg, method = "FE" / "DL" / "PM" / "REML")`` run by metafor 3.8 with
     tightened tolerances (tests/reference/metafor_reference.R), to 1e-6. I² here is the
     Q-based ``(Q − (k − 1)) / Q`` (Cochrane Handbook 10.10.2): metafor's I² for DL, which
-    equals it; for PM metafor computes I² from τ² and the typical within-trial variance
-    (92.33% rather than 92.12%). The prediction interval is Higgins, Thompson &
+    equals it; for PM and REML metafor computes I² from τ² and the typical within-trial
+    variance (92.33% and 92.22% rather than 92.12%). The prediction interval is Higgins, Thompson &
     Spiegelhalter's, with t(k − 2), computed in the R script from metafor's estimates
     (metafor 3.8's ``predict`` uses the normal quantile)."""
     ref = _metafor()
@@ -158,6 +158,15 @@ def test_bcg_pooled_as_metafor_pools_it_to_1e6(key: str, method: str) -> None:
         assert m[ours] == pytest.approx(fe[theirs], abs=tol), ours
     assert 100 * m["i2"] == pytest.approx(ref["fits"]["DL"]["i2_percent"], abs=tol)
     assert m["tau2"] > 0.3  # the trials disagree: τ² is not at its boundary
+
+
+def test_reml_weights_are_those_of_its_tau2() -> None:
+    m = meta_analysis(Y, SE, SITES, tau2_method="reml")
+    w = 1 / (SE**2 + m["tau2"])
+    assert m["tau2"] > 0 and m["tau2_method"] == "REML"
+    assert m["random_estimate"] == pytest.approx(float(w @ Y / w.sum()), abs=1e-12)
+    assert m["weights_random"]["east"] == pytest.approx(w[2] / w.sum(), abs=1e-12)
+    assert m["fixed_estimate"] == pytest.approx(meta_analysis(Y, SE, SITES)["fixed_estimate"])
 
 
 def test_one_site_is_its_own_pooled_estimate() -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ import pandas as pd
 from data_schemas.errors import InputError, SchemaError
 from ionto_analytics.compare.evalue import e_value_difference
 from ionto_analytics.jsonable import jsonable
-from ionto_analytics.study.meta import meta_analysis
+from ionto_analytics.study.meta import Tau2Method, meta_analysis
 from ionto_analytics.study.package import Package, read_package
 from ionto_analytics.study.sufficient import from_table, pooled_ancova
 
@@ -167,17 +167,15 @@ def check_same_study(packages: Sequence[Package]) -> None:
         seen[p.site] = p.path
 
 
-def pool_packages(
-    paths: Sequence[str | Path], *, tau2_method: Literal["pm", "dl"] = "pm"
-) -> PooledStudy:
+def pool_packages(paths: Sequence[str | Path], *, tau2_method: Tau2Method = "pm") -> PooledStudy:
     """Verify the packages and pool every contrast (see the module docstring).
 
     Parameters
     ----------
     paths : sequence of path
         The sites' zips.
-    tau2_method : {"pm", "dl"}
-        Paule–Mandel (default) or DerSimonian–Laird τ².
+    tau2_method : {"pm", "dl", "reml"}
+        Paule–Mandel (default), DerSimonian–Laird or REML τ².
 
     Returns
     -------
