@@ -322,7 +322,7 @@ def test_the_pooled_estimates_carry_their_e_values(tmp_path: Path) -> None:
         _site("south", -6.0, 2.5, change_sd=12.0, n_first=100.0),
         _site("west", -12.0, 3.0, change_sd=9.0, n_first=20.0),
     ]
-    pooled = pool_packages([_write(s, tmp_path / s.site) for s in sites])
+    pooled, files = pool_study([_write(s, tmp_path / s.site) for s in sites], tmp_path / "pooled")
     row = pooled.pooled.iloc[0]
     df = np.array([40.0 + 52 - 2, 100.0 + 52 - 2, 20.0 + 52 - 2])
     sd = float(np.sqrt(np.sum(df * np.array([10.0, 12.0, 9.0]) ** 2) / df.sum()))
@@ -337,6 +337,11 @@ def test_the_pooled_estimates_carry_their_e_values(tmp_path: Path) -> None:
         )
     assert row["random_e_value"] > row["random_e_value_ci"] > 1
     assert set(pooled.per_site[["e_value", "e_value_ci"]].stack()) == {2.0, 1.5}
+    page = files["html"].read_text(encoding="utf-8")
+    assert f"random effects {row['random_e_value']:.2f} (CI limit nearest the null" in page
+    assert json.loads(files["json"].read_text())["pooled"][0]["random_e_value"] == pytest.approx(
+        row["random_e_value"]
+    )
 
 
 def test_a_suppressed_arm_count_weighs_the_sites_sds_equally(tmp_path: Path) -> None:
