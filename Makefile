@@ -57,11 +57,12 @@ lab: setup  ## JupyterLab on notebooks/ against the demo store
 dictionary: setup  ## regenerate data_schemas/README.md from the models
 	$(BIN)/python -m data_schemas.dictionary
 
-reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R, r-cran-mice)
+reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R, r-cran-mice, r-cran-metafor)
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_datasets.py
 	Rscript tests/reference/mmrm_reference.R
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_mice_dataset.py
 	Rscript tests/reference/mice_reference.R  # needs r-cran-mice
+	Rscript tests/reference/metafor_reference.R  # needs r-cran-metafor
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) ionto.db .pytest_cache

@@ -529,7 +529,7 @@ def study_pool(
         Path, typer.Option(help="Folder for the pooled results.", callback=_folder)
     ] = Path("pooled"),
     tau2: Annotated[
-        str, typer.Option(help="Between-site variance: pm (Paule-Mandel) or dl.")
+        str, typer.Option(help="Between-site variance: pm (Paule-Mandel), dl or reml.")
     ] = "pm",
 ) -> None:
     """Verify the sites' packages (one spec, untampered) and pool every contrast."""

@@ -38,7 +38,14 @@ def _spec(version: str = "1") -> StudySpec:
 
 
 def _site(
-    name: str, estimate: float, se: float, status: str = "ok", spec: StudySpec | None = None
+    name: str,
+    estimate: float,
+    se: float,
+    status: str = "ok",
+    spec: StudySpec | None = None,
+    *,
+    change_sd: float = 10.0,
+    n_first: float = 40.0,
 ) -> SiteResults:
     ok = status == "ok"
     contrasts = pd.DataFrame(
@@ -57,7 +64,10 @@ def _site(
                 "ci_low": estimate - 1.96 * se if ok else np.nan,
                 "ci_high": estimate + 1.96 * se if ok else np.nan,
                 "p_value": 0.01 if ok else np.nan,
-                "n_first": 40.0 if ok else 0.0,
+                "e_value": 2.0 if ok else np.nan,
+                "e_value_ci": 1.5 if ok else np.nan,
+                "change_sd": change_sd if ok else np.nan,
+                "n_first": n_first if ok else 0.0,
                 "n_second": 52.0,
             }
         ]
@@ -297,3 +307,47 @@ def test_a_site_with_an_empty_arm_is_reported_and_pooled_without(tmp_path: Path)
     assert pd.read_csv(files["csv"])["fixed_estimate"].iloc[0] == pytest.approx(
         expected["fixed_estimate"]
     )
+
+
+def _e_value_by_hand(difference: float, sd: float) -> float:
+    """VanderWeele & Ding (2017): RR = exp(0.91 d), inverted below 1, E = RR + √(RR(RR − 1))."""
+    rr = np.exp(0.91 * difference / sd)
+    rr = max(rr, 1 / rr)
+    return float(rr + np.sqrt(rr * (rr - 1)))
+
+
+def test_the_pooled_estimates_carry_their_e_values(tmp_path: Path) -> None:
+    sites = [
+        _site("north", -8.0, 2.0, change_sd=10.0, n_first=40.0),
+        _site("south", -6.0, 2.5, change_sd=12.0, n_first=100.0),
+        _site("west", -12.0, 3.0, change_sd=9.0, n_first=20.0),
+    ]
+    pooled, files = pool_study([_write(s, tmp_path / s.site) for s in sites], tmp_path / "pooled")
+    row = pooled.pooled.iloc[0]
+    df = np.array([40.0 + 52 - 2, 100.0 + 52 - 2, 20.0 + 52 - 2])
+    sd = float(np.sqrt(np.sum(df * np.array([10.0, 12.0, 9.0]) ** 2) / df.sum()))
+    assert row["change_sd"] == pytest.approx(sd, abs=1e-12)
+    for method in ("fixed", "random"):
+        assert row[f"{method}_ci_high"] < 0  # the CI limit nearest the null is the upper one
+        assert row[f"{method}_e_value"] == pytest.approx(
+            _e_value_by_hand(row[f"{method}_estimate"], sd), abs=1e-12
+        )
+        assert row[f"{method}_e_value_ci"] == pytest.approx(
+            _e_value_by_hand(row[f"{method}_ci_high"], sd), abs=1e-12
+        )
+    assert row["random_e_value"] > row["random_e_value_ci"] > 1
+    assert set(pooled.per_site[["e_value", "e_value_ci"]].stack()) == {2.0, 1.5}
+    page = files["html"].read_text(encoding="utf-8")
+    assert f"random effects {row['random_e_value']:.2f} (CI limit nearest the null" in page
+    assert json.loads(files["json"].read_text())["pooled"][0]["random_e_value"] == pytest.approx(
+        row["random_e_value"]
+    )
+
+
+def test_a_suppressed_arm_count_weighs_the_sites_sds_equally(tmp_path: Path) -> None:
+    sites = [
+        _site("north", -8.0, 2.0, change_sd=10.0, n_first=40.0),
+        _site("south", -6.0, 2.5, change_sd=12.0, n_first=np.nan),
+    ]
+    pooled = pool_packages([_write(s, tmp_path / s.site) for s in sites])
+    assert pooled.pooled["change_sd"].iloc[0] == pytest.approx(np.sqrt((100 + 144) / 2), abs=1e-12)

@@ -3,6 +3,10 @@ statsmodels called directly and a published worked example."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -38,6 +42,14 @@ def _bcg() -> tuple[np.ndarray, np.ndarray]:
     yi = np.log((tp / (tp + tn)) / (cp / (cp + cn)))
     vi = 1 / tp - 1 / (tp + tn) + 1 / cp - 1 / (cp + cn)  # metafor escalc(measure="RR")
     return yi, vi
+
+
+METAFOR = Path(__file__).parent / "reference" / "metafor_reference.json"
+"""metafor's fits of dat.bcg with 15 significant digits (tests/reference/metafor_reference.R)."""
+
+
+def _metafor() -> dict[str, Any]:
+    return json.loads(METAFOR.read_text(encoding="utf-8"))
 
 
 SITES = ["north", "south", "east", "west"]
@@ -86,8 +98,8 @@ def test_bcg_worked_example_of_metafor() -> None:
     """metafor documentation, ``rma(yi, vi, data=dat.bcg, method="DL")`` and
     ``method="FE"``: estimate −0.7141 (SE 0.1787), 95% CI −1.0644 to −0.3638,
     τ² = 0.3088, I² = 92.12%, Q(df = 12) = 152.2330; fixed effect −0.4303 (SE 0.0405).
-    Published to 4 decimals, so the tolerance is half the last digit (5e-5); statsmodels
-    itself is matched to 1e-10 above."""
+    Published to 4 decimals, so the tolerance is half the last digit (5e-5); metafor's own
+    digits are matched to 1e-6 below, statsmodels itself to 1e-10 above."""
     yi, vi = _bcg()
     m = meta_analysis(yi, np.sqrt(vi), [str(i) for i in range(13)], tau2_method="dl")
     tol = 5e-5
@@ -100,6 +112,61 @@ def test_bcg_worked_example_of_metafor() -> None:
     assert m["q"] == pytest.approx(152.2330, abs=tol)
     assert m["fixed_estimate"] == pytest.approx(-0.4303, abs=tol)
     assert m["fixed_se"] == pytest.approx(0.0405, abs=tol)
+
+
+def test_bcg_data_and_log_risk_ratios_are_metafors() -> None:
+    ref = _metafor()["data"]
+    assert BCG.tolist() == np.array([ref[c] for c in ("tpos", "tneg", "cpos", "cneg")]).T.tolist()
+    yi, vi = _bcg()
+    assert yi == pytest.approx(ref["yi"], abs=1e-12)
+    assert vi == pytest.approx(ref["vi"], abs=1e-12)
+
+
+@pytest.mark.parametrize(("key", "method"), [("dl", "DL"), ("pm", "PM"), ("reml", "REML")])
+def test_bcg_pooled_as_metafor_pools_it_to_1e6(key: str, method: str) -> None:
+    """``rma(yi, vi, data = dat.bcg, method = "FE" / "DL" / "PM" / "REML")`` run by metafor 3.8 with
+    tightened tolerances (tests/reference/metafor_reference.R), to 1e-6. I² here is the
+    Q-based ``(Q − (k − 1)) / Q`` (Cochrane Handbook 10.10.2): metafor's I² for DL, which
+    equals it; for PM and REML metafor computes I² from τ² and the typical within-trial
+    variance (92.33% and 92.22% rather than 92.12%). The prediction interval is Higgins, Thompson &
+    Spiegelhalter's, with t(k − 2), computed in the R script from metafor's estimates
+    (metafor 3.8's ``predict`` uses the normal quantile)."""
+    ref = _metafor()
+    data, fe, re = ref["data"], ref["fits"]["FE"], ref["fits"][method]
+    m = meta_analysis(
+        data["yi"], np.sqrt(data["vi"]), [str(t) for t in data["trial"]], tau2_method=key
+    )
+    tol = 1e-6
+    for ours, theirs in (
+        ("random_estimate", "estimate"),
+        ("random_se", "se"),
+        ("random_ci_low", "ci_low"),
+        ("random_ci_high", "ci_high"),
+        ("tau2", "tau2"),
+        ("q", "q"),
+        ("q_p_value", "q_p_value"),
+        ("pi_low", "pi_low_t"),
+        ("pi_high", "pi_high_t"),
+    ):
+        assert m[ours] == pytest.approx(re[theirs], abs=tol), ours
+    for ours, theirs in (
+        ("fixed_estimate", "estimate"),
+        ("fixed_se", "se"),
+        ("fixed_ci_low", "ci_low"),
+        ("fixed_ci_high", "ci_high"),
+    ):
+        assert m[ours] == pytest.approx(fe[theirs], abs=tol), ours
+    assert 100 * m["i2"] == pytest.approx(ref["fits"]["DL"]["i2_percent"], abs=tol)
+    assert m["tau2"] > 0.3  # the trials disagree: τ² is not at its boundary
+
+
+def test_reml_weights_are_those_of_its_tau2() -> None:
+    m = meta_analysis(Y, SE, SITES, tau2_method="reml")
+    w = 1 / (SE**2 + m["tau2"])
+    assert m["tau2"] > 0 and m["tau2_method"] == "REML"
+    assert m["random_estimate"] == pytest.approx(float(w @ Y / w.sum()), abs=1e-12)
+    assert m["weights_random"]["east"] == pytest.approx(w[2] / w.sum(), abs=1e-12)
+    assert m["fixed_estimate"] == pytest.approx(meta_analysis(Y, SE, SITES)["fixed_estimate"])
 
 
 def test_one_site_is_its_own_pooled_estimate() -> None:

@@ -20,6 +20,8 @@ from device_import.pipeline import Importer
 from device_import.privacy import Keyer
 from emulator import emulate
 from ionto.cli import main
+from ionto_analytics.compare.command import run_compare
+from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.loaders import load_episodes
 from ionto_analytics.study.command import pool_study, run_study
 from ionto_analytics.study.package import TABLES, check_tables, read_package
@@ -109,6 +111,36 @@ def test_the_same_study_on_sqlite_and_postgresql(sites: Sites, tmp_path: Path) -
     exact = pooled.pooled[pooled.pooled["contrast"].isin(sent)]
     gap = (exact["exact_estimate"] - exact["fixed_estimate"]).abs()
     assert (gap < 2 * exact["fixed_se"]).all()  # site intercepts vs clinic effects: close
+
+
+def test_each_contrast_carries_the_e_values_of_ionto_compare(sites: Sites, tmp_path: Path) -> None:
+    """The site's E-values (estimate, CI limit nearest the null) and their SD are those of
+    the same comparison run by ``ionto compare`` on the same store."""
+    spec = load_study(sites.folder / "study.yaml")
+    contrasts = read_package(
+        _run(sites.sqlite_url, sites.folder / "study.yaml", tmp_path, "north")
+    ).tables["contrasts"]
+    engine = store.connect(sites.sqlite_url)
+    try:
+        for _, row in contrasts[contrasts["status"].eq("ok")].iterrows():
+            r = run_compare(
+                engine,
+                ComparisonSpec(
+                    row["condition"],
+                    row["instrument"],
+                    spec.arms,
+                    week=int(row["week"]),
+                    method=row["estimator"],
+                    adjust_for=spec.covariates,
+                ),
+            ).result
+            assert row["estimate"] == pytest.approx(r.estimate, abs=1e-9), row["contrast"]
+            assert row["e_value"] == pytest.approx(r.e_value, abs=1e-9), row["contrast"]
+            assert row["e_value_ci"] == pytest.approx(r.e_value_ci, abs=1e-9), row["contrast"]
+            assert row["change_sd"] == pytest.approx(r.change_sd, abs=1e-9) and r.change_sd > 0
+            assert row["e_value"] >= row["e_value_ci"] >= 1.0
+    finally:
+        engine.dispose()
 
 
 def test_no_identifier_and_no_small_count_leaves_the_site(sites: Sites, tmp_path: Path) -> None:

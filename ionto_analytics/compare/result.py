@@ -84,6 +84,9 @@ class ComparisonResult:
         nearest the null (1 when the interval crosses it): how strongly, as a risk ratio,
         an unmeasured confounder would have to be tied to both arm and outcome to explain
         the estimate (the interval) away. See :meth:`from_fit` for how they are computed.
+    change_sd : float
+        The SD the E-values standardize the estimate by (pooled within-arm SD of the change
+        from baseline, :meth:`from_fit`); NaN when the E-values come from a risk ratio.
     adjustment_set : tuple of str
         The model terms the estimate is adjusted for (``cr(...)`` = restricted cubic spline).
     status : str
@@ -112,6 +115,7 @@ class ComparisonResult:
     conf_level: float = 0.95
     e_value: float = math.nan
     e_value_ci: float = math.nan
+    change_sd: float = math.nan
     adjustment_set: tuple[str, ...] = ()
     status: str = "ok"
     diagnostics: PositivityDiagnostics | None = None
@@ -162,10 +166,10 @@ class ComparisonResult:
         >>> r.n, r.week, r.conf_level
         ({'ionto+exercise': 1, 'exercise': 2}, 6, 0.9)
         """
+        change_sd = math.nan
         if e_values is None:
-            e_values = e_value_difference(
-                float(estimate), float(ci_low), float(ci_high), pooled_sd(_sd_rows(frame, analysed))
-            )
+            change_sd = pooled_sd(_sd_rows(frame, analysed))
+            e_values = e_value_difference(float(estimate), float(ci_low), float(ci_high), change_sd)
         return cls(
             estimate=float(estimate),
             ci_low=float(ci_low),
@@ -185,6 +189,7 @@ class ComparisonResult:
             conf_level=1 - alpha,
             e_value=float(e_values[0]),
             e_value_ci=float(e_values[1]),
+            change_sd=float(change_sd),
             adjustment_set=tuple(adjustment_set),
             status="ok" if diagnostics is None else diagnostics.status,
             diagnostics=diagnostics,
@@ -243,6 +248,7 @@ class ComparisonResult:
                 "conf_level": self.conf_level,
                 "e_value": self.e_value,
                 "e_value_ci": self.e_value_ci,
+                "change_sd": self.change_sd,
                 "adjustment_set": list(self.adjustment_set),
                 "status": self.status,
                 "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),

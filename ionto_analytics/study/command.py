@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -27,6 +26,7 @@ from data_schemas.errors import InputError
 from data_schemas.study import StudySpec, load_study
 from ionto_analytics.report import code_version, data_snapshot_hash
 from ionto_analytics.report.data import load_report_data
+from ionto_analytics.study.meta import Tau2Method
 from ionto_analytics.study.package import write_package
 from ionto_analytics.study.page import write_pooled
 from ionto_analytics.study.pool import PooledStudy, pool_packages
@@ -77,7 +77,7 @@ def pool_study(
     packages: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    tau2_method: Literal["pm", "dl"] = "pm",
+    tau2_method: Tau2Method = "pm",
 ) -> tuple[PooledStudy, dict[str, Path]]:
     """Verify and pool the sites' packages; write ``pooled.json``, ``pooled.csv``,
     ``per_site.csv`` and ``index.html`` into ``out_dir``.

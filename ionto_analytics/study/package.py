@@ -44,8 +44,10 @@ __all__ = [
     "write_package",
 ]
 
-FORMAT_VERSION = "1"
-SUPPORTED_FORMATS = ("1",)
+FORMAT_VERSION = "2"
+SUPPORTED_FORMATS = ("2",)
+"""Format 2 added the E-values and ``change_sd`` to ``contrasts.csv``; a format-1 package
+cannot give the pooled estimate its E-value and is refused."""
 COUNT_NAMES = ("n", "count", "missing", "excluded", "events", "group_n")
 IDENTIFYING = ("patient_id", "episode_id", "pseudonym", "visit_id", "session_id", "mrn")
 

@@ -2,10 +2,11 @@
 
 The page has, per contrast, a forest plot (one row per pooled site with its 95% CI, the
 fixed-effect and random-effects diamonds, the prediction interval as a line), the
-heterogeneity (τ², I², Q), the exact pooled ANCOVA where the sites sent their sufficient
-statistics, the sites left out and why, and every site's attrition. plotly.js
-is inlined once (:func:`ionto_analytics.report.render.plotly_js`), so the page opens
-offline like the quarterly report.
+heterogeneity (τ², I², Q), the E-values of the pooled estimates, the exact pooled ANCOVA
+where the sites sent their sufficient statistics, the sites left out and why, and every
+site's attrition. plotly.js is inlined once
+(:func:`ionto_analytics.report.render.plotly_js`), so the page opens offline like the
+quarterly report.
 
 Examples
 --------
@@ -155,6 +156,12 @@ def render_page(pooled: PooledStudy) -> str:
                 .T
             )
             parts += ["<h3>Heterogeneity</h3>", _table(het)]
+            parts.append(
+                "<p>E-value (sensitivity to unmeasured confounding, on the risk-ratio scale): "
+                f"random effects {row['random_e_value']:.2f} (CI limit nearest the null "
+                f"{row['random_e_value_ci']:.2f}), fixed effect {row['fixed_e_value']:.2f} "
+                f"({row['fixed_e_value_ci']:.2f}); SD of the change {row['change_sd']:.2f}.</p>"
+            )
             if np.isfinite(row.get("exact_estimate", np.nan)):
                 parts.append(
                     "<p>Exact pooled ANCOVA from the sites' sufficient statistics (site "

@@ -8,6 +8,13 @@ twice, then meta-analyses each contrast over the sites whose status is ``ok``
 (an empty arm, an arm under the threshold, a model that could not be fitted) is listed in
 ``not_pooled`` with its status and left out of that contrast only.
 
+Each pooled estimate carries its E-values (``fixed_e_value``, ``fixed_e_value_ci``,
+``random_e_value``, ``random_e_value_ci``: the estimate and the CI limit nearest the null,
+:func:`~ionto_analytics.compare.evalue.e_value_difference`), standardized by ``change_sd``,
+the pooled sites' SDs of the change combined as ``√(Σ dfᵢ sdᵢ² / Σ dfᵢ)`` with
+``dfᵢ = n_firstᵢ + n_secondᵢ − 2`` (the within-arm SD of the pooled rows when the sites share
+one SD; equal weights when a site's arm count was suppressed).
+
 Examples
 --------
 >>> pool_packages([])
@@ -21,13 +28,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data_schemas.errors import InputError, SchemaError
+from ionto_analytics.compare.evalue import e_value_difference
 from ionto_analytics.jsonable import jsonable
-from ionto_analytics.study.meta import meta_analysis
+from ionto_analytics.study.meta import Tau2Method, meta_analysis
 from ionto_analytics.study.package import Package, read_package
 from ionto_analytics.study.sufficient import from_table, pooled_ancova
 
@@ -41,6 +50,9 @@ SITE_COLUMNS = (
     "se",
     "ci_low",
     "ci_high",
+    "e_value",
+    "e_value_ci",
+    "change_sd",
     "n_first",
     "n_second",
 )
@@ -59,7 +71,8 @@ class PooledStudy:
     per_site : DataFrame
         Every site's row of every contrast (:data:`SITE_COLUMNS`).
     pooled : DataFrame
-        One row per contrast: the columns of :func:`meta_analysis` (weights aside) and,
+        One row per contrast: the columns of :func:`meta_analysis` (weights aside), the
+        pooled ``change_sd`` and the E-values of both pooled estimates and,
         for ANCOVA contrasts whose pooled sites all sent their sufficient statistics, the
         exact pooled ANCOVA (``exact_estimate``, ``exact_se``, ``exact_ci_low``,
         ``exact_ci_high``; site intercepts, classical variance).
@@ -104,6 +117,24 @@ def _exact(packages: Sequence[Package], contrast: str, sites: list[str]) -> dict
     return {f"exact_{k}": e[k] for k in keys}
 
 
+def _e_values(d: pd.DataFrame, m: dict[str, Any]) -> dict[str, float]:
+    """The pooled estimates' E-values and the pooled ``change_sd`` (module docstring)."""
+    sd = d["change_sd"].to_numpy(float)
+    df = (d["n_first"] + d["n_second"] - 2).to_numpy(float)
+    if not np.isfinite(df).all():
+        df = np.ones_like(sd)
+    out = {"change_sd": float(np.sqrt(np.sum(df * sd**2) / np.sum(df)))}
+    for method in ("fixed", "random"):
+        e, e_ci = e_value_difference(
+            m[f"{method}_estimate"],
+            m[f"{method}_ci_low"],
+            m[f"{method}_ci_high"],
+            out["change_sd"],
+        )
+        out[f"{method}_e_value"], out[f"{method}_e_value_ci"] = e, e_ci
+    return out
+
+
 def check_same_study(packages: Sequence[Package]) -> None:
     """Refuse packages made from different spec files, or two packages of one site.
 
@@ -136,17 +167,15 @@ def check_same_study(packages: Sequence[Package]) -> None:
         seen[p.site] = p.path
 
 
-def pool_packages(
-    paths: Sequence[str | Path], *, tau2_method: Literal["pm", "dl"] = "pm"
-) -> PooledStudy:
+def pool_packages(paths: Sequence[str | Path], *, tau2_method: Tau2Method = "pm") -> PooledStudy:
     """Verify the packages and pool every contrast (see the module docstring).
 
     Parameters
     ----------
     paths : sequence of path
         The sites' zips.
-    tau2_method : {"pm", "dl"}
-        Paule–Mandel (default) or DerSimonian–Laird τ².
+    tau2_method : {"pm", "dl", "reml"}
+        Paule–Mandel (default), DerSimonian–Laird or REML τ².
 
     Returns
     -------
@@ -180,6 +209,7 @@ def pool_packages(
         if len(d):
             m = meta_analysis(d["estimate"], d["se"], list(d["site"]), tau2_method=tau2_method)
             row.update({k: v for k, v in m.items() if not k.startswith("weights")})
+            row.update(_e_values(d, m))
             row.update(_exact(packages, contrast, list(d["site"])))
         else:
             row["sites"] = 0

@@ -4,7 +4,10 @@ aggregate tables (nothing row-level, every count through :mod:`ionto_analytics.s
 Tables (tidy DataFrames, one row per contrast and item; ``contrast`` is
 :attr:`data_schemas.study.Contrast.key`):
 
-* ``contrasts`` – status, estimate, SE, CI, p-value, n per arm. ``status`` is ``ok``,
+* ``contrasts`` – status, estimate, SE, CI, p-value, n per arm, the E-values of the estimate
+  and of its CI limit nearest the null (:mod:`ionto_analytics.compare.evalue`) and
+  ``change_sd``, the pooled within-arm SD of the change that scales them (the coordinator
+  needs it for the pooled estimate's E-value). ``status`` is ``ok``,
   ``empty_arm`` (an arm has no episode: reported, not estimable), ``small_arm`` (an arm has
   1 to threshold − 1 episodes: withheld, its estimate would describe a handful of people)
   or ``not_estimable`` (the estimator refused; the reason is in ``diagnostics``). The SE is
@@ -231,6 +234,9 @@ def _contrast_row(
         "ci_low": lo,
         "ci_high": hi,
         "p_value": result.p_value if ok else np.nan,
+        "e_value": result.e_value if ok else np.nan,
+        "e_value_ci": result.e_value_ci if ok else np.nan,
+        "change_sd": result.change_sd if ok else np.nan,
         "n_first": n[spec.arms[0]],
         "n_second": n[spec.arms[1]],
     }
