@@ -22,6 +22,7 @@ from sqlalchemy import text
 from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
+import ionto_analytics as ia
 from data_schemas import store
 from ionto.cli import app
 from ionto_analytics.errors import InputError
@@ -29,6 +30,7 @@ from ionto_analytics.report import (
     QuarterlyReport,
     build_report,
     data_snapshot_hash,
+    report_quarter,
     write_report,
 )
 from ionto_analytics.report.data import ReportData, load_report_data
@@ -37,6 +39,9 @@ from ionto_analytics.report.render import render_html
 from ionto_analytics.report.sections import volume_section
 from ionto_analytics.suppression import SUPPRESSED_TEXT
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_01 = NOTEBOOKS / "01_clinic_outcomes_explorer.ipynb"
 
 runner = CliRunner()
 Q = Quarter.parse(QUARTER)
@@ -228,6 +233,33 @@ def test_combinations_p_values_are_holm_adjusted_and_mcid_is_only_for_scale(
     for reading in shown["reading"]:
         assert "than the MCID" not in reading
         assert "not a threshold for a difference between group averages" in reading
+
+
+def test_notebook_01_funnel_flags_the_clinics_the_report_flags(
+    report_engine, data: ReportData, report: QuarterlyReport
+) -> None:
+    """Notebook 01's funnel cell, run on the report's store for the report's quarter, flags
+    the same clinics as the report's funnel table (one definition: NPRS at discharge,
+    episodes discharged in the quarter), and its default quarter is the report's."""
+    import nbformat
+
+    cells = nbformat.read(NOTEBOOK_01, as_version=4).cells
+    source = next(c.source for c in cells if "quarter_funnel" in c.source)
+    default = "quarter = ia.report_quarter(engine)"
+    assert default in source
+    assert report_quarter(report_engine) == report_quarter(data)  # the report's default
+    space = {"ia": ia, "engine": report_engine, "episodes": ia.load_episodes(report_engine),
+             "outcomes": ia.load_outcomes(report_engine)}  # fmt: skip
+    exec(source.replace(default, f"quarter = {QUARTER!r}"), space)
+    clinics = space["funnel"].clinics.set_index("clinic_id")
+    table = report.section("combinations").tables[-1].frame
+    shown = table[table["position"] != SUPPRESSED_TEXT]
+    assert len(shown) >= 3
+    for clinic, row in shown.iterrows():  # the same position and the same O − E
+        assert (clinics.loc[clinic, "flag"] or "within 95% limits") == row["position"], clinic
+        assert f"{clinics.loc[clinic, 'difference']:.2f}" == row["observed − expected"], clinic
+    title = space["funnel"].plot().layout.title.text
+    assert "discharge = the last score after day 7" in title and f"in {QUARTER}" in title
 
 
 def test_device_quality_matches_sql(report_engine, report: QuarterlyReport) -> None:

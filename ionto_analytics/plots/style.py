@@ -39,6 +39,7 @@ __all__ = [
     "fit_axis_titles",
     "instrument_axis_label",
     "instrument_short_name",
+    "subtitled",
     "wrap_label",
 ]
 
@@ -302,8 +303,28 @@ def fit_axis_titles(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def subtitled(title: str, *lines: str) -> str:
+    """A chart title with a smaller second line: the window, the cohort (empty parts left out).
+
+    Examples
+    --------
+    >>> subtitled("Clinics", "week 6 = days 36–49, nearest to day 42", "")
+    'Clinics<br><sup>week 6 = days 36–49, nearest to day 42</sup>'
+    >>> subtitled("Clinics")
+    'Clinics'
+    """
+    sub = "; ".join(x for x in lines if x)
+    return f"{title}<br><sup>{sub}</sup>" if sub else title
+
+
+TITLE_MARGIN = {1: 70, 2: 95}
+"""Top margin (px) for a one- and a two-line chart title (the second is a subtitle)."""
+
+
 def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title={"text": title or ""})
+    if title and "<br>" in title and (fig.layout.margin.t or 0) < TITLE_MARGIN[2]:
+        fig.update_layout(margin={"t": TITLE_MARGIN[2]})
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:

@@ -9,7 +9,7 @@
   episodes in an arm is not shown. The p-values are Holm-adjusted across the contrasts
   shown for each method (:func:`holm`), and the comparisons are called exploratory.
 * **Funnel**: risk-adjusted NPRS improvement at discharge per clinic, for the episodes
-  discharged in the quarter (:func:`ionto_analytics.funnel.clinic_funnel`); clinics
+  discharged in the quarter (:func:`quarter_funnel`, which notebook 01 shows too); clinics
   with fewer than 11 such episodes are not plotted.
 
 Examples
@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from statsmodels.stats.multitest import multipletests
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.funnel import clinic_funnel
+from ionto_analytics.funnel import ClinicFunnel, clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
 from ionto_analytics.plots import forest_figure, funnel_figure
 from ionto_analytics.report.data import ReportData
@@ -42,10 +43,19 @@ from ionto_analytics.report.model import (
     mask_small_numbers,
 )
 from ionto_analytics.report.quarter import Quarter
-from ionto_analytics.report.sections import outcome_cohort
+from ionto_analytics.report.sections import discharged_in, outcome_cohort
 from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD
+from ionto_analytics.windows import window_text
 
-__all__ = ["ARM_PAIRS", "COMPARISONS", "combinations_section", "holm", "plain_reading"]
+__all__ = [
+    "ARM_PAIRS",
+    "COMPARISONS",
+    "FUNNEL_INSTRUMENT",
+    "combinations_section",
+    "holm",
+    "plain_reading",
+    "quarter_funnel",
+]
 
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("epicondylitis", "prtee"),
@@ -61,6 +71,8 @@ ARM_PAIRS: tuple[tuple[str, str], ...] = (
 """Arms compared: with iontophoresis first."""
 
 WEEK = 6
+FUNNEL_INSTRUMENT = "nprs"
+"""The funnel's instrument: NPRS is scored at every visit of every condition."""
 METHODS = (("ancova", "ANCOVA"), ("iptw", "IPTW"))
 
 
@@ -273,14 +285,50 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
     )
 
 
+def quarter_funnel(
+    episodes: pd.DataFrame, outcomes: pd.DataFrame, quarter: str | Quarter
+) -> ClinicFunnel:
+    """The report's clinic funnel: risk-adjusted NPRS improvement at discharge, every clinic.
+
+    The episodes discharged in the quarter (the report's outcome cohort, over the whole
+    network: clinics are compared with each other), their NPRS at intake and at discharge
+    (:func:`ionto_analytics.windows.window_text`), through
+    :func:`ionto_analytics.funnel.clinic_funnel`. Notebook 01 calls this too, so the
+    notebook and the report flag the same clinics for the same quarter.
+
+    Parameters
+    ----------
+    episodes, outcomes : DataFrame
+        Frames of :mod:`ionto_analytics.loaders`; not modified.
+    quarter : str or Quarter
+        ``"2025Q4"``; :func:`ionto_analytics.report.report_quarter` gives the report's
+        default (the latest complete quarter).
+
+    Returns
+    -------
+    ClinicFunnel
+        With ``cohort`` "episodes discharged in <quarter>".
+
+    Raises
+    ------
+    InputError
+        Too few discharged episodes with an NPRS at intake and after it.
+    """
+    q = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
+    cohort = discharged_in(episodes, q)
+    o = outcomes[
+        (outcomes["instrument"] == FUNNEL_INSTRUMENT)
+        & outcomes["episode_id"].isin(set(cohort["episode_id"]))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the case-mix fit's caveats do not change O − E
+        funnel = clinic_funnel(cohort, o, FUNNEL_INSTRUMENT, "discharge")
+    return replace(funnel, cohort=f"episodes discharged in {q}")
+
+
 def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
-    cohort = outcome_cohort(data, quarter)  # the whole network: clinics are compared
-    o = data.outcomes
-    o = o[(o["instrument"] == "nprs") & o["episode_id"].isin(set(cohort["episode_id"]))]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the case-mix fit's caveats do not change O − E
-            funnel = clinic_funnel(cohort, o, "nprs", "discharge")
+        funnel = quarter_funnel(data.episodes, data.outcomes, quarter)
     except InputError:
         return None, None, None
     c = funnel.clinics
@@ -301,7 +349,8 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
         )
     table = ReportTable(
         "clinic_funnel",
-        f"Clinics: risk-adjusted NPRS improvement at discharge, {quarter}",
+        f"Clinics: risk-adjusted NPRS improvement, {window_text('discharge')}, "
+        f"{funnel.cohort}",
         pd.DataFrame(rows).set_index("clinic"),
         "Expected = what the network-wide case-mix model (baseline, age, sex, symptom "
         "duration, arm, condition) predicts for the clinic's patients; positive O − E = "
@@ -310,8 +359,6 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
     )
     fig = None
     if len(shown):
-        from dataclasses import replace
-
         fig = funnel_figure(replace(funnel, clinics=shown.reset_index(drop=True)))
         if clinic is not None and clinic in set(shown["clinic_id"]):
             row = shown[shown["clinic_id"] == clinic].iloc[0]

@@ -55,6 +55,7 @@ __all__ = [
     "CONDITION_INSTRUMENT",
     "TRIALS",
     "active_episode_ids",
+    "discharged_in",
     "outcome_cohort",
     "outcome_stats",
     "outcomes_section",
@@ -141,10 +142,14 @@ def active_episode_ids(data: ReportData, quarter: Quarter, clinic: str | None = 
     return set(started) | (set(visited) & set(ep["episode_id"]))
 
 
+def discharged_in(episodes: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
+    """Episodes discharged in the quarter (``end_date`` in it)."""
+    return episodes[quarter.contains(episodes["end_date"]).fillna(False).to_numpy(bool)]
+
+
 def outcome_cohort(data: ReportData, quarter: Quarter, clinic: str | None = None) -> pd.DataFrame:
     """Episodes discharged in the quarter (``end_date`` in it), in the clinic."""
-    ep = in_clinic(data.episodes, clinic)
-    return ep[quarter.contains(ep["end_date"]).fillna(False).to_numpy(bool)]
+    return discharged_in(in_clinic(data.episodes, clinic), quarter)
 
 
 def sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.DataFrame:
