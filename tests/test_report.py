@@ -26,6 +26,7 @@ import ionto_analytics as ia
 from data_schemas import store
 from ionto.cli import app
 from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import get_instrument
 from ionto_analytics.report import (
     QuarterlyReport,
     build_report,
@@ -211,6 +212,55 @@ def test_combinations_give_ancova_and_iptw_with_a_reading(report: QuarterlyRepor
     funnel = sec.values["funnel"]
     assert funnel is not None and funnel.clinics["n"].sum() > 0
     assert {f.key for f in sec.figures} >= {"clinic_funnel"}
+
+
+def test_combinations_table_and_forest_plot_agree_in_sign_and_direction(
+    report: QuarterlyReport,
+) -> None:
+    """Each shown difference is the forest point of its row (one raw-scale sign, first arm −
+    second), in the panel of its instrument's direction, whose "favours iontophoresis" side
+    is the side a lower- or higher-is-better difference falls on."""
+    sec = report.section("combinations")
+    table = sec.tables[0].frame
+    fig = next(f.figure for f in sec.figures if f.key == "comparisons_forest")
+    points = {}
+    for i, trace in enumerate(fig.data):
+        axis = fig.layout["xaxis" if i == 0 else f"xaxis{i + 1}"]
+        lower = "lower is better" in axis.title.text.replace("<br>", " ")
+        assert lower != ("higher is better" in axis.title.text.replace("<br>", " "))
+        points.update({y: (x, lower) for x, y in zip(trace.x, trace.y, strict=True)})
+    favours = [(a.xanchor, a.text, a.xref) for a in fig.layout.annotations if "favours" in a.text]
+    assert len(favours) == 2 * len(fig.data)
+    for est in sec.values["comparisons"]:
+        x, lower = points[est["label"]]
+        assert x == pytest.approx(est["estimate"])
+        assert lower == (not get_instrument(est["instrument"]).higher_is_better)
+    for anchor, label, xref in favours:
+        i = 0 if xref == "x" else int(xref[1:]) - 1
+        lower = "lower" in fig.layout["xaxis" if i == 0 else f"xaxis{i + 1}"].title.text
+        left_is_ionto = label == "← favours iontophoresis"
+        if anchor == "right":  # the left-hand label
+            assert left_is_ionto == lower, (label, xref)
+    shown = table[table["reading"] != ""]
+    for _, row in shown.iterrows():
+        direction = "lower" if "lower is better" in row["instrument"] else "higher"
+        estimate = float(row["difference"].split(" ")[0].replace(",", ""))
+        better = estimate < 0 if direction == "lower" else estimate > 0
+        assert ("more on" in row["reading"]) == better, row["reading"]
+
+
+def test_combinations_table_reads_in_names_text_left_numbers_right(
+    report: QuarterlyReport,
+) -> None:
+    html = report.section("combinations").tables[0].to_html()
+    cells = re.findall(r'<t[hd] class="(\w+)">([^<]*)</t[hd]>', html)
+    assert cells
+    for raw in ("ionto+", "achilles_tendinopathy", "lateral_epicondylitis", "prtee", "visa_a"):
+        assert raw not in html, raw
+    heads = {h: k for k, h in re.findall(r'<th class="(\w+)">([^<]*)</th>', html)}
+    assert heads["Reading"] == "text" and heads["Comparison"] == "text"
+    assert heads["Difference"] == heads["n"] == heads["p (Holm)"] == "num"
+    assert "Iontophoresis added to exercise" in html and "(lower is better)" in html
 
 
 def test_combinations_p_values_are_holm_adjusted_and_mcid_is_only_for_scale(

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import text
 
 from data_schemas import store
-from ionto_analytics.plots.style import display_name
 from ionto_analytics.report import ReportFiles, write_report
+from ionto_analytics.report.model import column_heading
 from ionto_analytics.report.pdf import chromium_command, find_chromium
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
 
@@ -235,7 +235,7 @@ def test_pdf_text_has_every_table_column(written: ReportFiles) -> None:
     missing = []
     for s in written.report.sections:
         for t in s.tables:
-            for heading in (display_name(c) for c in t.frame.columns):
+            for heading in (column_heading(c) for c in t.frame.columns):
                 missing += [(t.key, w) for w in re.findall(r"[A-Za-z]{3,}", heading)
                             if w not in words]  # fmt: skip
             if len(t.frame.columns):

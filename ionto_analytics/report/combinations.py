@@ -32,7 +32,8 @@ from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.funnel import ClinicFunnel, clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
-from ionto_analytics.plots import forest_figure, funnel_figure
+from ionto_analytics.plots import arm_label, forest_figure, funnel_figure, instrument_short_name
+from ionto_analytics.plots.style import display_name
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -130,7 +131,8 @@ def plain_reading(
         sure = "the 95% interval includes no difference, so this could be chance"
     return (
         f"Patients who also had iontophoresis improved by {size:.1f} points {more} on "
-        f"{inst.name} than similar patients with {arms[1]} alone; {sure}. For scale, the "
+        f"{inst.name} than similar patients with {arm_label(arms[1]).lower()} alone; {sure}. "
+        "For scale, the "
         f"MCID is {mcid:g} points: the change one patient notices, not a threshold for a "
         "difference between group averages."
     )
@@ -150,10 +152,13 @@ def _comparisons(
             pair = cohort[cohort["arm"].isin(arms)]
             pair_outcomes = outcomes[outcomes["episode_id"].isin(set(pair["episode_id"]))]
             for method, label in METHODS:
+                inst = get_instrument(instrument)
+                added = f"Iontophoresis added to {arm_label(arms[1]).lower()}"
                 base = {
                     "condition": condition,
-                    "instrument": instrument,
-                    "contrast": f"{arms[0]} − {arms[1]}",
+                    "instrument": f"{instrument_short_name(instrument)} "
+                    f"({inst.direction} is better)",
+                    "comparison": added,
                     "method": label,
                 }
                 try:
@@ -168,7 +173,7 @@ def _comparisons(
                 n = [int(r.n.get(a, 0)) for a in arms]
                 notes += [mask_small_numbers(x) for x in rep.notes]
                 notes += [
-                    f"{condition}, {base['contrast']}, {label}: "
+                    f"{display_name(condition)}, {added.lower()}, {label}: "
                     + mask_small_numbers(str(w.message))
                     for w in caught
                     if not issubclass(w.category, StatisticalWarning)
@@ -201,8 +206,9 @@ def _comparisons(
                 )
                 published.append(
                     {
-                        "label": f"{condition} · {instrument} · {arms[0]} vs {arms[1]} · {label}",
-                        "contrast": base["contrast"],
+                        "label": f"{display_name(condition)}, {instrument_short_name(instrument)}"
+                        f": added to {arm_label(arms[1]).lower()} · {label}",
+                        "contrast": f"{arms[0]} − {arms[1]}",
                         "instrument": instrument,
                         "method": label,
                         "estimate": r.estimate,
@@ -257,8 +263,7 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
         fig = forest_figure(
             pd.DataFrame(published),
             title="Iontophoresis added vs not (estimate and 95% CI)",
-            xaxis_title="Difference in mean change, with − without iontophoresis "
-            "(instrument units)",
+            xaxis_title="Difference in mean change (points), with − without iontophoresis",
         )
         figures.append(ReportFigure("comparisons_forest", "Comparisons", fig))
     funnel_table, funnel_fig, funnel = _funnel(data, quarter, clinic)
