@@ -566,6 +566,31 @@ def test_brief_comes_first_and_links_to_its_sections(report: QuarterlyReport, ht
     assert report.brief.items[2].detail.count("Q") >= 4
 
 
+def test_brief_gives_visits_per_discharged_episode(report_engine, report: QuarterlyReport) -> None:
+    counts = [
+        r[0]
+        for r in _sql(
+            report_engine,
+            "SELECT COUNT(v.id) FROM episode e LEFT JOIN visit v ON v.episode_id = e.id "
+            "AND v.kind != 'follow_up' WHERE e.end_date BETWEEN :a AND :b GROUP BY e.id",
+            a=Q.start.isoformat(),
+            b=Q.end.isoformat(),
+        )
+    ]
+    assert len(counts) >= 11
+    item = next(b for b in report.brief.items if b.label == "Visits per episode")
+    assert item.value == f"{np.mean(counts):.1f} (median {np.median(counts):g})"
+    assert item.section == "volume" and str(Q.previous()) in item.detail
+
+
+def test_funnel_caption_says_how_its_limits_are_computed(report: QuarterlyReport) -> None:
+    sec = report.section("combinations")
+    caption = next(f.caption for f in sec.figures if f.key == "clinic_funnel")
+    sigma = sec.values["funnel"].sigma
+    for words in ("1.96·σ/√n", "3.09·σ/√n", "95%", "99.8%", f"σ = {sigma:.2f}", "O − E"):
+        assert words in caption, words
+
+
 def test_no_hidden_cell_that_is_not_a_small_count_prints_the_small_mark(
     report: QuarterlyReport,
 ) -> None:

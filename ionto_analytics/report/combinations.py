@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ionto_analytics.compare.command import compare_frames
@@ -34,6 +35,7 @@ from ionto_analytics.funnel import ClinicFunnel, clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
 from ionto_analytics.plots import arm_label, forest_figure, funnel_figure, instrument_short_name
 from ionto_analytics.plots.style import display_name
+from ionto_analytics.report.brief import plural
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -53,6 +55,7 @@ __all__ = [
     "COMPARISONS",
     "FUNNEL_INSTRUMENT",
     "combinations_section",
+    "funnel_limits_text",
     "holm",
     "plain_reading",
     "quarter_funnel",
@@ -370,12 +373,39 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
             fig.add_annotation(
                 x=row["n"], y=row["difference"], text="this clinic", showarrow=True, ay=-40
             )
-        fig = ReportFigure(
-            "clinic_funnel",
-            "Clinic funnel plot",
-            fig,
-            f"{len(hidden)} clinic(s) with fewer than 11 episodes not drawn."
+        not_drawn = (
+            f" {plural(len(hidden), 'clinic')} with fewer than 11 episodes not drawn."
             if len(hidden)
-            else "",
+            else ""
+        )
+        fig = ReportFigure(
+            "clinic_funnel", "Clinic funnel plot", fig, funnel_limits_text(funnel) + not_drawn
         )
     return table, fig, funnel
+
+
+def funnel_limits_text(funnel: ClinicFunnel) -> str:
+    """How the funnel's control limits are computed, in one paragraph for the reader.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = ClinicFunnel(pd.DataFrame(), pd.DataFrame(), "nprs", "discharge", 1.9, "f")
+    >>> text = funnel_limits_text(f)
+    >>> "1.96·σ/√n" in text, "3.09·σ/√n" in text, "σ = 1.90 points" in text
+    (True, True, True)
+    """
+    z95, z998 = (float(stats.norm.ppf(1 - (1 - level) / 2)) for level in (0.95, 0.998))
+    return (
+        "How the limits are drawn: one linear model of the improvement on the baseline score, "
+        "age, sex, symptom duration, arm and condition is fitted to the episodes of every "
+        "clinic together (no clinic term), which gives each episode the improvement expected "
+        "for a patient like it. A clinic's point is its mean observed minus its mean expected "
+        "improvement (O − E), against its number of episodes n. If all clinics were alike, "
+        f"O − E would vary by chance alone with standard error σ/√n (σ = {funnel.sigma:.2f} "
+        "points, the model's residual standard deviation), so the limits are "
+        f"0 ± {z95:.2f}·σ/√n (dashed: 95% of clinics fall inside by chance) and "
+        f"0 ± {z998:.2f}·σ/√n (solid: 99.8%), and narrow as volume grows (Spiegelhalter, "
+        "Stat Med 2005). Outside the 95% limits one clinic in 20 would be by chance; outside "
+        "the 99.8% limits, one in 500."
+    )
