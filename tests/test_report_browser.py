@@ -8,6 +8,7 @@ Debian Chromium at 1,280 and 1,024 px for the layout checks. The screenshots are
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -138,7 +139,7 @@ def test_pdf_pages_are_not_left_half_blank_without_need(written: ReportFiles) ->
     starts = [s.title for s in written.report.sections] + ["Provenance"]
     pages = [_page_text(written.pdf, i) for i in range(1, _pdf_pages(written.pdf) + 1)]
     short = []
-    for i, (page, following) in enumerate(zip(pages, pages[1:], strict=False), start=1):
+    for i, (page, following) in enumerate(itertools.pairwise(pages), start=1):
         lines = [line for line in page.splitlines() if line.strip()]
         next_first = next((line.strip() for line in following.splitlines() if line.strip()), "")
         if len(lines) < 8 and next_first not in starts:
