@@ -259,13 +259,14 @@ def forest_figure(
         hover.append("; ".join(p for p in (total, ns) if p))
     panels = _direction_panels(rows)
     sizes = [len(idx) for _, idx in panels]
-    gap = 150  # px between panels: tick labels, the axis title, the next panel's labels
-    height = max(260, 90 + 45 * len(rows) + gap * (len(panels) - 1))
-    fig = make_subplots(
+    gap = 160  # px between panels: tick labels, the axis title, the next panel's labels
+    frame_px = 170  # the title above and the last axis below the plotting area
+    height = max(260, frame_px + 45 * len(rows) + gap * (len(panels) - 1))
+    fig = make_subplots(  # the spacing is a fraction of the plotting area, not the figure
         rows=len(panels),
         cols=1,
         row_heights=[k / len(rows) for k in sizes],
-        vertical_spacing=gap / height if len(panels) > 1 else 0.0,
+        vertical_spacing=gap / (height - frame_px) if len(panels) > 1 else 0.0,
     )
     for row, (higher, idx) in enumerate(panels, start=1):
         part = rows.iloc[idx]
@@ -323,7 +324,8 @@ def forest_figure(
                 xshift=-6 if anchor == "right" else 6, text=text, showarrow=False,
                 font={"size": 12, "color": "#444444"},
             )  # fmt: skip
-    fig.update_layout(height=height)
+    # room on the right for a "favours ... →" label that runs past the plotting area
+    fig.update_layout(height=height, margin={"r": 100 if fig.layout.annotations else 30})
     return finish_figure(fig, title or "Comparisons (estimate and 95% CI)", None, None)
 
 

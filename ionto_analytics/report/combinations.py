@@ -225,8 +225,9 @@ def _comparisons(
         adjusted = holm(frame.loc[shown, "_p"], frame.loc[shown, "method"])
         frame.loc[shown, "p (Holm)"] = [_p_text(p) for p in adjusted]
         frame = frame.drop(columns="_p")
-    if len(frame):
-        frame = frame.set_index("condition").fillna("–")
+    if len(frame):  # the reading, the longest text, last
+        order = [c for c in frame.columns if c != "reading"] + ["reading"]
+        frame = frame[order].set_index("condition").fillna("–")
     return frame, published, list(dict.fromkeys(notes))
 
 
