@@ -259,7 +259,8 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
             "clinic. ANCOVA: regression adjustment; IPTW: propensity weighting. n = episodes "
             "with iontophoresis / without. p (Holm) = p-value adjusted by Holm's method across "
             "the contrasts shown for the same method; these comparisons are exploratory "
-            "(observational, several contrasts), not confirmatory tests.",
+            "(observational, several contrasts), not confirmatory tests. The forest plot "
+            "below keeps this sign, with one panel per instrument direction.",
         )
     ]
     figures = []
