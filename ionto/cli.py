@@ -77,7 +77,8 @@ def user_errors() -> tuple[type[Exception], ...]:
 def one_line(error: BaseException) -> str:
     r"""The message of ``error`` on one line, as ``ionto`` prints it on stderr.
 
-    Lines of a longer message are joined with "; ".
+    Lines of a longer message are joined with "; " (with a space after a line that ends
+    in a colon).
 
     Examples
     --------
@@ -85,6 +86,8 @@ def one_line(error: BaseException) -> str:
     'reports: File exists'
     >>> one_line(ValueError("2 problems\n  row 3\n  row 9"))
     '2 problems; row 3; row 9'
+    >>> one_line(ValueError("2 problems:\n  row 3\n  row 9"))
+    '2 problems: row 3; row 9'
     """
     from sqlalchemy.exc import OperationalError
 
@@ -94,7 +97,11 @@ def one_line(error: BaseException) -> str:
         text = f"{error.filename}: {error.strerror}"
     else:
         text = str(error) or type(error).__name__
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    out = ""
+    for line in (line.strip() for line in text.splitlines()):
+        if line:
+            out += ("" if not out else " " if out.endswith(":") else "; ") + line
+    return out
 
 
 def _say(text: str) -> None:

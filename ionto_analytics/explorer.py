@@ -46,6 +46,7 @@ from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline, mcid_responders
 from ionto_analytics.plain_language import ALL, condition_text, reading
 from ionto_analytics.plots import arm_label, instrument_short_name, trajectory_figure
+from ionto_analytics.plots.style import subtitled
 from ionto_analytics.suppression import (
     COMPLEMENTARY_TEXT,
     SUPPRESSED_TEXT,
@@ -54,6 +55,7 @@ from ionto_analytics.suppression import (
     is_small,
     suppress_counts,
 )
+from ionto_analytics.windows import window_text
 
 __all__ = [
     "ExplorerView",
@@ -400,8 +402,11 @@ def explore(
     fig = trajectory_figure(
         traj,
         instrument=instrument,
-        title=f"{instrument_short_name(instrument)} over time by arm"
-        + (f" — {', '.join(where)}" if where else ""),
+        title=subtitled(
+            f"{instrument_short_name(instrument)} over time by arm"
+            + (f" — {', '.join(where)}" if where else ""),
+            f"each week W: the score nearest day 7·W; responders at {window_text(week)}",
+        ),
     )
     return ExplorerView(
         figure=fig,

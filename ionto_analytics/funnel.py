@@ -121,6 +121,9 @@ class ClinicFunnel:
     excluded : dict
         Reason → episodes not used.
     notes : tuple of str
+    cohort : str
+        Which episodes, in words (e.g. "episodes discharged in 2025Q4"; "" for all given),
+        written under the figure's title beside the window.
     """
 
     clinics: pd.DataFrame
@@ -131,6 +134,7 @@ class ClinicFunnel:
     formula: str
     excluded: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    cohort: str = ""
 
     def summary(self) -> pd.DataFrame:
         """The per-clinic table (a copy)."""
@@ -151,6 +155,7 @@ class ClinicFunnel:
                 "formula": self.formula,
                 "excluded": self.excluded,
                 "notes": list(self.notes),
+                "cohort": self.cohort,
             }
         )
 

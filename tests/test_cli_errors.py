@@ -9,7 +9,9 @@ subprocess costs seconds of imports, so the matrix does not run that way.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +45,8 @@ COMMANDS: dict[str, list[str]] = {
 }
 STORE_COMMANDS = [name for name in COMMANDS if name != "emulate"]
 READERS = ["db info", "compare", "report"]
+ONE_PREFIX = re.compile(r"ionto: (?!ionto\b[\w ]*:)\S")
+"""An error line: ``ionto: `` once, never ``ionto: ionto compare: ...``."""
 WRITERS = ["db upgrade", "import", "demo"]
 Refused = Callable[..., str]
 
@@ -57,6 +61,7 @@ def _check(status: int, stderr: str, expected: str, folder: Path, before: set[Pa
     assert status == 2, stderr
     assert "Traceback" not in stderr
     assert len(lines) == 1, stderr
+    assert ONE_PREFIX.match(lines[0]), lines[0]
     assert expected in lines[0], lines[0]
     assert _files(folder) == before
     return lines[0]
@@ -202,6 +207,37 @@ def test_an_analysis_on_an_empty_store_says_to_upgrade_it(
     empty = folder / "empty.db"
     empty.touch()
     refused(["--db", f"sqlite:///{empty}", *COMMANDS[command]], "is empty")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (COMMANDS["compare"], "the store has 0 episodes"),
+        ([*COMMANDS["compare"][:3], "--instrument", "prtees", *COMMANDS["compare"][5:]], "prtee"),
+        (["report", "--quarter", "2025Q9"], "expected a year"),
+        (["import", "exports", "--workers", "abc"], "'--workers'"),
+        (["db", "nosuch"], "nosuch"),
+        (["study", "run", "study.yaml", "--site", "north"], "study.yaml"),
+        (["study", "pool", "north.zip"], "north.zip"),
+    ],
+    ids=["compare", "compare key", "report", "import", "db", "study run", "study pool"],
+)
+def test_an_error_names_ionto_once(
+    refused: Refused, upgraded: str, folder: Path, argv: list[str], expected: str
+) -> None:
+    """The library's messages carry no command prefix: the CLI adds ``ionto:`` once."""
+    (folder / "study.yaml").write_text("name: x\n")
+    line = refused(["--db", upgraded, *argv], expected)
+    assert line.count("ionto:") == 1 and not re.search(r"ionto [a-z ]+: ", line), line
+
+
+def test_a_json_error_carries_no_prefix(
+    folder: Path, upgraded: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(folder)
+    assert main(["--db", upgraded, *COMMANDS["compare"], "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error.startswith("the store has 0 episodes"), error
 
 
 def test_a_file_that_is_not_a_store_is_one_line(refused: Refused, folder: Path) -> None:

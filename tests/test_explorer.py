@@ -4,6 +4,9 @@ small-cell suppression, the plain-language reading and the ipywidgets front end
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -247,3 +250,48 @@ def test_inverted_intake_dates_are_refused_with_a_message() -> None:
     ep, _ = _data()
     with pytest.raises(InputError, match=r"'from' .* is after 'to'"):
         X.filter_episodes(ep, start="2025-06-01", end="2025-01-01")
+
+
+def _shown(items: list) -> tuple[str, go.Figure, str]:
+    """The reading, the figure and the table HTML that one redraw displayed, in order."""
+    (md, fig, table) = items
+    assert isinstance(fig, go.Figure)
+    return md.data, fig, table.data
+
+
+def _small_counts_shown(reading: str, fig: go.Figure, table: str) -> list[str]:
+    """Counts of 1 to 10 patients anywhere the reader sees them."""
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    labels = [str(row[0]) for t in fig.data if t.customdata is not None for row in t.customdata]
+    said = re.findall(r"\b(?:[Oo]f|[Ff]or) ((?:[1-9]|10)) patients", reading)
+    return [v for v in cells + labels if re.fullmatch(r"(?:[1-9]|10)", v.strip())] + said
+
+
+def test_explorer_redraws_figure_sentence_and_table_on_clinic_and_condition_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dropdowns' callbacks, fired through ipywidgets: each change redraws the figure,
+    the sentence and the table, and no redraw shows a count of 1 to 10."""
+    shown: list = []
+    monkeypatch.setattr("ionto_analytics.widgets.display", shown.append)
+    ep, out = _data()
+    app = Explorer(ep, out, condition="epicondylitis", instrument="prtee")
+    views = [_shown(shown[-3:])]
+    for control, value in [("clinic", "c2"), ("clinic", "c1"), ("condition", "plantar_fasciitis"),
+                           ("clinic", "all"), ("condition", "lateral_epicondylitis")]:  # fmt: skip
+        before = len(shown)
+        app.controls[control].value = value  # observers fire synchronously
+        assert len(shown) == before + 3, (control, value)  # one redraw per change
+        views.append(_shown(shown[-3:]))
+    for (r0, f0, t0), (r1, f1, t1) in itertools.pairwise(views):
+        assert r1 != r0 and t1 != t0  # the sentence and the table changed
+        assert f1.to_json() != f0.to_json()  # and the figure
+    for sentence, fig, table in views:
+        assert _small_counts_shown(sentence, fig, table) == []
+    small_clinic = views[1]
+    assert small_clinic[0].startswith("**Fewer than 11")
+    assert "<td>&lt;11</td>" in small_clinic[2]
+    assert all(np.isnan(np.asarray(t.y, float)).all() for t in small_clinic[1].data)
+    big = views[-1]  # c1 and c2 together: 34 patients per arm, shown
+    assert "Of 68 patients with lateral epicondylitis" in big[0] and "<td>34</td>" in big[2]
+    assert dict(app.controls["instrument"].options) == {"PRTEE": "prtee", "NPRS": "nprs"}

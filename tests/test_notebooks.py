@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import nbformat
@@ -12,6 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 import ionto_analytics as ia
+from ionto_analytics.windows import window_days
 from tests.notebook_fixtures import notebook_store_url  # noqa: F401  (fixture)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -100,6 +102,35 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
     assert any("IONTO_DATABASE_URL" in c.source for c in nb.cells if c.cell_type == "markdown")
 
 
+WINDOWED = ("01_clinic_outcomes_explorer", "02_cohort_comparison")
+"""Notebooks whose sections and figures are about a follow-up window (03 and 04 are not:
+03 is about device sessions, 04 shows the report's own titles)."""
+
+
+def _unnamed_windows(text: str) -> list[str]:
+    """The week mentions in a title that do not say their days (``week 6 = days 36–49``)."""
+    out = []
+    for week in re.findall(r"\bweek[ -](\d+)\b", text):
+        first, last = window_days(int(week))
+        if f"days {first}–{last}" not in text:
+            out.append(f"week {week}")
+    return out
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_every_section_title_names_its_window(name: str) -> None:
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    titles = [
+        line
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if line.startswith("#")
+    ]
+    assert [t for t in titles if _unnamed_windows(t)] == []
+    assert any("days" in t for t in titles), titles
+
+
 def _outputs(nb: nbformat.NotebookNode) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
@@ -129,3 +160,11 @@ def test_notebook_executes_and_draws_its_figures(
             counts[mime] = counts.get(mime, 0) + 1
     for mime, k in EXPECTED.get(path.stem, {PLOTLY: 1}).items():
         assert counts.get(mime, 0) >= k, f"{path.name}: {counts.get(mime, 0)} {mime} < {k}"
+    if path.stem in WINDOWED:  # every figure title that names a week names its days
+        titles = [
+            o["data"][PLOTLY]["layout"].get("title", {}).get("text", "")
+            for o in outs
+            if PLOTLY in o.get("data", {})
+        ]
+        assert [t for t in titles if _unnamed_windows(t)] == []
+        assert sum("days" in t or "after day" in t for t in titles) >= 2, titles

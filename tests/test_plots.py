@@ -3,6 +3,8 @@ its input unchanged (tableone-style check: a deep copy is compared after the cal
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -112,6 +114,27 @@ def test_forest_figure_from_results_and_frames() -> None:
         plots.forest_figure(frame, labels=["only one"])
     with pytest.raises(InputError, match="expected ComparisonResult"):
         plots.forest_figure([object()])
+
+
+def test_forest_figure_gives_each_instrument_direction_its_own_panel() -> None:
+    """NPRS (lower is better) and VISA-A (higher is better) never share an axis; each panel
+    says which side favours iontophoresis, and the points keep the raw sign."""
+    visa = dataclasses.replace(_result(est=3.0), instrument="visa_a")
+    fig = plots.forest_figure([_result(), visa, _result(est=-2.0)])
+    assert [list(t.x) for t in fig.data] == [[-1.0, -2.0], [3.0]]
+    assert "lower is better" in fig.layout.xaxis.title.text
+    assert "higher is better" in fig.layout.xaxis2.title.text
+    sides = {(a.xref, a.xanchor): a.text for a in fig.layout.annotations}
+    assert sides[("x", "right")] == "← favours iontophoresis"
+    assert sides[("x", "left")] == "favours exercise →"
+    assert sides[("x2", "right")] == "← favours exercise"
+    assert sides[("x2", "left")] == "favours iontophoresis →"
+    for axis in (fig.layout.xaxis, fig.layout.xaxis2):  # the null line well inside the range
+        lo, hi = axis.range
+        assert lo < 0 < hi and min(-lo, hi) >= 0.2 * (hi - lo)
+    unknown = plots.forest_figure(pd.DataFrame({"estimate": [1.0], "ci_low": [0.0],
+                                                "ci_high": [2.0]}))  # fmt: skip
+    assert len(unknown.data) == 1 and not unknown.layout.annotations
 
 
 def test_responder_figure_bars_per_arm_and_mcid_line() -> None:

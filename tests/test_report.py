@@ -22,13 +22,16 @@ from sqlalchemy import text
 from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
+import ionto_analytics as ia
 from data_schemas import store
 from ionto.cli import app
 from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import get_instrument
 from ionto_analytics.report import (
     QuarterlyReport,
     build_report,
     data_snapshot_hash,
+    report_quarter,
     write_report,
 )
 from ionto_analytics.report.data import ReportData, load_report_data
@@ -37,6 +40,9 @@ from ionto_analytics.report.render import render_html
 from ionto_analytics.report.sections import volume_section
 from ionto_analytics.suppression import SUPPRESSED_TEXT
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_01 = NOTEBOOKS / "01_clinic_outcomes_explorer.ipynb"
 
 runner = CliRunner()
 Q = Quarter.parse(QUARTER)
@@ -208,6 +214,55 @@ def test_combinations_give_ancova_and_iptw_with_a_reading(report: QuarterlyRepor
     assert {f.key for f in sec.figures} >= {"clinic_funnel"}
 
 
+def test_combinations_table_and_forest_plot_agree_in_sign_and_direction(
+    report: QuarterlyReport,
+) -> None:
+    """Each shown difference is the forest point of its row (one raw-scale sign, first arm −
+    second), in the panel of its instrument's direction, whose "favours iontophoresis" side
+    is the side a lower- or higher-is-better difference falls on."""
+    sec = report.section("combinations")
+    table = sec.tables[0].frame
+    fig = next(f.figure for f in sec.figures if f.key == "comparisons_forest")
+    points = {}
+    for i, trace in enumerate(fig.data):
+        axis = fig.layout["xaxis" if i == 0 else f"xaxis{i + 1}"]
+        lower = "lower is better" in axis.title.text.replace("<br>", " ")
+        assert lower != ("higher is better" in axis.title.text.replace("<br>", " "))
+        points.update({y: (x, lower) for x, y in zip(trace.x, trace.y, strict=True)})
+    favours = [(a.xanchor, a.text, a.xref) for a in fig.layout.annotations if "favours" in a.text]
+    assert len(favours) == 2 * len(fig.data)
+    for est in sec.values["comparisons"]:
+        x, lower = points[est["label"]]
+        assert x == pytest.approx(est["estimate"])
+        assert lower == (not get_instrument(est["instrument"]).higher_is_better)
+    for anchor, label, xref in favours:
+        i = 0 if xref == "x" else int(xref[1:]) - 1
+        lower = "lower" in fig.layout["xaxis" if i == 0 else f"xaxis{i + 1}"].title.text
+        left_is_ionto = label == "← favours iontophoresis"
+        if anchor == "right":  # the left-hand label
+            assert left_is_ionto == lower, (label, xref)
+    shown = table[table["reading"] != ""]
+    for _, row in shown.iterrows():
+        direction = "lower" if "lower is better" in row["instrument"] else "higher"
+        estimate = float(row["difference"].split(" ")[0].replace(",", ""))
+        better = estimate < 0 if direction == "lower" else estimate > 0
+        assert ("more on" in row["reading"]) == better, row["reading"]
+
+
+def test_combinations_table_reads_in_names_text_left_numbers_right(
+    report: QuarterlyReport,
+) -> None:
+    html = report.section("combinations").tables[0].to_html()
+    cells = re.findall(r'<t[hd] class="(\w+)">([^<]*)</t[hd]>', html)
+    assert cells
+    for raw in ("ionto+", "achilles_tendinopathy", "lateral_epicondylitis", "prtee", "visa_a"):
+        assert raw not in html, raw
+    heads = {h: k for k, h in re.findall(r'<th class="(\w+)">([^<]*)</th>', html)}
+    assert heads["Reading"] == "text" and heads["Comparison"] == "text"
+    assert heads["Difference"] == heads["n"] == heads["p (Holm)"] == "num"
+    assert "Iontophoresis added to exercise" in html and "(lower is better)" in html
+
+
 def test_combinations_p_values_are_holm_adjusted_and_mcid_is_only_for_scale(
     report: QuarterlyReport,
 ) -> None:
@@ -228,6 +283,33 @@ def test_combinations_p_values_are_holm_adjusted_and_mcid_is_only_for_scale(
     for reading in shown["reading"]:
         assert "than the MCID" not in reading
         assert "not a threshold for a difference between group averages" in reading
+
+
+def test_notebook_01_funnel_flags_the_clinics_the_report_flags(
+    report_engine, data: ReportData, report: QuarterlyReport
+) -> None:
+    """Notebook 01's funnel cell, run on the report's store for the report's quarter, flags
+    the same clinics as the report's funnel table (one definition: NPRS at discharge,
+    episodes discharged in the quarter), and its default quarter is the report's."""
+    import nbformat
+
+    cells = nbformat.read(NOTEBOOK_01, as_version=4).cells
+    source = next(c.source for c in cells if "quarter_funnel" in c.source)
+    default = "quarter = ia.report_quarter(engine)"
+    assert default in source
+    assert report_quarter(report_engine) == report_quarter(data)  # the report's default
+    space = {"ia": ia, "engine": report_engine, "episodes": ia.load_episodes(report_engine),
+             "outcomes": ia.load_outcomes(report_engine)}  # fmt: skip
+    exec(source.replace(default, f"quarter = {QUARTER!r}"), space)
+    clinics = space["funnel"].clinics.set_index("clinic_id")
+    table = report.section("combinations").tables[-1].frame
+    shown = table[table["position"] != SUPPRESSED_TEXT]
+    assert len(shown) >= 3
+    for clinic, row in shown.iterrows():  # the same position and the same O − E
+        assert (clinics.loc[clinic, "flag"] or "within 95% limits") == row["position"], clinic
+        assert f"{clinics.loc[clinic, 'difference']:.2f}" == row["observed − expected"], clinic
+    title = space["funnel"].plot().layout.title.text
+    assert "discharge = the last score after day 7" in title and f"in {QUARTER}" in title
 
 
 def test_device_quality_matches_sql(report_engine, report: QuarterlyReport) -> None:
@@ -482,6 +564,31 @@ def test_brief_comes_first_and_links_to_its_sections(report: QuarterlyReport, ht
     assert report.brief.items[0].value == f"{patients:,}"
     assert "last four quarters" in report.brief.items[2].detail
     assert report.brief.items[2].detail.count("Q") >= 4
+
+
+def test_brief_gives_visits_per_discharged_episode(report_engine, report: QuarterlyReport) -> None:
+    counts = [
+        r[0]
+        for r in _sql(
+            report_engine,
+            "SELECT COUNT(v.id) FROM episode e LEFT JOIN visit v ON v.episode_id = e.id "
+            "AND v.kind != 'follow_up' WHERE e.end_date BETWEEN :a AND :b GROUP BY e.id",
+            a=Q.start.isoformat(),
+            b=Q.end.isoformat(),
+        )
+    ]
+    assert len(counts) >= 11
+    item = next(b for b in report.brief.items if b.label == "Visits per episode")
+    assert item.value == f"{np.mean(counts):.1f} (median {np.median(counts):g})"
+    assert item.section == "volume" and str(Q.previous()) in item.detail
+
+
+def test_funnel_caption_says_how_its_limits_are_computed(report: QuarterlyReport) -> None:
+    sec = report.section("combinations")
+    caption = next(f.caption for f in sec.figures if f.key == "clinic_funnel")
+    sigma = sec.values["funnel"].sigma
+    for words in ("1.96·σ/√n", "3.09·σ/√n", "95%", "99.8%", f"σ = {sigma:.2f}", "O − E"):
+        assert words in caption, words
 
 
 def test_no_hidden_cell_that_is_not_a_small_count_prints_the_small_mark(

@@ -8,6 +8,7 @@ Debian Chromium at 1,280 and 1,024 px for the layout checks. The screenshots are
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -19,8 +20,8 @@ import pytest
 from sqlalchemy import text
 
 from data_schemas import store
-from ionto_analytics.plots.style import display_name
 from ionto_analytics.report import ReportFiles, write_report
+from ionto_analytics.report.model import column_heading
 from ionto_analytics.report.pdf import chromium_command, find_chromium
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
 
@@ -113,6 +114,39 @@ def test_pdf_has_a_page_per_section_and_the_provenance(written: ReportFiles) -> 
     assert pages < 60
 
 
+def _page_text(pdf: Path, page: int) -> str:
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext is not installed (apt-get install -y poppler-utils)")
+    args = [pdftotext, "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def test_pdf_first_page_holds_the_brief_and_the_first_table(written: ReportFiles) -> None:
+    assert written.pdf is not None and written.report.brief is not None
+    first = " ".join(_page_text(written.pdf, 1).split())
+    assert "This quarter in brief" in first
+    for item in written.report.brief.items:
+        assert item.label in first, item.label
+    table = written.report.sections[0].tables[0]
+    assert table.title in first  # the first table starts on page 1 ...
+    assert str(table.frame.index[0]) in first  # ... with its first row
+
+
+def test_pdf_pages_are_not_left_half_blank_without_need(written: ReportFiles) -> None:
+    """Only the last page of a section may end short (the next section starts a new page)."""
+    assert written.pdf is not None
+    starts = [s.title for s in written.report.sections] + ["Provenance"]
+    pages = [_page_text(written.pdf, i) for i in range(1, _pdf_pages(written.pdf) + 1)]
+    short = []
+    for i, (page, following) in enumerate(itertools.pairwise(pages), start=1):
+        lines = [line for line in page.splitlines() if line.strip()]
+        next_first = next((line.strip() for line in following.splitlines() if line.strip()), "")
+        if len(lines) < 8 and next_first not in starts:
+            short.append((i, len(lines), next_first))
+    assert short == []
+
+
 def test_no_pseudonym_reaches_the_pdf_text_layer(
     written: ReportFiles, report_store: ReportStore
 ) -> None:
@@ -149,8 +183,16 @@ _LAYOUT_JS = """() => {
     for (const t of title) for (const a of axes)
       if (a.left < t.right && t.left < a.right && a.top < t.bottom && t.top < a.bottom)
         hits.push([t.top, t.bottom, a.top, a.bottom]);
+    const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+    const clipped = Array.from(plot.querySelectorAll(
+        'g.xtick text, g.ytick text, g.x2tick text, g.y2tick text, .g-xtitle text, '
+        + '.g-x2title text, .g-ytitle text, .g-y2title text, g.annotation text'))
+      .filter(e => { const b = e.getBoundingClientRect();
+        return b.width > 0 && (b.left < svg.left - 1 || b.right > svg.right + 1
+                               || b.top < svg.top - 1 || b.bottom > svg.bottom + 1); })
+      .map(e => e.textContent);
     out.plots.push({id: plot.id, xticks: plot.querySelectorAll('g.xtick').length,
-                    yticks: plot.querySelectorAll('g.ytick').length, overlaps: hits,
+                    yticks: plot.querySelectorAll('g.ytick').length, overlaps: hits, clipped,
                     right: plot.getBoundingClientRect().right,
                     parent: plot.parentElement.getBoundingClientRect().right});
   }
@@ -218,6 +260,14 @@ def test_every_chart_has_axes_and_no_axis_title_runs_through_the_chart_title(
 
 
 @pytest.mark.parametrize("width", [1280, 1024])
+def test_no_tick_label_or_axis_title_is_clipped(layouts: dict, width: int) -> None:
+    """Every tick label (wrapped category labels included), axis title and annotation lies
+    inside its chart's svg: nothing is cut off at the bottom or the sides."""
+    clipped = {p["id"]: p["clipped"] for p in layouts[width]["plots"] if p["clipped"]}
+    assert clipped == {}
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
 def test_no_console_error(layouts: dict, width: int) -> None:
     assert layouts[width]["errors"] == []
 
@@ -235,7 +285,7 @@ def test_pdf_text_has_every_table_column(written: ReportFiles) -> None:
     missing = []
     for s in written.report.sections:
         for t in s.tables:
-            for heading in (display_name(c) for c in t.frame.columns):
+            for heading in (column_heading(c) for c in t.frame.columns):
                 missing += [(t.key, w) for w in re.findall(r"[A-Za-z]{3,}", heading)
                             if w not in words]  # fmt: skip
             if len(t.frame.columns):

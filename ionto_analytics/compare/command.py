@@ -35,7 +35,7 @@ Examples
 >>> run_compare(engine, ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise")))
 Traceback (most recent call last):
 ...
-data_schemas.errors.InputError: ionto compare: the store has 0 episodes; ...
+data_schemas.errors.InputError: the store has 0 episodes; ...
 """
 
 from __future__ import annotations
@@ -328,14 +328,14 @@ def compare_frames(
     """
     if episodes.empty:
         raise InputError(
-            "ionto compare: the store has 0 episodes; import the clinics' exports first "
+            "the store has 0 episodes; import the clinics' exports first "
             "(ionto import FOLDER) or choose another store with --db"
         )
     cohort = spec.cohort().build(episodes, outcomes, sessions)
     n = cohort.n
     if not all(n.values()):
         raise InputError(
-            f"ionto compare: no episode is left to compare in arm(s) "
+            f"no episode is left to compare in arm(s) "
             f"{', '.join(a for a, k in n.items() if not k)} ({spec.condition}, "
             f"{spec.instrument}) out of {len(episodes):,} episodes in the store; excluded: "
             f"{_counts(cohort.excluded)}; choose other keys, or import more data"
@@ -386,7 +386,7 @@ def _estimate(
     ]
     if lacking:
         raise InputError(
-            f"ionto compare: no episode of arm(s) {', '.join(lacking)} has a {spec.instrument} "
+            f"no episode of arm(s) {', '.join(lacking)} has a {spec.instrument} "
             f"score in the window {window_text(spec.week)} ({int((~has).sum()):,} of "
             f"{len(has):,} episodes lack one); choose an earlier --at-weeks"
         )

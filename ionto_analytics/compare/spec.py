@@ -78,7 +78,7 @@ class ComparisonSpec:
         arms = (self.arms,) if isinstance(self.arms, str) else tuple(self.arms)
         if len(arms) != 2:
             raise InputError(
-                f"ionto compare needs exactly two arms (first, second), got {self.arms!r}"
+                f"a comparison needs exactly two arms (first, second), got {self.arms!r}"
             )
         object.__setattr__(self, "arms", arms)
         try:

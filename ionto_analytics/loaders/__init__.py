@@ -31,10 +31,11 @@ from ionto_analytics.loaders.frames import (
     load_outcomes,
     load_sessions,
 )
-from ionto_analytics.loaders.report import load_ledger, load_report_tables
+from ionto_analytics.loaders.report import last_visit_date, load_ledger, load_report_tables
 
 __all__ = [
     "StoredTrace",
+    "last_visit_date",
     "load",
     "load_episodes",
     "load_interventions",

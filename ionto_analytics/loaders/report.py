@@ -16,13 +16,15 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from data_schemas.vocabulary import CONTRAINDICATIONS
 from ionto_analytics.loaders.access import naive_dates, read, table
 
-__all__ = ["load_ledger", "load_report_tables"]
+__all__ = ["last_visit_date", "load_ledger", "load_report_tables"]
 
 
 def _session_links(engine: Engine) -> pd.DataFrame:
@@ -144,3 +146,18 @@ def load_ledger(engine: Engine) -> pd.DataFrame:
     )
     ledger["imported_at_utc"] = pd.to_datetime(ledger["imported_at_utc"], utc=True)
     return ledger
+
+
+def last_visit_date(engine: Engine) -> dt.date | None:
+    """The date of the store's last visit (None for a store without visits): one query.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> last_visit_date(engine) is None
+    True
+    """
+    vi = table("visit")
+    days = naive_dates(read(engine, select(func.max(vi.c.visit_date).label("day")))["day"])
+    return None if days.isna().all() else days.iloc[0].date()

@@ -26,8 +26,11 @@ from ionto_analytics.plots.style import (
     OTHER_COLOUR,
     finish_figure,
     instrument_axis_label,
+    instrument_short_name,
     rgba,
+    subtitled,
 )
+from ionto_analytics.windows import window_text
 
 __all__ = ["attrition_figure", "dose_response_figure", "funnel_figure", "love_figure"]
 
@@ -301,15 +304,19 @@ def funnel_figure(
     limits : DataFrame, optional
         ``n``, ``level``, ``lower``, ``upper`` (the result's ``limits``).
     instrument, title : str, optional
+        The default title names the instrument, and under it the window
+        (:func:`ionto_analytics.windows.window_text`) and the result's ``cohort``.
 
     Returns
     -------
     plotly.graph_objects.Figure
         Clinic markers, then an upper and a lower line per control-limit level.
     """
+    window, cohort = None, ""
     if not isinstance(funnel, pd.DataFrame):
         limits = getattr(funnel, "limits", limits)
         instrument = instrument or getattr(funnel, "instrument", None)
+        window, cohort = getattr(funnel, "week", None), getattr(funnel, "cohort", "")
         funnel = funnel.clinics  # type: ignore[attr-defined]
     clinics = require_columns(funnel, ["clinic_id", "n", "difference"], "clinics")
     if limits is None:
@@ -369,9 +376,15 @@ def funnel_figure(
     fig.update_traces(showlegend=False, selector={"name": "clinics"})
     fig.add_hline(y=0, line={"color": "#222222", "width": 1})
     label = instrument_axis_label(instrument, "improvement")
+    what = f"{instrument_short_name(instrument)} improvement" if instrument else "outcome"
+    default = subtitled(
+        f"Clinics: risk-adjusted {what} against volume",
+        window_text(window) if window is not None else "",
+        cohort,
+    )
     return finish_figure(
         fig,
-        title or "Clinics: risk-adjusted outcome against volume",
+        title or default,
         "Episodes with a follow-up (clinic volume)",
         f"Observed − expected {label[:1].lower()}{label[1:]}",
     )

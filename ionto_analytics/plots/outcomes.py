@@ -6,7 +6,7 @@ Examples
 >>> t = pd.DataFrame({"arm": ["ionto+exercise"] * 2, "week": [0, 6], "n": [30, 25],
 ...                   "mean": [6.0, 3.5], "ci_low": [5.5, 3.0], "ci_high": [6.5, 4.0]})
 >>> trajectory_figure(t, instrument="nprs").layout.yaxis.title.text
-'NPRS score (0–10 points, lower is better)'
+'NPRS score (0–10 points,<br>lower is better)'
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from data_schemas.frames import require_columns
 from ionto_analytics.errors import InputError
+from ionto_analytics.instruments import get_instrument
 from ionto_analytics.plots.style import (
     OTHER_COLOUR,
     arm_colour,
     arm_label,
     finish_figure,
     instrument_axis_label,
+    instrument_short_name,
     n_text,
     ordered_groups,
     rgba,
@@ -146,6 +149,40 @@ def _forest_rows(results: object) -> pd.DataFrame:
     return require_columns(rows, ["estimate", "ci_low", "ci_high"], "forest_figure rows")
 
 
+def _favoured(arms: Sequence[str], *, first: bool) -> str:
+    """Who a side of the forest plot favours, in words, for the rows' first or second arms."""
+    named = sorted(set(arms))
+    if first and named and all(a.startswith("ionto") for a in named):
+        return "iontophoresis"
+    if len(named) == 1:
+        return arm_label(named[0]).lower()
+    if not first and named and not any(a.startswith("ionto") for a in named):
+        return "without iontophoresis"
+    return "the first arm" if first else "the second arm"
+
+
+def _direction_panels(rows: pd.DataFrame) -> list[tuple[bool | None, np.ndarray]]:
+    """Row positions per instrument direction (True: higher is better; None: unknown),
+    lower-is-better first: instruments of opposite directions never share an axis."""
+    inst = rows["instrument"] if "instrument" in rows else pd.Series(None, index=rows.index)
+    higher = [
+        get_instrument(str(i)).higher_is_better if isinstance(i, str) and i else None
+        for i in inst
+    ]
+    keys = sorted(set(higher), key=lambda h: {False: 0, True: 1, None: 2}[h])
+    return [(k, np.flatnonzero([h is k for h in higher])) for k in keys]
+
+
+def _panel_range(part: pd.DataFrame, null: float) -> list[float]:
+    """An x range holding every interval and the null line, with room on both sides of the
+    null line for its "favours" labels."""
+    lo = min(float(np.nanmin(part["ci_low"])), null)
+    hi = max(float(np.nanmax(part["ci_high"])), null)
+    pad = 0.08 * (hi - lo) or 1.0
+    width = hi - lo + 2 * pad
+    return [min(lo - pad, null - 0.3 * width), max(hi + pad, null + 0.3 * width)]
+
+
 def forest_figure(
     results: object,
     *,
@@ -154,7 +191,12 @@ def forest_figure(
     xaxis_title: str | None = None,
     title: str | None = None,
 ) -> go.Figure:
-    """Forest plot: one row per comparison, estimate with its confidence interval.
+    """Forest plot: one row per comparison, estimate with its 95 % confidence interval.
+
+    Estimates stay on their instrument's own scale (first arm − second arm), as in the
+    tables, so a lower-is-better and a higher-is-better instrument never share an axis:
+    each direction gets its own panel, and each panel says which side favours which arm
+    ("← favours iontophoresis" left of the null line for a lower-is-better instrument).
 
     Parameters
     ----------
@@ -167,11 +209,13 @@ def forest_figure(
     null : float
         Position of the no-difference line.
     xaxis_title, title : str, optional
+        ``xaxis_title`` is given to every panel, with the panel's instruments and direction.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One scatter trace whose marker colours are the first arm of each contrast.
+        One scatter trace per panel (lower-is-better first), marker colours the first arm
+        of each contrast; two "favours" annotations per panel whose direction is known.
 
     Examples
     --------
@@ -182,6 +226,8 @@ def forest_figure(
     >>> fig = forest_figure(rows)
     >>> list(fig.data[0].y), fig.data[0].marker.color[0]
     (['ionto+exercise − exercise · nprs · week 6 · ANCOVA'], '#D55E00')
+    >>> [a.text for a in fig.layout.annotations]
+    ['← favours iontophoresis', 'favours exercise →']
     """
     rows = _forest_rows(results)
     if labels is not None:
@@ -200,54 +246,101 @@ def forest_figure(
             if "estimator" in rows and pd.notna(r["estimator"]):
                 parts.append(str(r["estimator"]).split(",")[0])
             lab.append(" · ".join(parts) or "estimate")
-    first_arms = [
-        str(c).split(" − ")[0] if isinstance(c, str) else None
+    contrasts = [
+        str(c).split(" − ") if isinstance(c, str) and " − " in c else [None, None]
         for c in (rows["contrast"] if "contrast" in rows else [None] * len(rows))
     ]
-    colours = [arm_colour(a) for a in first_arms]
+    colours = [arm_colour(c[0]) for c in contrasts]
     n_cols = [c for c in rows.columns if c.startswith("n_")]
     hover = []
     for _, r in rows.iterrows():
         ns = ", ".join(f"{c[2:]}: {int(r[c])}" for c in n_cols if pd.notna(r[c]))
         total = f"n = {int(r['n']):,}" if "n" in rows and pd.notna(r["n"]) else ""
         hover.append("; ".join(p for p in (total, ns) if p))
-    e = rows["estimate"].to_numpy(float)
-    fig = go.Figure(
-        go.Scatter(
-            x=e,
-            y=lab,
-            mode="markers",
-            marker={"color": colours, "size": 11, "symbol": "square"},
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": rows["ci_high"].to_numpy(float) - e,
-                "arrayminus": e - rows["ci_low"].to_numpy(float),
-                "color": "#444444",
-                "thickness": 1.6,
-            },
-            customdata=np.column_stack(
-                [rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float), hover]
-            ),
-            hovertemplate=(
-                "<b>%{y}</b><br>estimate %{x:.2f} (95% CI %{customdata[0]:.2f} to "
-                "%{customdata[1]:.2f})<br>%{customdata[2]}<extra></extra>"
-            ),
-            name="estimate (95% CI)",
-            showlegend=False,
-        )
+    panels = _direction_panels(rows)
+    sizes = [len(idx) for _, idx in panels]
+    gap = 160  # px between panels: tick labels, the axis title, the next panel's labels
+    frame_px = 170  # the title above and the last axis below the plotting area
+    height = max(260, frame_px + 45 * len(rows) + gap * (len(panels) - 1))
+    fig = make_subplots(  # the spacing is a fraction of the plotting area, not the figure
+        rows=len(panels),
+        cols=1,
+        row_heights=[k / len(rows) for k in sizes],
+        vertical_spacing=gap / (height - frame_px) if len(panels) > 1 else 0.0,
     )
-    fig.add_vline(x=null, line={"dash": "dash", "color": OTHER_COLOUR})
-    if xaxis_title is None:
-        inst = rows["instrument"].dropna().unique() if "instrument" in rows else []
-        xaxis_title = (
-            "Difference, first arm − second arm (95% CI)"
-            if len(inst) != 1
-            else f"{instrument_axis_label(str(inst[0]), 'difference')}, first − second arm"
+    for row, (higher, idx) in enumerate(panels, start=1):
+        part = rows.iloc[idx]
+        e = part["estimate"].to_numpy(float)
+        fig.add_trace(
+            go.Scatter(
+                x=e,
+                y=[lab[i] for i in idx],
+                mode="markers",
+                marker={"color": [colours[i] for i in idx], "size": 11, "symbol": "square"},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": part["ci_high"].to_numpy(float) - e,
+                    "arrayminus": e - part["ci_low"].to_numpy(float),
+                    "color": "#444444",
+                    "thickness": 1.6,
+                },
+                customdata=np.column_stack(
+                    [
+                        part["ci_low"].to_numpy(float),
+                        part["ci_high"].to_numpy(float),
+                        [hover[i] for i in idx],
+                    ]
+                ),
+                hovertemplate=(
+                    "<b>%{y}</b><br>estimate %{x:.2f} (95% CI %{customdata[0]:.2f} to "
+                    "%{customdata[1]:.2f})<br>%{customdata[2]}<extra></extra>"
+                ),
+                name="estimate (95% CI)",
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
         )
-    fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_layout(height=max(260, 70 + 45 * len(rows)))
-    return finish_figure(fig, title or "Comparisons (estimate and 95% CI)", xaxis_title, None)
+        fig.add_vline(x=null, line={"dash": "dash", "color": OTHER_COLOUR}, row=row, col=1)
+        inst = part["instrument"].dropna().unique().tolist() if "instrument" in part else []
+        fig.update_xaxes(
+            title_text=_forest_axis_title(inst, higher, xaxis_title),
+            range=_panel_range(part, null),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(autorange="reversed", automargin=True, row=row, col=1)
+        if higher is None:
+            continue
+        first = _favoured([c[0] for c in (contrasts[i] for i in idx) if c[0]], first=True)
+        second = _favoured([c[1] for c in (contrasts[i] for i in idx) if c[1]], first=False)
+        left, right = (second, first) if higher else (first, second)
+        domain = "y domain" if row == 1 else f"y{row} domain"
+        axis = "x" if row == 1 else f"x{row}"
+        for text, anchor in ((f"← favours {left}", "right"), (f"favours {right} →", "left")):
+            fig.add_annotation(
+                x=null, xref=axis, y=1.0, yref=domain, yanchor="bottom", xanchor=anchor,
+                xshift=-6 if anchor == "right" else 6, text=text, showarrow=False,
+                font={"size": 12, "color": "#444444"},
+            )  # fmt: skip
+    # room on the right for a "favours ... →" label that runs past the plotting area
+    fig.update_layout(height=height, margin={"r": 100 if fig.layout.annotations else 30})
+    return finish_figure(fig, title or "Comparisons (estimate and 95% CI)", None, None)
+
+
+def _forest_axis_title(instruments: list[str], higher: bool | None, given: str | None) -> str:
+    """A panel's x title: the difference, its instruments and their direction."""
+    if higher is None:
+        return given or "Difference, first arm − second arm (95% CI)"
+    names = ", ".join(instrument_short_name(i) for i in instruments)
+    better = "higher" if higher else "lower"
+    if given:
+        return f"{given}: {names} ({better} is better)"
+    if len(instruments) == 1:
+        label = instrument_axis_label(instruments[0], "difference")
+        return f"{label}, first − second arm ({better} is better)"
+    return f"Difference in {names}, first − second arm ({better} is better)"
 
 
 def responder_figure(

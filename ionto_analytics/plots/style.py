@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "fit_axis_titles",
     "instrument_axis_label",
     "instrument_short_name",
+    "subtitled",
     "wrap_label",
 ]
 
@@ -107,6 +109,7 @@ TEMPLATE = go.layout.Template(
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "xaxis": {
+            "automargin": True,
             "showline": True,
             "linecolor": "#444444",
             "ticks": "outside",
@@ -115,6 +118,7 @@ TEMPLATE = go.layout.Template(
             "showgrid": True,
         },
         "yaxis": {
+            "automargin": True,
             "showline": True,
             "linecolor": "#444444",
             "ticks": "outside",
@@ -127,7 +131,11 @@ TEMPLATE = go.layout.Template(
         "margin": {"l": 70, "r": 30, "t": 70, "b": 60},
     }
 )
-"""The layout template every builder applies (never set as plotly's global default)."""
+"""The layout template every builder applies (never set as plotly's global default).
+
+Axes have ``automargin``: the margins grow to hold the tick labels and axis titles, so a
+category label wrapped over two or three lines (:func:`wrap_label`) is never clipped at the
+bottom of the chart."""
 
 
 def arm_colour(arm: object) -> str:
@@ -199,6 +207,8 @@ def instrument_short_name(instrument: str) -> str:
 
 
 NAMES: dict[str, str] = {
+    "tendinopathy": "Tendinopathy (Achilles and other)",
+    "epicondylitis": "Epicondylitis (lateral and medial)",
     "achilles_tendinopathy": "Achilles tendinopathy",
     "other_tendinopathy": "Other tendinopathy",
     "lateral_epicondylitis": "Lateral epicondylitis (tennis elbow)",
@@ -254,8 +264,14 @@ def fault_label(code: object) -> str:
     return words[0].upper() + words[1:]
 
 
+_KEEP_TOGETHER = re.compile(r"\b(?:lower|higher) (?:is|=) better\b")
+"""Phrases a line break never splits: the direction of an instrument reads as one."""
+
+
 def wrap_label(text: object, width: int = 16) -> str:
     """Break a category label into lines of about ``width`` characters (plotly ``<br>``).
+
+    "lower is better" and "higher = better" stay on one line.
 
     Examples
     --------
@@ -263,14 +279,17 @@ def wrap_label(text: object, width: int = 16) -> str:
     'Lateral<br>epicondylitis<br>(tennis elbow)'
     >>> wrap_label("Bursitis")
     'Bursitis'
+    >>> wrap_label("NPRS score (0–10 points, lower is better)", 30)
+    'NPRS score (0–10 points,<br>lower is better)'
     """
+    kept = _KEEP_TOGETHER.sub(lambda m: m.group(0).replace(" ", "\0"), str(text))
     lines: list[str] = []
-    for word in str(text).split():
+    for word in kept.split():
         if lines and len(lines[-1]) + 1 + len(word) <= width:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    return "<br>".join(lines)
+    return "<br>".join(lines).replace("\0", " ")
 
 
 def rgba(colour: str, alpha: float) -> str:
@@ -283,17 +302,21 @@ def fit_axis_titles(fig: go.Figure) -> go.Figure:
     """Wrap every axis title to fit beside its plot (y) or under it (x); in place.
 
     A vertical title longer than the plot is tall runs into the chart title above it, so
-    y titles are wrapped to about one character per 7 px of plot height, x titles at 60.
+    y titles are wrapped to about one character per 8 px of the plot's height (the figure's
+    less its top and bottom margins), x titles at 60.
 
     Examples
     --------
-    >>> fig = go.Figure(layout={"height": 300, "yaxis_title": "Points on NPRS 0-10 "
+    >>> fig = go.Figure(layout={"height": 330, "yaxis_title": "Points on NPRS 0-10 "
     ...                         "(higher = more relief)"})
     >>> fit_axis_titles(fig).layout.yaxis.title.text
     'Points on NPRS 0-10<br>(higher = more relief)'
     """
     height = int(fig.layout.height or 450)
-    y_width = max(16, (height - 140) // 7)
+    margin = TEMPLATE.layout.margin
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else margin.t
+    bottom = fig.layout.margin.b if fig.layout.margin.b is not None else margin.b
+    y_width = max(16, int((height - top - bottom) / 8))
     for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
         text = axis.title.text
         if text and "<br>" not in text:
@@ -302,8 +325,28 @@ def fit_axis_titles(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def subtitled(title: str, *lines: str) -> str:
+    """A chart title with a smaller second line: the window, the cohort (empty parts left out).
+
+    Examples
+    --------
+    >>> subtitled("Clinics", "week 6 = days 36–49, nearest to day 42", "")
+    'Clinics<br><sup>week 6 = days 36–49, nearest to day 42</sup>'
+    >>> subtitled("Clinics")
+    'Clinics'
+    """
+    sub = "; ".join(x for x in lines if x)
+    return f"{title}<br><sup>{sub}</sup>" if sub else title
+
+
+TITLE_MARGIN = {1: 70, 2: 95}
+"""Top margin (px) for a one- and a two-line chart title (the second is a subtitle)."""
+
+
 def finish_figure(fig: go.Figure, title: str | None, x: str | None, y: str | None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title={"text": title or ""})
+    if title and "<br>" in title and (fig.layout.margin.t or 0) < TITLE_MARGIN[2]:
+        fig.update_layout(margin={"t": TITLE_MARGIN[2]})
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:

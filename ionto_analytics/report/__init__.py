@@ -38,6 +38,7 @@ from sqlalchemy import Engine
 
 from data_schemas.callbacks import ProgressCallback
 from ionto_analytics.errors import InputError
+from ionto_analytics.loaders import last_visit_date
 from ionto_analytics.provenance import code_version, hash_ledger
 from ionto_analytics.report.brief import Brief, quarter_brief
 from ionto_analytics.report.combinations import combinations_section
@@ -155,8 +156,16 @@ def _check_clinic(data: ReportData, clinic: str | None) -> None:
         )
 
 
-def report_quarter(data: ReportData, quarter: str | Quarter | None) -> Quarter:
+def report_quarter(source: ReportData | Engine, quarter: str | Quarter | None = None) -> Quarter:
     """The quarter asked for, or the latest complete quarter of the store's visits.
+
+    Parameters
+    ----------
+    source : ReportData or sqlalchemy.Engine
+        The report's data, or a store (one query for its last visit date): a notebook
+        takes the report's default quarter from here.
+    quarter : str or Quarter, optional
+        ``"2025Q3"``; None for the default.
 
     Examples
     --------
@@ -164,15 +173,19 @@ def report_quarter(data: ReportData, quarter: str | Quarter | None) -> Quarter:
     >>> engine = store.connect("sqlite://"); store.upgrade(engine)
     >>> str(report_quarter(load_report_data(engine), "2025q3"))
     '2025Q3'
+    >>> report_quarter(engine) == latest_complete_quarter(dt.date.today())  # no visit yet
+    True
     """
     if isinstance(quarter, Quarter):
         return quarter
     if quarter is not None:
         return Quarter.parse(quarter)
-    days = data.visits["visit_date"].dropna()
-    # a Timestamp is also a dt.date, but compares only with Timestamps: take its calendar date
-    last = days.max() if len(days) else dt.date.today()
-    return latest_complete_quarter(last.date() if isinstance(last, dt.datetime) else last)
+    if isinstance(source, ReportData):
+        days = source.visits["visit_date"].dropna()
+        last = days.max().date() if len(days) else None
+    else:
+        last = last_visit_date(source)
+    return latest_complete_quarter(last or dt.date.today())
 
 
 def build_report(

@@ -2,11 +2,11 @@
 
 What a clinic director reads first (a FOTO report card's top strip): patients treated,
 follow-up completion (share of the discharged episodes with a score after day 7), the share
-improving by at least the MCID with its trend over the last four quarters, the clinics
-outside the funnel's limits, skin reactions and burns per 1,000 checked sessions, and the
-share of sessions that ended before the prescribed dose. Every count follows the one
-suppression rule (:func:`ionto_analytics.suppression.cell_mark`); a share whose numerator,
-complement or denominator is 1 to 10 is hidden.
+improving by at least the MCID with its trend over the last four quarters, visits per
+discharged episode, the clinics outside the funnel's limits, skin reactions and burns per
+1,000 checked sessions, and the share of sessions that ended before the prescribed dose.
+Every count follows the one suppression rule (:func:`ionto_analytics.suppression.cell_mark`);
+a share whose numerator, complement or denominator is 1 to 10 is hidden.
 
 A quarter with no episode and no session is *empty*: :attr:`Brief.warning` says so, and
 ``ionto report --strict`` exits with status 2.
@@ -40,7 +40,7 @@ from ionto_analytics.report.sections import (
 )
 from ionto_analytics.suppression import cell_mark, count_label, is_small
 
-__all__ = ["Brief", "BriefItem", "plural", "quarter_brief", "share_text"]
+__all__ = ["Brief", "BriefItem", "plural", "quarter_brief", "share_text", "visits_per_episode"]
 
 FOLLOW_UP_DAY = 7
 """A score after this day from intake is a follow-up score (day ≤ 7 is the baseline)."""
@@ -107,6 +107,26 @@ def _follow_up(data: ReportData, quarter: Quarter, clinic: str | None) -> tuple[
     o = data.outcomes
     later = set(o.loc[o["days_from_intake"] > FOLLOW_UP_DAY, "episode_id"])
     return int(cohort["episode_id"].isin(later).sum()), len(cohort)
+
+
+def visits_per_episode(data: ReportData, quarter: Quarter, clinic: str | None) -> str:
+    """Mean (and median) visits from intake to discharge of the episodes discharged in the
+    quarter; a mean of fewer than 11 episodes is not shown.
+
+    Examples
+    --------
+    >>> from data_schemas import store
+    >>> from ionto_analytics.report.data import load_report_data
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> visits_per_episode(load_report_data(engine), Quarter(2025, 3), None)
+    '–'
+    """
+    visits = outcome_cohort(data, quarter, clinic)["n_visits"]
+    if visits.empty:
+        return "–"
+    if is_small(len(visits)):
+        return f"not shown: {cell_mark(len(visits))} episodes discharged"
+    return f"{visits.mean():.1f} (median {visits.median():g})"
 
 
 def _rate_text(x: int, n: int) -> str:
@@ -180,6 +200,13 @@ def quarter_brief(
             "condition's own instrument, baseline to discharge; last four quarters, newest "
             "first: " + "; ".join(trend),
             "outcomes",
+        ),
+        BriefItem(
+            "Visits per episode",
+            visits_per_episode(data, quarter, clinic),
+            f"mean visits from intake to discharge, episodes discharged in {quarter}; "
+            f"{quarter.previous()}: {visits_per_episode(data, quarter.previous(), clinic)}",
+            "volume",
         ),
     ]
     funnel = sections["combinations"].values.get("funnel") if "combinations" in sections else None

@@ -9,7 +9,7 @@
   episodes in an arm is not shown. The p-values are Holm-adjusted across the contrasts
   shown for each method (:func:`holm`), and the comparisons are called exploratory.
 * **Funnel**: risk-adjusted NPRS improvement at discharge per clinic, for the episodes
-  discharged in the quarter (:func:`ionto_analytics.funnel.clinic_funnel`); clinics
+  discharged in the quarter (:func:`quarter_funnel`, which notebook 01 shows too); clinics
   with fewer than 11 such episodes are not plotted.
 
 Examples
@@ -21,17 +21,21 @@ Examples
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.funnel import clinic_funnel
+from ionto_analytics.funnel import ClinicFunnel, clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
-from ionto_analytics.plots import forest_figure, funnel_figure
+from ionto_analytics.plots import arm_label, forest_figure, funnel_figure, instrument_short_name
+from ionto_analytics.plots.style import display_name
+from ionto_analytics.report.brief import plural
 from ionto_analytics.report.data import ReportData
 from ionto_analytics.report.model import (
     ReportFigure,
@@ -42,10 +46,20 @@ from ionto_analytics.report.model import (
     mask_small_numbers,
 )
 from ionto_analytics.report.quarter import Quarter
-from ionto_analytics.report.sections import outcome_cohort
+from ionto_analytics.report.sections import discharged_in, outcome_cohort
 from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD
+from ionto_analytics.windows import window_text
 
-__all__ = ["ARM_PAIRS", "COMPARISONS", "combinations_section", "holm", "plain_reading"]
+__all__ = [
+    "ARM_PAIRS",
+    "COMPARISONS",
+    "FUNNEL_INSTRUMENT",
+    "combinations_section",
+    "funnel_limits_text",
+    "holm",
+    "plain_reading",
+    "quarter_funnel",
+]
 
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("epicondylitis", "prtee"),
@@ -61,6 +75,8 @@ ARM_PAIRS: tuple[tuple[str, str], ...] = (
 """Arms compared: with iontophoresis first."""
 
 WEEK = 6
+FUNNEL_INSTRUMENT = "nprs"
+"""The funnel's instrument: NPRS is scored at every visit of every condition."""
 METHODS = (("ancova", "ANCOVA"), ("iptw", "IPTW"))
 
 
@@ -118,7 +134,8 @@ def plain_reading(
         sure = "the 95% interval includes no difference, so this could be chance"
     return (
         f"Patients who also had iontophoresis improved by {size:.1f} points {more} on "
-        f"{inst.name} than similar patients with {arms[1]} alone; {sure}. For scale, the "
+        f"{inst.name} than similar patients with {arm_label(arms[1]).lower()} alone; {sure}. "
+        "For scale, the "
         f"MCID is {mcid:g} points: the change one patient notices, not a threshold for a "
         "difference between group averages."
     )
@@ -138,10 +155,13 @@ def _comparisons(
             pair = cohort[cohort["arm"].isin(arms)]
             pair_outcomes = outcomes[outcomes["episode_id"].isin(set(pair["episode_id"]))]
             for method, label in METHODS:
+                inst = get_instrument(instrument)
+                added = f"Iontophoresis added to {arm_label(arms[1]).lower()}"
                 base = {
                     "condition": condition,
-                    "instrument": instrument,
-                    "contrast": f"{arms[0]} − {arms[1]}",
+                    "instrument": f"{instrument_short_name(instrument)} "
+                    f"({inst.direction} is better)",
+                    "comparison": added,
                     "method": label,
                 }
                 try:
@@ -156,7 +176,7 @@ def _comparisons(
                 n = [int(r.n.get(a, 0)) for a in arms]
                 notes += [mask_small_numbers(x) for x in rep.notes]
                 notes += [
-                    f"{condition}, {base['contrast']}, {label}: "
+                    f"{display_name(condition)}, {added.lower()}, {label}: "
                     + mask_small_numbers(str(w.message))
                     for w in caught
                     if not issubclass(w.category, StatisticalWarning)
@@ -189,8 +209,9 @@ def _comparisons(
                 )
                 published.append(
                     {
-                        "label": f"{condition} · {instrument} · {arms[0]} vs {arms[1]} · {label}",
-                        "contrast": base["contrast"],
+                        "label": f"{display_name(condition)}, {instrument_short_name(instrument)}"
+                        f": added to {arm_label(arms[1]).lower()} · {label}",
+                        "contrast": f"{arms[0]} − {arms[1]}",
                         "instrument": instrument,
                         "method": label,
                         "estimate": r.estimate,
@@ -204,8 +225,9 @@ def _comparisons(
         adjusted = holm(frame.loc[shown, "_p"], frame.loc[shown, "method"])
         frame.loc[shown, "p (Holm)"] = [_p_text(p) for p in adjusted]
         frame = frame.drop(columns="_p")
-    if len(frame):
-        frame = frame.set_index("condition").fillna("–")
+    if len(frame):  # the reading, the longest text, last
+        order = [c for c in frame.columns if c != "reading"] + ["reading"]
+        frame = frame[order].set_index("condition").fillna("–")
     return frame, published, list(dict.fromkeys(notes))
 
 
@@ -237,7 +259,8 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
             "clinic. ANCOVA: regression adjustment; IPTW: propensity weighting. n = episodes "
             "with iontophoresis / without. p (Holm) = p-value adjusted by Holm's method across "
             "the contrasts shown for the same method; these comparisons are exploratory "
-            "(observational, several contrasts), not confirmatory tests.",
+            "(observational, several contrasts), not confirmatory tests. The forest plot "
+            "below keeps this sign, with one panel per instrument direction.",
         )
     ]
     figures = []
@@ -245,8 +268,7 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
         fig = forest_figure(
             pd.DataFrame(published),
             title="Iontophoresis added vs not (estimate and 95% CI)",
-            xaxis_title="Difference in mean change, with − without iontophoresis "
-            "(instrument units)",
+            xaxis_title="Difference in mean change (points), with − without iontophoresis",
         )
         figures.append(ReportFigure("comparisons_forest", "Comparisons", fig))
     funnel_table, funnel_fig, funnel = _funnel(data, quarter, clinic)
@@ -273,14 +295,50 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
     )
 
 
+def quarter_funnel(
+    episodes: pd.DataFrame, outcomes: pd.DataFrame, quarter: str | Quarter
+) -> ClinicFunnel:
+    """The report's clinic funnel: risk-adjusted NPRS improvement at discharge, every clinic.
+
+    The episodes discharged in the quarter (the report's outcome cohort, over the whole
+    network: clinics are compared with each other), their NPRS at intake and at discharge
+    (:func:`ionto_analytics.windows.window_text`), through
+    :func:`ionto_analytics.funnel.clinic_funnel`. Notebook 01 calls this too, so the
+    notebook and the report flag the same clinics for the same quarter.
+
+    Parameters
+    ----------
+    episodes, outcomes : DataFrame
+        Frames of :mod:`ionto_analytics.loaders`; not modified.
+    quarter : str or Quarter
+        ``"2025Q4"``; :func:`ionto_analytics.report.report_quarter` gives the report's
+        default (the latest complete quarter).
+
+    Returns
+    -------
+    ClinicFunnel
+        With ``cohort`` "episodes discharged in <quarter>".
+
+    Raises
+    ------
+    InputError
+        Too few discharged episodes with an NPRS at intake and after it.
+    """
+    q = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
+    cohort = discharged_in(episodes, q)
+    o = outcomes[
+        (outcomes["instrument"] == FUNNEL_INSTRUMENT)
+        & outcomes["episode_id"].isin(set(cohort["episode_id"]))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the case-mix fit's caveats do not change O − E
+        funnel = clinic_funnel(cohort, o, FUNNEL_INSTRUMENT, "discharge")
+    return replace(funnel, cohort=f"episodes discharged in {q}")
+
+
 def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
-    cohort = outcome_cohort(data, quarter)  # the whole network: clinics are compared
-    o = data.outcomes
-    o = o[(o["instrument"] == "nprs") & o["episode_id"].isin(set(cohort["episode_id"]))]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the case-mix fit's caveats do not change O − E
-            funnel = clinic_funnel(cohort, o, "nprs", "discharge")
+        funnel = quarter_funnel(data.episodes, data.outcomes, quarter)
     except InputError:
         return None, None, None
     c = funnel.clinics
@@ -301,7 +359,8 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
         )
     table = ReportTable(
         "clinic_funnel",
-        f"Clinics: risk-adjusted NPRS improvement at discharge, {quarter}",
+        f"Clinics: risk-adjusted NPRS improvement, {window_text('discharge')}, "
+        f"{funnel.cohort}",
         pd.DataFrame(rows).set_index("clinic"),
         "Expected = what the network-wide case-mix model (baseline, age, sex, symptom "
         "duration, arm, condition) predicts for the clinic's patients; positive O − E = "
@@ -310,20 +369,45 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
     )
     fig = None
     if len(shown):
-        from dataclasses import replace
-
         fig = funnel_figure(replace(funnel, clinics=shown.reset_index(drop=True)))
         if clinic is not None and clinic in set(shown["clinic_id"]):
             row = shown[shown["clinic_id"] == clinic].iloc[0]
             fig.add_annotation(
                 x=row["n"], y=row["difference"], text="this clinic", showarrow=True, ay=-40
             )
-        fig = ReportFigure(
-            "clinic_funnel",
-            "Clinic funnel plot",
-            fig,
-            f"{len(hidden)} clinic(s) with fewer than 11 episodes not drawn."
+        not_drawn = (
+            f" {plural(len(hidden), 'clinic')} with fewer than 11 episodes not drawn."
             if len(hidden)
-            else "",
+            else ""
+        )
+        fig = ReportFigure(
+            "clinic_funnel", "Clinic funnel plot", fig, funnel_limits_text(funnel) + not_drawn
         )
     return table, fig, funnel
+
+
+def funnel_limits_text(funnel: ClinicFunnel) -> str:
+    """How the funnel's control limits are computed, in one paragraph for the reader.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = ClinicFunnel(pd.DataFrame(), pd.DataFrame(), "nprs", "discharge", 1.9, "f")
+    >>> text = funnel_limits_text(f)
+    >>> "1.96·σ/√n" in text, "3.09·σ/√n" in text, "σ = 1.90 points" in text
+    (True, True, True)
+    """
+    z95, z998 = (float(stats.norm.ppf(1 - (1 - level) / 2)) for level in (0.95, 0.998))
+    return (
+        "How the limits are drawn: one linear model of the improvement on the baseline score, "
+        "age, sex, symptom duration, arm and condition is fitted to the episodes of every "
+        "clinic together (no clinic term), which gives each episode the improvement expected "
+        "for a patient like it. A clinic's point is its mean observed minus its mean expected "
+        "improvement (O − E), against its number of episodes n. If all clinics were alike, "
+        f"O − E would vary by chance alone with standard error σ/√n (σ = {funnel.sigma:.2f} "
+        "points, the model's residual standard deviation), so the limits are "
+        f"0 ± {z95:.2f}·σ/√n (dashed: 95% of clinics fall inside by chance) and "
+        f"0 ± {z998:.2f}·σ/√n (solid: 99.8%), and narrow as volume grows (Spiegelhalter, "
+        "Stat Med 2005). Outside the 95% limits one clinic in 20 would be by chance; outside "
+        "the 99.8% limits, one in 500."
+    )

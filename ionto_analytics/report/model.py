@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from dataclasses import dataclass, field
@@ -32,10 +33,12 @@ __all__ = [
     "ReportFigure",
     "ReportTable",
     "Section",
+    "column_heading",
     "fmt_ci",
     "fmt_num",
     "fmt_pct",
     "mask_small_numbers",
+    "reads_as_number",
 ]
 
 
@@ -64,27 +67,85 @@ class ReportTable:
         """The table as an HTML ``<table>`` (escaped): one header row, readable row names.
 
         The index becomes the first column, headed by its name; vocabulary keys in it
-        (conditions, devices) are shown by their names.
+        (conditions, devices) are shown by their names. Reading text is left-aligned and
+        numbers right-aligned: a column is numeric (class ``num``) when at least half of its
+        cells read as numbers (:func:`reads_as_number`), else text (class ``text``); the first
+        column is always text.
 
         Examples
         --------
         >>> f = pd.DataFrame({"n": ["12"]}, index=pd.Index(["plantar_fasciitis"], name="condition"))
         >>> html = ReportTable("k", "T", f).to_html()
-        >>> html.count("<tr"), "Plantar fasciitis" in html, "<th>Condition</th>" in html
-        (2, True, True)
+        >>> html.count("<tr"), "Plantar fasciitis" in html
+        (2, True)
+        >>> '<th class="text">Condition</th>' in html
+        True
+        >>> '<td class="num">12</td>' in html
+        True
         >>> f.index.name = "clinic_id"
-        >>> "<th>Clinic</th>" in ReportTable("k", "T", f).to_html()
+        >>> '<th class="text">Clinic</th>' in ReportTable("k", "T", f).to_html()
         True
         """
         frame = self.frame.copy()
         name = display_name(frame.index.name) if frame.index.name else ""
         frame.index = [display_name(v) for v in frame.index]
         frame.index.name = name[:1].upper() + name[1:]
-        frame.columns = [display_name(c) for c in frame.columns]
+        frame.columns = [column_heading(c) for c in frame.columns]
         frame = frame.map(lambda v: VOCABULARY_NAMES.get(v, v) if isinstance(v, str) else v)
-        return frame.reset_index().to_html(
-            classes="data", border=0, escape=True, index=False, na_rep="–"
+        frame = frame.reset_index().fillna("–").astype(str)
+        kinds = ["text"] + [
+            "num" if _numeric_column(frame.iloc[:, j]) else "text"
+            for j in range(1, frame.shape[1])
+        ]
+        esc = html.escape
+        head = "".join(
+            f'<th class="{k}">{esc(str(c))}</th>' for k, c in zip(kinds, frame.columns, strict=True)
         )
+        body = "\n".join(
+            "<tr>"
+            + "".join(f'<td class="{k}">{esc(v)}</td>' for k, v in zip(kinds, row, strict=True))
+            + "</tr>"
+            for row in frame.itertuples(index=False)
+        )
+        return (
+            f'<table class="data">\n<thead>\n<tr>{head}</tr>\n</thead>\n'
+            f"<tbody>\n{body}\n</tbody>\n</table>"
+        )
+
+
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def column_heading(column: object) -> str:
+    """A column's heading as printed: its readable name, a first word capitalized
+    (a statistic's letter such as ``n`` or ``p``, and a clinic key, stay as they are).
+
+    Examples
+    --------
+    >>> [column_heading(c) for c in ("instrument", "n", "p (Holm)", "faam_adl", "clinic_03")]
+    ['Instrument', 'n', 'p (Holm)', 'FAAM ADL', 'clinic_03']
+    """
+    text = display_name(column)
+    first = text.split(" ")[0]
+    return text[:1].upper() + text[1:] if len(first) >= 3 and "_" not in first else text
+
+
+def reads_as_number(text: str) -> bool:
+    """True for a count, share, estimate or interval, or a suppression mark or dash.
+
+    Examples
+    --------
+    >>> [reads_as_number(t) for t in ("1,204", "<11", "‡", "–", "-2.1 (-3.0 to -1.2)", "12.5%")]
+    [True, True, True, True, True, True]
+    >>> reads_as_number("within 95% limits"), reads_as_number("ANCOVA")
+    (False, False)
+    """
+    return not _WORD.search(text)
+
+
+def _numeric_column(values: pd.Series) -> bool:
+    filled = [v for v in values if v.strip()]
+    return bool(filled) and 2 * sum(map(reads_as_number, filled)) >= len(filled)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +206,7 @@ def fmt_pct(share: float | None, digits: int = 1) -> str:
 
 _SMALL = re.compile(
     r"\b([1-9]|10)\b(?=\s*(?:\w+\s+)?(?:episode|patient|session|visit|outcome|measurement|"
-    r"row|person|people|score))",
+    r"row|person|people|score)|\s+in\s+(?:ionto|exercise))",
     re.IGNORECASE,
 )
 
@@ -157,5 +218,7 @@ def mask_small_numbers(text: str) -> str:
     --------
     >>> mask_small_numbers("3 session(s) left out; 6 clinics (< 20)")
     '<11 session(s) left out; 6 clinics (< 20)'
+    >>> mask_small_numbers("clinic_02 (all 10 in exercise) has one arm")
+    'clinic_02 (all <11 in exercise) has one arm'
     """
     return _SMALL.sub(SUPPRESSED_TEXT, text)

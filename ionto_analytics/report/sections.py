@@ -55,6 +55,7 @@ __all__ = [
     "CONDITION_INSTRUMENT",
     "TRIALS",
     "active_episode_ids",
+    "discharged_in",
     "outcome_cohort",
     "outcome_stats",
     "outcomes_section",
@@ -141,10 +142,14 @@ def active_episode_ids(data: ReportData, quarter: Quarter, clinic: str | None = 
     return set(started) | (set(visited) & set(ep["episode_id"]))
 
 
+def discharged_in(episodes: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
+    """Episodes discharged in the quarter (``end_date`` in it)."""
+    return episodes[quarter.contains(episodes["end_date"]).fillna(False).to_numpy(bool)]
+
+
 def outcome_cohort(data: ReportData, quarter: Quarter, clinic: str | None = None) -> pd.DataFrame:
     """Episodes discharged in the quarter (``end_date`` in it), in the clinic."""
-    ep = in_clinic(data.episodes, clinic)
-    return ep[quarter.contains(ep["end_date"]).fillna(False).to_numpy(bool)]
+    return discharged_in(in_clinic(data.episodes, clinic), quarter)
 
 
 def sessions_in(data: ReportData, quarter: Quarter, clinic: str | None) -> pd.DataFrame:
@@ -159,27 +164,19 @@ def _mask_series(values: pd.Series, marks: pd.Series, mask: np.ndarray, fmt) -> 
 
 def _bar_figure(
     frame: pd.DataFrame, title: str, y_title: str, hidden: dict[str, list[str]]
-) -> go.Figure:
-    """Grouped bars of published values (NaN = suppressed, drawn as no bar, named below)."""
+) -> tuple[go.Figure, str]:
+    """Grouped bars of published values (NaN = suppressed, drawn as no bar), and the caption
+    that names the bars not drawn (under the chart, in the page's text)."""
     fig = go.Figure()
     for col in frame.columns:
-        fig.add_trace(go.Bar(x=[str(i) for i in frame.index], y=frame[col], name=str(col)))
+        x = [wrap_label(display_name(i)) for i in frame.index]
+        fig.add_trace(go.Bar(x=x, y=frame[col], name=str(col)))
     notes = [f"{k}: {', '.join(v)}" for k, v in hidden.items() if v]
     caption = "Not drawn (fewer than 11 or hidden with them): " + "; ".join(notes) if notes else ""
     fig.update_layout(
-        template=TEMPLATE,
-        title={"text": title},
-        barmode="group",
-        yaxis_title=y_title,
-        height=380,
-        margin={"b": 90},
+        template=TEMPLATE, title={"text": title}, barmode="group", yaxis_title=y_title, height=380
     )
-    if caption:
-        fig.add_annotation(
-            text=caption, showarrow=False, xref="paper", yref="paper", x=0, y=-0.32,
-            xanchor="left", font={"size": 11},
-        )  # fmt: skip
-    return fit_axis_titles(fig)
+    return fit_axis_titles(fig), caption
 
 
 # --------------------------------------------------------------------------- volume
@@ -346,13 +343,13 @@ def volume_section(data: ReportData, quarter: Quarter, clinic: str | None = None
         tables.append(_condition_by_clinic(data, quarter))
         pub = sup_clinic.published().drop(index="Total")
         cols = ["Episodes active", f"Episodes active, {prev}"]
-        fig = _bar_figure(
+        fig, caption = _bar_figure(
             pub[cols].rename(columns={"Episodes active": cur, cols[1]: prev}),
             "Episodes active by clinic",
             "Episodes",
             {c: [str(i) for i in pub.index[pub[c].isna()]] for c in cols},
         )
-        figures.append(ReportFigure("volume_by_clinic", "Episodes by clinic", fig))
+        figures.append(ReportFigure("volume_by_clinic", "Episodes by clinic", fig, caption))
     return Section(
         "volume",
         "Volume",

@@ -20,7 +20,7 @@ Examples
 >>> pool_packages([])
 Traceback (most recent call last):
 ...
-data_schemas.errors.InputError: ionto study pool: no results package given; ...
+data_schemas.errors.InputError: no results package given; ...
 """
 
 from __future__ import annotations
@@ -154,14 +154,14 @@ def check_same_study(packages: Sequence[Package]) -> None:
             for p in packages
         )
         raise SchemaError(
-            f"ionto study pool: the packages come from {len(specs)} different study specs "
+            f"the packages come from {len(specs)} different study specs "
             f"({listed}); pool only packages run from the same study.yaml"
         )
     seen: dict[str, Path] = {}
     for p in packages:
         if p.site in seen:
             raise SchemaError(
-                f"ionto study pool: site {p.site!r} sent two packages ({seen[p.site]} and "
+                f"site {p.site!r} sent two packages ({seen[p.site]} and "
                 f"{p.path}); keep one"
             )
         seen[p.site] = p.path
@@ -182,7 +182,7 @@ def pool_packages(paths: Sequence[str | Path], *, tau2_method: Tau2Method = "pm"
     PooledStudy
     """
     if not paths:
-        raise InputError("ionto study pool: no results package given; pass the sites' zips")
+        raise InputError("no results package given; pass the sites' zips")
     packages = [read_package(p) for p in paths]
     check_same_study(packages)
     m0 = packages[0].manifest
