@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ from ionto_analytics.errors import InputError
 from ionto_analytics.jsonable import jsonable
 from ionto_analytics.outcomes import change_from_baseline
 from ionto_analytics.plots import funnel_figure
+from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD, small
 
 __all__ = ["FUNNEL_COVARIATES", "ClinicFunnel", "clinic_funnel", "control_limits"]
 
@@ -137,12 +138,24 @@ class ClinicFunnel:
     cohort: str = ""
 
     def summary(self) -> pd.DataFrame:
-        """The per-clinic table (a copy)."""
-        return self.clinics.copy()
+        """The per-clinic table as readers may see it.
+
+        A clinic with 1 to 10 episodes shows ``"<11"`` for its count and no statistics (the
+        one small-cell rule, :mod:`ionto_analytics.suppression`); :attr:`clinics` keeps the
+        numbers for the analysis.
+        """
+        hide = small(self.clinics["n"])
+        out = self.clinics.astype({"n": object})
+        out.loc[hide, "n"] = SUPPRESSED_TEXT
+        out.loc[hide, ["observed", "expected", "difference", "se", "z"]] = np.nan
+        out.loc[hide, "flag"] = f"not shown: fewer than {THRESHOLD} episodes"
+        return out
 
     def plot(self) -> go.Figure:
-        """The funnel plot (:func:`ionto_analytics.plots.funnel_figure`); never shown."""
-        return funnel_figure(self)
+        """The funnel plot of the clinics with at least 11 episodes
+        (:func:`ionto_analytics.plots.funnel_figure`); never shown."""
+        shown = self.clinics[~small(self.clinics["n"])].reset_index(drop=True)
+        return funnel_figure(replace(self, clinics=shown))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict."""
@@ -164,7 +177,10 @@ class ClinicFunnel:
             f"Clinic funnel: {self.instrument}, {self.week}; model {self.formula}; "
             f"residual SD {self.sigma:.2f}"
         )
-        parts = [f"<p><b>{head}</b></p>", self.clinics.to_html(index=False, float_format="%.2f")]
+        parts = [
+            f"<p><b>{head}</b></p>",
+            self.summary().to_html(index=False, float_format="%.2f", na_rep=""),
+        ]
         if self.excluded:
             parts.append(
                 "<p>Excluded: "

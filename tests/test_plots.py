@@ -304,6 +304,35 @@ def test_funnel_figure_clinics_and_both_limits() -> None:
         plots.funnel_figure(clinics)
 
 
+def test_funnel_result_hides_clinics_under_eleven_episodes() -> None:
+    clinics = pd.DataFrame(
+        {
+            "clinic_id": ["a", "b", "c"],
+            "n": [7, 60, 120],
+            "observed": [3.1, 2.0, 1.2],
+            "expected": [2.0, 2.2, 2.1],
+            "difference": [1.1, -0.2, -0.9],
+            "se": [1.1, 0.4, 0.3],
+            "z": [1.0, -0.5, -3.0],
+            "flag": ["", "", "below 99.8%"],
+        }
+    )
+    funnel = ClinicFunnel(
+        clinics=clinics,
+        limits=control_limits(3.0, np.array([5, 50, 150])),
+        instrument="nprs",
+        week=6,
+        sigma=3.0,
+        formula="improvement ~ baseline",
+    )
+    shown = funnel.summary()
+    assert shown["n"].tolist() == ["<11", 60, 120]
+    assert shown.loc[0, ["observed", "expected", "difference", "se", "z"]].isna().all()
+    assert shown.loc[2, "difference"] == -0.9 and funnel.clinics.loc[0, "n"] == 7
+    assert list(funnel.plot().data[0].text) == ["b", "c"]
+    assert ">7<" not in funnel._repr_html_() and "3.10" not in funnel._repr_html_()
+
+
 def test_pareto_figure_sorted_with_cumulative_line() -> None:
     p = pd.DataFrame(
         {

@@ -33,7 +33,7 @@ from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.funnel import ClinicFunnel, clinic_funnel
 from ionto_analytics.instruments import get_instrument, select_mcid
-from ionto_analytics.plots import arm_label, forest_figure, funnel_figure, instrument_short_name
+from ionto_analytics.plots import arm_label, forest_figure, instrument_short_name
 from ionto_analytics.plots.style import display_name
 from ionto_analytics.report.brief import plural
 from ionto_analytics.report.data import ReportData
@@ -369,7 +369,7 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
     )
     fig = None
     if len(shown):
-        fig = funnel_figure(replace(funnel, clinics=shown.reset_index(drop=True)))
+        fig = funnel.plot()
         if clinic is not None and clinic in set(shown["clinic_id"]):
             row = shown[shown["clinic_id"] == clinic].iloc[0]
             fig.add_annotation(
