@@ -29,6 +29,11 @@ EXPECTED: dict[str, dict[str, int]] = {
 }
 
 
+FULL_ROUND = "05_network_study"
+"""The network-study notebook: every site pools both real contrasts (no ``small_arm``) and the
+exact pooled ANCOVA stands beside the meta-analysis for each (no missing ``exact_*``)."""
+
+
 PUBLIC_API_ONLY = (
     "01_clinic_outcomes_explorer",
     "03_device_sessions_and_dose",
@@ -168,3 +173,14 @@ def test_notebook_executes_and_draws_its_figures(
         ]
         assert [t for t in titles if _unnamed_windows(t)] == []
         assert sum("days" in t or "after day" in t for t in titles) >= 2, titles
+    if path.stem == FULL_ROUND:
+        _assert_full_round(outs)
+
+
+def _assert_full_round(outs: list[dict]) -> None:
+    """Every pooled contrast pooled every site, with its exact pooled ANCOVA."""
+    texts = [o["data"]["text/plain"] for o in outs if "text/plain" in o.get("data", {})]
+    assert not any("small_arm" in t for t in texts), "a site left a contrast out (small_arm)"
+    exact = [t for t in texts if "exact_ci_high" in t]
+    assert exact, "no table of the exact pooled ANCOVA"
+    assert not any("NaN" in t for t in exact), f"an exact pooled ANCOVA is missing:\n{exact[0]}"
