@@ -176,11 +176,12 @@ def _fault_codes_ok(s: pd.Series) -> bool:
 
 
 def _scores_in_range(df: pd.DataFrame) -> bool:
-    lo = df["instrument"].map({k: low for k, (low, _) in INSTRUMENT_RANGES.items()})
-    hi = df["instrument"].map({k: high for k, (_, high) in INSTRUMENT_RANGES.items()})
-    score = pd.to_numeric(df["score"], errors="coerce")
-    ok = (score >= lo.astype(float)) & (score <= hi.astype(float))
-    return bool((ok | lo.isna()).all())  # unknown instruments are reported by their own check
+    codes, keys = pd.factorize(df["instrument"])  # a range per distinct key, not per row
+    ranges = np.array([INSTRUMENT_RANGES.get(k, (np.nan, np.nan)) for k in keys] + [(np.nan,) * 2])
+    lo, hi = ranges[codes, 0], ranges[codes, 1]  # code -1 (a missing key): the NaN row
+    score = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
+    ok = (score >= lo) & (score <= hi)
+    return bool((ok | np.isnan(lo)).all())  # unknown instruments are reported by their own check
 
 
 EPISODE_SPEC: dict[str, _Col] = {
