@@ -493,9 +493,14 @@ def _without_redundant_indicators(terms: list[str], data: pd.DataFrame) -> list[
         return terms
     kept = [t for t in terms if t not in flags]
     data = with_categories(data, " + ".join(terms))
+    columns = _columns_by_term(terms, data)
 
     def rank(ts: list[str]) -> int:
-        return int(np.linalg.matrix_rank(np.asarray(patsy.dmatrix(" + ".join(["1", *ts]), data))))
+        if columns is None:
+            design = np.asarray(patsy.dmatrix(" + ".join(["1", *ts]), data))
+        else:  # the columns dmatrix("1 + ts") would build, in its order (patsy's term order)
+            design = columns[0][:, np.sort(np.concatenate([columns[1][t] for t in ["1", *ts]]))]
+        return int(np.linalg.matrix_rank(design))
 
     for t in flags:
         if rank([*kept, t]) > rank(kept):
@@ -503,13 +508,32 @@ def _without_redundant_indicators(terms: list[str], data: pd.DataFrame) -> list[
     return [t for t in terms if t in kept]
 
 
+def _columns_by_term(
+    terms: list[str], data: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    # One design of every term (each term's columns do not depend on the other terms: main
+    # effects beside an intercept); None when rows have missing values, as each smaller
+    # design would then drop its own incomplete rows.
+    try:
+        design = patsy.dmatrix(" + ".join(["1", *terms]), data, NA_action="raise")
+    except patsy.PatsyError:
+        return None
+    slices = {"1": design.design_info.slice("Intercept")}
+    for t in terms:
+        if t not in design.design_info.term_name_slices:
+            return None
+        slices[t] = design.design_info.term_name_slices[t]
+    by_term = {t: np.arange(sl.start, sl.stop) for t, sl in slices.items()}
+    return np.asarray(design), by_term
+
+
 def with_categories(data: pd.DataFrame, formula: str) -> pd.DataFrame:
     """``data`` with the column of every ``C(column)`` term of ``formula`` as a pandas
     categorical, for patsy.
 
-    patsy codes a categorical column from its codes, where a column of strings has every
-    row probed in Python (most of a design's time at 100,000 episodes); the levels are the
-    same sorted values, so the design matrix is the same. ``data`` is not modified.
+    patsy then takes a column's levels from its categories instead of probing every row in
+    Python; the levels are the same sorted values, so the design matrix is the same.
+    ``data`` is not modified.
 
     Examples
     --------
