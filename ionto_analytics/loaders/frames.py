@@ -35,11 +35,22 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Integer, and_, case, cast, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    true,
+)
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.frames import validate_frame
@@ -220,6 +231,7 @@ def load_outcomes(
     clinics: Sequence[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    episodes: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """The long outcome frame, validated against :data:`data_schemas.frames.OutcomeFrame`.
 
@@ -241,6 +253,9 @@ def load_outcomes(
         Clinic keys (``clinic_id``) of the episodes to keep.
     start, end : date, optional
         Intake window (the episode's ``start_date``), inclusive.
+    episodes : iterable of str, optional
+        Episode keys (``episode_id``) to keep, e.g. a cohort's candidates (sent in the
+        query's text, so any number of them fits).
 
     Warns
     -----
@@ -275,6 +290,9 @@ def load_outcomes(
         where.append(ep.c.start_date >= start)
     if end is not None:
         where.append(ep.c.start_date <= end)
+    if episodes is not None:
+        keys = bindparam("episode_keys", list(episodes), expanding=True, literal_execute=True)
+        where.append(ep.c.episode_key.in_(keys))
     query = (
         select(
             om.c.episode_id.label("episode_pk"),
