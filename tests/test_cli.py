@@ -6,6 +6,7 @@ Bad input to every subcommand is in ``test_cli_errors.py``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -115,3 +116,16 @@ def test_help_shows_flags_as_flags(command: list[str]) -> None:
     flag = next(line for line in shown.stdout.splitlines() if "--json" in line or "--pdf" in line)
     assert flag.split()[1][0].isupper()  # the flag, then its help: no metavar between
     assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+
+
+def test_main_runs_blas_on_one_thread_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second OpenBLAS thread only spins beside the first in ionto's small products."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert main(["--help"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert main(["--help"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+    assert "compare" in capsys.readouterr().out
