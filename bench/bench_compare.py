@@ -12,10 +12,14 @@ Targets: ANCOVA and IPTW < 10 s at 100,000 episodes; mixed model < 60 s; each wi
 statsmodels alone. Run: ``.venv/bin/python bench/bench_compare.py [max_n]``.
 
 ``bench/bench_compare.py cli URL [URL ...]`` times ``ionto compare --json`` end to end (a
-new process, from its start to the JSON on stdout) on each store, beside the bare read of
-every episode and outcome row of that store with the fastest reader measured (the driver's
-own cursor: ``sqlite3`` or psycopg ``fetchall``, no SQLAlchemy, no pandas), and prints the
-ratio. Wall and CPU seconds are both printed: on a shared machine the wall time drifts.
+new process, from its start to the JSON on stdout) with ANCOVA, the mixed model and the
+MMRM on each store, beside the bare read of every episode and outcome row of that store
+with the fastest reader measured (the driver's own cursor: ``sqlite3``, or psycopg
+``fetchall`` with text and with binary transfer, the faster counted; no SQLAlchemy, no
+pandas), and prints the ratios. Best of 3, wall and CPU seconds each (CPU = user + sys of
+the child process; on PostgreSQL the server's CPU is in neither figure, only in the wall
+time), and the load average: on a shared machine the wall time drifts. Build the large
+stores with ``bench/make_scale_store.py``.
 """
 
 from __future__ import annotations
@@ -137,21 +141,23 @@ def mixed(n: int = 20_000, rows_target: int = 200_000) -> dict[str, float]:
 
 COMPARE = ["compare", "--condition", "epicondylitis", "--instrument", "prtee",
            "--arms", "ionto+exercise", "exercise", "--json"]  # fmt: skip
+METHODS = ("ancova", "mixed", "mmrm")
 
 
-def _bare_read(url: str) -> tuple[float, float, int]:
+def _bare_read(url: str, binary: bool = False) -> tuple[float, float, int]:
     """Wall and CPU seconds to fetch every episode and outcome row with the driver itself,
-    and the number of rows."""
+    and the number of rows (``binary``: psycopg's binary transfer, PostgreSQL only)."""
     if url.startswith("sqlite"):
         import sqlite3
 
         connection = sqlite3.connect(url.split("///", 1)[1])
+        cursor = connection.cursor()
     else:
         import psycopg
 
         connection = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+        cursor = connection.cursor(binary=binary)
     t0, c0 = time.perf_counter(), time.process_time()
-    cursor = connection.cursor()
     rows = len(cursor.execute("SELECT * FROM episode").fetchall())
     rows += len(cursor.execute("SELECT * FROM outcome_measurement").fetchall())
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -160,7 +166,8 @@ def _bare_read(url: str) -> tuple[float, float, int]:
 
 
 def _cli(url: str, method: str) -> tuple[float, float]:
-    """Wall and CPU seconds of ``ionto compare --json`` in a new process."""
+    """Wall and CPU seconds (user + sys of the child) of ``ionto compare --json`` in a new
+    process, from its start to the JSON on stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -179,18 +186,21 @@ def _cli(url: str, method: str) -> tuple[float, float]:
 
 
 def end_to_end(urls: list[str], repeats: int = 3) -> pd.DataFrame:
-    """Best of ``repeats`` for the bare read and for ``ionto compare`` on each store."""
+    """Best of ``repeats`` (wall and CPU each) for the bare read and for ``ionto compare``
+    with each of :data:`METHODS` on each store; the 1-minute load average before each store."""
     rows = []
     for url in urls:
-        reads = [_bare_read(url) for _ in range(repeats)]
+        load = os.getloadavg()[0]
+        binary = (False,) if url.startswith("sqlite") else (False, True)
+        reads = [_bare_read(url, b) for _ in range(repeats) for b in binary]
         bare, bare_cpu, n_rows = min(r[0] for r in reads), min(r[1] for r in reads), reads[0][2]
-        for method in ("ancova", "mixed"):
+        for method in METHODS:
             runs = [_cli(url, method) for _ in range(repeats)]
             wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
             rows.append(
                 {"store": url.rsplit("/", 1)[-1], "backend": url.split(":", 1)[0],
-                 "rows": n_rows, "bare_read_s": bare, "bare_read_cpu_s": bare_cpu,
-                 "method": method, "compare_wall_s": wall, "compare_cpu_s": cpu,
+                 "load": load, "rows": n_rows, "bare_wall_s": bare, "bare_cpu_s": bare_cpu,
+                 "method": method, "wall_s": wall, "cpu_s": cpu,
                  "ratio_wall": wall / bare, "ratio_cpu": cpu / bare_cpu}
             )  # fmt: skip
             print(pd.DataFrame(rows).iloc[[-1]].to_string(index=False), flush=True)

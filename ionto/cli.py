@@ -16,6 +16,8 @@ code  meaning
 ====  =====================================================================================
 
 :func:`main` is the ``ionto`` entry point; errors a user can cause never show a traceback.
+It runs the numerical work on one BLAS thread (:data:`BLAS_THREADS`) unless the
+environment already says how many.
 
 Examples
 --------
@@ -31,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -557,12 +560,24 @@ def _usage_line(error: click_errors.UsageError) -> str:
     return f"{error.format_message()} (see `{command} --help`)"
 
 
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
+"""Set in the environment by :func:`main` unless already set, before numpy is imported.
+
+Every product in a comparison or a report is small (a design of a few thousand rows) or
+bound by memory: a second OpenBLAS thread only spins beside the first, and on a busy
+2-core machine it cost 1.8 of the 4.5 CPU seconds of ``ionto compare`` on 10,000 episodes
+(bench/RESULTS.md, "Registry scale").
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ionto`` on ``argv`` (default: the process arguments); return the exit status.
 
     Usage errors and every error a user can cause (:func:`user_errors`) print one line on
     stderr and return 2; see the table of exit statuses at the top of this module.
     """
+    for name, value in BLAS_THREADS.items():
+        os.environ.setdefault(name, value)
     try:
         status = typer.main.get_command(app).main(
             args=argv, prog_name="ionto", standalone_mode=False

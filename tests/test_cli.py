@@ -6,6 +6,7 @@ Bad input to every subcommand is in ``test_cli_errors.py``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import zipfile
 from pathlib import Path
@@ -164,3 +165,16 @@ def test_zip_limits_are_set_on_the_command_line(
     assert len(allowed) == 2 and all(reason.startswith("unknown format") for reason in allowed)
     assert "more files than the limit" in reasons("--zip-max-members", "1")[0]
     assert "the archive unpacks to more than the limit" in reasons("--zip-max-size", "2")[0]
+
+
+def test_main_runs_blas_on_one_thread_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second OpenBLAS thread only spins beside the first in ionto's small products."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert main(["--help"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert main(["--help"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+    assert "compare" in capsys.readouterr().out

@@ -175,16 +175,27 @@ def test_spec_refuses_bad_options(options: dict, message: str) -> None:
         ComparisonSpec(**{**base, **options})
 
 
-def test_filtered_read_gives_the_unfiltered_answer(emulated_store: EmulatedStore) -> None:
-    """run_compare reads only the cohort's outcome rows; compare_frames on every row of the
-    store must give the same estimate, counts and exclusions."""
+@pytest.mark.parametrize(
+    "analysis_set",
+    [{}, {"intention_to_treat": True}, {"per_protocol": True}],
+    ids=["as_treated", "intention_to_treat", "per_protocol"],
+)
+def test_filtered_read_gives_the_unfiltered_answer(
+    emulated_store: EmulatedStore, analysis_set: dict[str, bool]
+) -> None:
+    """run_compare reads only the cohort's outcome rows (condition, and the episodes of the
+    compared arms: delivered, or planned for intention to treat); compare_frames on every
+    row of the store must give the same estimate, counts and exclusions."""
     from data_schemas import store
 
-    spec = ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise+manual", "exercise"))
+    spec = ComparisonSpec(
+        "epicondylitis", "prtee", ("ionto+exercise+manual", "exercise"), **analysis_set
+    )
     engine = store.connect(emulated_store.url)
     try:
         filtered = run_compare(engine, spec)
-        every = compare_frames(load_episodes(engine), load_outcomes(engine), None, spec)
+        sessions = load_sessions(engine) if spec.per_protocol else None
+        every = compare_frames(load_episodes(engine), load_outcomes(engine), sessions, spec)
         n_all = len(load_outcomes(engine))
     finally:
         engine.dispose()

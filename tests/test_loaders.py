@@ -197,6 +197,15 @@ def test_outcome_filters_in_the_query_keep_exactly_the_matching_rows(tiny: Engin
         ({"clinics": [clinic.iloc[-1]]}, clinic == clinic.iloc[-1]),
         ({"start": first.date(), "end": first.date()}, start == first),
         ({"start": (first + pd.Timedelta(days=1)).date()}, start > first),
+        (
+            {"episodes": [every["episode_id"].iloc[-1]]},
+            every["episode_id"] == every["episode_id"].iloc[-1],
+        ),
+        ({"episodes": []}, every["episode_id"].isna()),
+        (
+            {"episodes": ["no-such-episode"], "conditions": [cond.iloc[0]]},
+            every["episode_id"].isna(),
+        ),
     ]
     for filters, keep in cases:
         got = load_outcomes(tiny, **filters)

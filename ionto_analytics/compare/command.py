@@ -415,18 +415,25 @@ def run_compare(engine: Engine, spec: ComparisonSpec) -> CompareReport:
 
     Notes
     -----
-    Only the outcome rows the cohort can use are read (its condition, clinics and intake
-    dates go into the query; every instrument of the condition, whose intake scores are in
-    the adjustment set); every episode is read, for the attrition table.
+    Every episode is read, for the attrition table; of the outcome rows only those the
+    cohort can use: its condition, clinics and intake dates go into the query, and so do the
+    episodes in the compared arms (delivered, or planned for intention to treat), the only
+    ones whose scores any later step looks at; every instrument is read, as the intake
+    scores of the others are in the adjustment set.
     """
     cohort = spec.cohort()
+    episodes = load_episodes(engine)
+    conditions = conditions_in(cohort.condition)
+    arm = episodes["planned_arm" if cohort.intention_to_treat else "arm"]
+    compared = arm.isin(cohort.arms) & episodes["condition"].isin(conditions)
     outcomes = load_outcomes(
         engine,
-        conditions=conditions_in(cohort.condition),
+        conditions=conditions,
         clinics=cohort.clinics,
         start=cohort.start,
         end=cohort.end,
+        episodes=episodes.loc[compared, "episode_id"],
     )
     sessions = load_sessions(engine) if spec.per_protocol else None
-    report = compare_frames(load_episodes(engine), outcomes, sessions, spec)
+    report = compare_frames(episodes, outcomes, sessions, spec)
     return replace(report, data_hash=ledger_sha256(load_ledger(engine)))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from ionto_analytics.compare.frame import AnalysisFrame
+from ionto_analytics.compare.frame import AnalysisFrame, with_categories
 from ionto_analytics.errors import InputError, StatisticalWarning
 
 __all__ = [
@@ -133,7 +133,8 @@ def ols_fit(
     :class:`StatisticalWarning` says so (choose explicitly to silence it).
     """
     notes: list[str] = []
-    model = smf.ols(formula, data) if weights is None else smf.wls(formula, data, weights=weights)
+    coded = with_categories(data, formula)
+    model = smf.ols(formula, coded) if weights is None else smf.wls(formula, coded, weights=weights)
     check_identifiable(model.exog, list(model.exog_names), len(data), f"model {formula!r}")
     if se == "auto":
         g = int(data[cluster].nunique()) if cluster and cluster in data.columns else 0

@@ -29,6 +29,7 @@ rule).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -55,6 +56,7 @@ __all__ = [
     "as_analysis_frame",
     "comparison_frame",
     "design_terms",
+    "with_categories",
 ]
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("age_years", "sex", "symptom_duration_weeks")
@@ -490,11 +492,54 @@ def _without_redundant_indicators(terms: list[str], data: pd.DataFrame) -> list[
     if not flags:
         return terms
     kept = [t for t in terms if t not in flags]
+    data = with_categories(data, " + ".join(terms))
+    columns = _columns_by_term(terms, data)
 
     def rank(ts: list[str]) -> int:
-        return int(np.linalg.matrix_rank(np.asarray(patsy.dmatrix(" + ".join(["1", *ts]), data))))
+        if columns is None:
+            design = np.asarray(patsy.dmatrix(" + ".join(["1", *ts]), data))
+        else:  # the columns dmatrix("1 + ts") would build, in its order (patsy's term order)
+            design = columns[0][:, np.sort(np.concatenate([columns[1][t] for t in ["1", *ts]]))]
+        return int(np.linalg.matrix_rank(design))
 
     for t in flags:
         if rank([*kept, t]) > rank(kept):
             kept.append(t)
     return [t for t in terms if t in kept]
+
+
+def _columns_by_term(
+    terms: list[str], data: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    # One design of every term (each term's columns do not depend on the other terms: main
+    # effects beside an intercept); None when rows have missing values, as each smaller
+    # design would then drop its own incomplete rows.
+    try:
+        design = patsy.dmatrix(" + ".join(["1", *terms]), data, NA_action="raise")
+    except patsy.PatsyError:
+        return None
+    slices = {"1": design.design_info.slice("Intercept")}
+    for t in terms:
+        if t not in design.design_info.term_name_slices:
+            return None
+        slices[t] = design.design_info.term_name_slices[t]
+    by_term = {t: np.arange(sl.start, sl.stop) for t, sl in slices.items()}
+    return np.asarray(design), by_term
+
+
+def with_categories(data: pd.DataFrame, formula: str) -> pd.DataFrame:
+    """``data`` with the column of every ``C(column)`` term of ``formula`` as a pandas
+    categorical, for patsy.
+
+    patsy then takes a column's levels from its categories instead of probing every row in
+    Python; the levels are the same sorted values, so the design matrix is the same.
+    ``data`` is not modified.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"clinic_id": ["b", "a"], "age_years": [40.0, 50.0]})
+    >>> with_categories(df, "y ~ age_years + C(clinic_id)").dtypes.astype(str).tolist()
+    ['category', 'float64']
+    """
+    names = {m for m in re.findall(r"\bC\((\w+)\)", formula) if m in data.columns}
+    return data.assign(**{c: data[c].astype("category") for c in sorted(names)})

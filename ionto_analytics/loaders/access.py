@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Select, Table
 from sqlmodel import SQLModel
@@ -22,7 +23,7 @@ from sqlmodel import SQLModel
 from data_schemas import store
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 
-__all__ = ["naive_dates", "open_store", "read", "table", "utc_times"]
+__all__ = ["naive_dates", "open_store", "read", "read_columns", "table", "utc_times"]
 
 
 def open_store(url: str | None = None) -> Engine:
@@ -75,6 +76,29 @@ def read(engine: Engine, query: Select, *, driver_rows: bool = False) -> pd.Data
             rows = result.cursor.fetchall() if result.cursor is not None else []
             return pd.DataFrame.from_records(rows, columns=columns)
         return pd.DataFrame(result.fetchall(), columns=columns)
+
+
+def read_columns(engine: Engine, query: Select) -> dict[str, np.ndarray]:
+    """The rows of ``query`` as the driver returns them, one object array per selected label.
+
+    No SQLAlchemy type processing and no pandas type inference (dates may be strings or
+    date objects, booleans 0/1 or bool): the caller converts each column once. For a
+    million rows this is several times faster than a DataFrame built from the row tuples,
+    which probes every value and turns text into Arrow strings the frames do not use.
+
+    Examples
+    --------
+    >>> from sqlalchemy import select
+    >>> engine = store.connect("sqlite://"); store.upgrade(engine)
+    >>> read_columns(engine, select(table("clinic").c.clinic_key))["clinic_key"].shape
+    (0,)
+    """
+    with engine.connect() as connection:
+        result = connection.execute(query)
+        names = list(result.keys())
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    matrix = np.array(rows, dtype=object).reshape(len(rows), len(names))
+    return {name: matrix[:, j] for j, name in enumerate(names)}
 
 
 def naive_dates(s: pd.Series) -> pd.Series:

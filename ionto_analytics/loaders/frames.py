@@ -35,17 +35,35 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, case, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    true,
+)
 
 from data_schemas import tables as _tables  # noqa: F401  (registers the tables)
 from data_schemas.frames import validate_frame
 from data_schemas.vocabulary import OLDEST_POOLED_AGE, arm_from_modalities
 from ionto_analytics.errors import StatisticalWarning
-from ionto_analytics.loaders.access import naive_dates, open_store, read, table, utc_times
+from ionto_analytics.loaders.access import (
+    naive_dates,
+    open_store,
+    read,
+    read_columns,
+    table,
+    utc_times,
+)
 
 __all__ = ["load", "load_episodes", "load_interventions", "load_outcomes", "load_sessions"]
 
@@ -59,18 +77,31 @@ def _warn_dropped(n: int, what: str, why: str) -> None:
         warnings.warn(f"{n} {what} left out of the frame: {why}", StatisticalWarning, stacklevel=3)
 
 
-def _arm_lookup() -> dict[tuple[bool, bool, bool], str | None]:
-    out: dict[tuple[bool, bool, bool], str | None] = {}
-    for ion in (False, True):
-        for ex in (False, True):
-            for man in (False, True):
-                mods = [
-                    m
-                    for m, on in (("iontophoresis", ion), ("exercise", ex), ("manual_therapy", man))
-                    if on
-                ]
-                out[(ion, ex, man)] = arm_from_modalities(mods)
-    return out
+def _arms_by_code() -> np.ndarray:
+    # code = 4 * iontophoresis + 2 * exercise + manual therapy -> the arm those make
+    arms = []
+    for code in range(8):
+        on = (code & 4, code & 2, code & 1)
+        modalities = ("iontophoresis", "exercise", "manual_therapy")
+        mods = [m for m, o in zip(modalities, on, strict=True) if o]
+        arms.append(arm_from_modalities(mods))
+    return np.array(arms, dtype=object)
+
+
+def _objects(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, dtype=object)
+
+
+def _flag(values: np.ndarray) -> np.ndarray:
+    """0/1, bool or NULL as the driver returns them, as int 0/1 (NULL is 0)."""
+    return _objects(values).fillna(0).astype(int).to_numpy()
+
+
+def _days_after(later: ColumnElement, earlier: ColumnElement, dialect: str) -> ColumnElement:
+    """Whole days from the date ``earlier`` to the date ``later``, computed in the query."""
+    if dialect == "sqlite":  # dates are ISO text there
+        return cast(func.julianday(later) - func.julianday(earlier), Integer)
+    return later - earlier  # PostgreSQL: date - date is an integer
 
 
 def load_episodes(engine: Engine) -> pd.DataFrame:
@@ -158,33 +189,32 @@ def load_episodes(engine: Engine) -> pd.DataFrame:
         )
         .order_by(ep.c.id)
     )
-    raw = read(engine, query, driver_rows=True)
-    start = naive_dates(raw["start_date"])
-    age = pd.to_numeric(raw["age_at_intake_years"], errors="coerce").astype(float)
-    from_year = start.dt.year.astype(float) - pd.to_numeric(raw["birth_year"]).astype(float)
+    raw = read_columns(engine, query)
+    start = naive_dates(_objects(raw["start_date"]))
+    age = pd.to_numeric(_objects(raw["age_at_intake_years"]), errors="coerce").astype(float)
+    from_year = start.dt.year.astype(float) - pd.to_numeric(_objects(raw["birth_year"])).astype(
+        float
+    )
     age = age.fillna(from_year)
     age = age.mask(raw["aged_90_plus"].astype(bool), float(OLDEST_POOLED_AGE))
     age = age.clip(upper=float(OLDEST_POOLED_AGE))
-    flags = [
-        raw[c].fillna(0).astype(int).astype(bool)
-        for c in ("has_ionto", "has_exercise", "has_manual")
-    ]
-    lookup = _arm_lookup()
-    arm = [lookup[key] for key in zip(*(f.tolist() for f in flags), strict=True)]
+    code = 4 * _flag(raw["has_ionto"]) + 2 * _flag(raw["has_exercise"]) + _flag(raw["has_manual"])
     out = pd.DataFrame(
         {
-            "episode_id": raw["episode_id"].astype(object),
-            "patient_id": raw["patient_id"].astype(object),
-            "clinic_id": raw["clinic_id"].astype(object),
-            "condition": raw["condition"].astype(object),
-            "arm": pd.Series(arm, dtype=object, index=raw.index),
-            "planned_arm": _str_or_none(raw["planned_arm"]),
+            "episode_id": _objects(raw["episode_id"]),
+            "patient_id": _objects(raw["patient_id"]),
+            "clinic_id": _objects(raw["clinic_id"]),
+            "condition": _objects(raw["condition"]),
+            "arm": _objects(_arms_by_code()[code]),
+            "planned_arm": _objects(raw["planned_arm"]),
             "age_years": age,
-            "sex": raw["sex"].astype(object),
-            "symptom_duration_weeks": pd.to_numeric(raw["symptom_duration_weeks"]).astype(float),
+            "sex": _objects(raw["sex"]),
+            "symptom_duration_weeks": pd.to_numeric(_objects(raw["symptom_duration_weeks"])).astype(
+                float
+            ),
             "start_date": start,
-            "end_date": naive_dates(raw["end_date"]),
-            "n_visits": raw["n_visits"].fillna(0).astype(np.int64),
+            "end_date": naive_dates(_objects(raw["end_date"])),
+            "n_visits": _objects(raw["n_visits"]).fillna(0).astype(np.int64),
         }
     )
     unknown_age = out["age_years"].isna()
@@ -201,6 +231,7 @@ def load_outcomes(
     clinics: Sequence[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    episodes: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """The long outcome frame, validated against :data:`data_schemas.frames.OutcomeFrame`.
 
@@ -222,6 +253,9 @@ def load_outcomes(
         Clinic keys (``clinic_id``) of the episodes to keep.
     start, end : date, optional
         Intake window (the episode's ``start_date``), inclusive.
+    episodes : iterable of str, optional
+        Episode keys (``episode_id``) to keep, e.g. a cohort's candidates (sent in the
+        query's text, so any number of them fits).
 
     Warns
     -----
@@ -256,28 +290,34 @@ def load_outcomes(
         where.append(ep.c.start_date >= start)
     if end is not None:
         where.append(ep.c.start_date <= end)
+    if episodes is not None:
+        keys = bindparam("episode_keys", list(episodes), expanding=True, literal_execute=True)
+        where.append(ep.c.episode_key.in_(keys))
     query = (
         select(
+            om.c.episode_id.label("episode_pk"),
             ep.c.episode_key.label("episode_id"),
             om.c.instrument,
             om.c.score,
-            om.c.measured_on,
-            ep.c.start_date,
+            _days_after(om.c.measured_on, ep.c.start_date, engine.dialect.name).label("days"),
             vi.c.visit_key.label("visit_id"),
         )
         .select_from(rows)
         .where(and_(true(), *where))
-        .order_by(om.c.episode_id, om.c.instrument, om.c.measured_on)
     )
-    raw = read(engine, query, driver_rows=True)
-    days = (naive_dates(raw["measured_on"]) - naive_dates(raw["start_date"])).dt.days
+    raw = read_columns(engine, query)
+    # Ordered here, not in the query (a sort of a million wide rows is most of the query's
+    # time): by episode, instrument key, then date (the days after the episode's intake).
+    days = raw["days"].astype(np.int64)
+    instrument_codes, _ = pd.factorize(raw["instrument"], sort=True)
+    order = np.lexsort((days, instrument_codes, raw["episode_pk"].astype(np.int64)))
     out = pd.DataFrame(
         {
-            "episode_id": raw["episode_id"].astype(object),
-            "instrument": raw["instrument"].astype(object),
-            "score": pd.to_numeric(raw["score"]).astype(float),
-            "days_from_intake": days.astype(np.int64),
-            "visit_id": _str_or_none(raw["visit_id"]),
+            "episode_id": _objects(raw["episode_id"][order]),
+            "instrument": _objects(raw["instrument"][order]),
+            "score": raw["score"][order].astype(float),
+            "days_from_intake": days[order],
+            "visit_id": _objects(raw["visit_id"][order]),
         }
     )
     before = out["days_from_intake"] < 0
