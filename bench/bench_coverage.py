@@ -48,8 +48,9 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more.csv ...]
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED]``; ``GRID`` is ``core``
-(:data:`CORE_GRID`) or ``all`` (every cell; one cell costs about 10 s of a core on the
-loaded 2-core machine, so the whole grid is about 25 min per study, see bench/RESULTS.md).
+(:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
+= 350 cells; an estimable cell costs about 4 s on the loaded 2-core machine, so the whole
+grid is up to about 20 min per study, see bench/RESULTS.md).
 Rows are appended to the CSV after every study, so a partial run is usable; ``summary``
 prints the tables of whatever the CSVs hold.)
 """
