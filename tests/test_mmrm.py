@@ -126,7 +126,7 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
     ref, episodes, outcomes = reference_frame()
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=())
+    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     se = dict(zip(ref["names"], ref["se"], strict=True))
     tab = r.table.set_index("term")
@@ -150,7 +150,8 @@ def test_mmrm_covariance_options_equal_nlme(covariance):
     ref = ref_all[f"emulated_{covariance}"]
     _, episodes, outcomes = reference_frame()
     af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance)
+    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance,
+             covariates_by_window=False)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     assert r.estimate == pytest.approx(coef["factor(week)12:arm"], rel=1e-6)
     assert covariance in r.estimator
