@@ -5,6 +5,13 @@ age, sex, log symptom duration and the clinic. Nothing unmeasured enters, so an 
 adjusts for these covariates (ANCOVA) can recover the planted effects. Contraindicated
 patients are screened off every iontophoresis arm.
 
+Each modality's log-odds is linear in the covariates, plus an optional non-linear severity
+term: ``severity_squared`` (log-odds per unit of ``severity_z**2``, default 0). With it,
+treatment choice is a convex (positive) or concave (negative) function of the severity the
+clinician sees, so a propensity model linear in the baseline score is misspecified; the
+``stress`` scenario uses it. At 0 the term is not evaluated at all, so a scenario without
+it gives the same bytes as before it existed.
+
 Examples
 --------
 >>> import numpy as np, pandas as pd
@@ -28,6 +35,9 @@ import pandas as pd
 from data_schemas.vocabulary import ARMS
 
 from .scenario import Clinic
+
+NONLINEAR_TERM = "severity_squared"
+"""Optional assignment term: log-odds per unit of ``severity_z**2`` (default 0)."""
 
 
 def covariates(eps: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -59,6 +69,10 @@ def arm_probabilities(
     man_clinic = np.array([c.template["manual_log_odds"] for c in clinics])[clinic]
     lp_ion = ion_clinic + sum(a["ionto"][k] * v for k, v in x.items())
     lp_man = man_clinic + sum(a["manual"][k] * v for k, v in x.items())
+    for mod, lp in (("ionto", lp_ion), ("manual", lp_man)):
+        curve = a[mod].get(NONLINEAR_TERM, 0.0)
+        if curve:
+            lp += curve * x["severity"] ** 2
     logits = np.empty((len(eps), len(ARMS)))
     for j, arm in enumerate(ARMS):
         mods = scenario["arms"][arm]["modalities"]

@@ -277,10 +277,12 @@ _INSTRUMENT = record(
 _ASSIGN_TERMS = record(
     {
         "severity": num(-10, 10),
+        "severity_squared": num(-3, 3),
         "age_per_10y": num(-10, 10),
         "female": num(-10, 10),
         "log_duration": num(-10, 10),
-    }
+    },
+    optional=("severity_squared",),
 )
 
 SCHEMA: Spec = record(

@@ -40,13 +40,30 @@ PAIR_FIELDS = (
 )
 
 
-def _structural_smd(s: dict[str, Any], arm: str, week: float, mean_dose: float) -> float:
+def structural_smd(
+    s: dict[str, Any], arm: str, weeks: float | np.ndarray, mean_dose: float
+) -> np.ndarray:
+    """The arm's structural improvement (SMD) at ``weeks``: exercise, manual therapy and the
+    iontophoresis curve at the condition's mean dose (no patient terms, no noise).
+
+    The ``structural`` field of ``ground_truth.json`` is the difference of two arms' values
+    at a truth week; at other weeks (the days a window actually measured) it gives how far
+    the contrast there is from the one at exactly the truth week.
+
+    Examples
+    --------
+    >>> from emulator.scenario import load_scenario
+    >>> s = load_scenario()
+    >>> structural_smd(s, "ionto+exercise", np.array([2.0, 6.0]), 240.0).round(3).tolist()
+    [0.841, 0.605]
+    """
     e = s["effects"]
+    w = np.asarray(weeks, dtype=float)
     ex, man, io = (f[0] for f in arm_flags(s, np.array([arm])))
-    g = float(ionto_curve(np.array([week]), e["ionto_peak_week"], e["ionto_fade_end_week"])[0])
-    return float(
-        ex * e["exercise_smd"] * (1 - np.exp(-week / e["exercise_tau_weeks"]))
-        + man * e["manual_smd"] * (1 - np.exp(-week / e["manual_tau_weeks"]))
+    g = ionto_curve(w, e["ionto_peak_week"], e["ionto_fade_end_week"])
+    return (
+        ex * e["exercise_smd"] * (1 - np.exp(-w / e["exercise_tau_weeks"]))
+        + man * e["manual_smd"] * (1 - np.exp(-w / e["manual_tau_weeks"]))
         + io
         * g
         * (
@@ -144,7 +161,9 @@ def effect_table(s: dict[str, Any], acc: TruthAccumulator) -> list[dict[str, Any
                 for b in ARMS:
                     if a == b:
                         continue
-                    smd = _structural_smd(s, a, w, mean_dose) - _structural_smd(s, b, w, mean_dose)
+                    smd = float(
+                        structural_smd(s, a, w, mean_dose) - structural_smd(s, b, w, mean_dose)
+                    )
                     out.append(
                         {
                             "condition": cond,

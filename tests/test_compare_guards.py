@@ -115,6 +115,31 @@ def test_every_intake_score_is_in_the_default_set_and_removes_the_bias() -> None
     assert any("mean-filled" in n for n in full.notes)
 
 
+def test_an_early_transition_rating_is_not_an_intake_score() -> None:
+    """A GROC given in the first week (day 5, inside the baseline window) is an early
+    response to the arm, not a reason for its choice: adjusting for it would take out part
+    of the effect. It never enters the adjustment set, and the estimate stays near the
+    planted -1 (what remains is the small bias of the 10 % without a VISA-A form)."""
+    ep, out = _episodes_outcomes(1500)
+    rng = np.random.default_rng(5)
+    treated = (ep["arm"] == ARMS[0]).to_numpy()
+    late = out[(out["instrument"] == "nprs") & (out["days_from_intake"] == 42)].index
+    out.loc[late, "score"] = np.clip(out.loc[late, "score"] - 1.0 * treated, 0, 10)  # effect -1
+    groc = np.clip(np.round(2 + 3 * treated + rng.normal(0, 1, len(ep))), -7, 7)
+    early = pd.DataFrame({"episode_id": ep["episode_id"], "instrument": "groc", "score": groc,
+                          "days_from_intake": 5})
+    out = pd.concat([out, early], ignore_index=True)
+    af = comparison_frame(ep, out, "nprs", 6, ARMS)
+    assert not [c for c in af.adjust_for if "groc" in c]
+    assert not [c for c in af.data.columns if "groc" in c]
+    assert "intake_visa_a" in af.adjust_for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = ancova(af, se="hc3")
+    assert r.estimate == pytest.approx(-1.0, abs=0.3)
+    assert not [t for t in r.adjustment_set if "groc" in t]
+
+
 def test_adjust_for_overrides_and_small_samples_stay_linear() -> None:
     ep, out = _episodes_outcomes(100)  # < 20 per spline df of baseline and age (120)
     af = comparison_frame(ep, out, "nprs", 6, ARMS, adjust_for=("age_years",))

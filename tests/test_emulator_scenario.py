@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from data_schemas.vocabulary import ARMS
+from emulator import emulate
+from emulator.assignment import arm_probabilities
 from emulator.scenario import (
     ScenarioError,
     load_scenario,
+    resolve_clinics,
     shipped_scenarios,
     validate_scenario,
 )
@@ -88,3 +96,76 @@ def test_every_parameter_block_has_a_source() -> None:
         assert s[key]["source"], key
     for cond in s["conditions"].values():
         assert cond["source"]
+
+
+DEFAULT_DIGEST = "cc412ce26fdbea3a1cfa6c373e66a382732d337007fc58fb3e5d57956af26603"
+"""SHA-256 over (relative path, bytes) of every file of ``emulate(patients=60, clinics=3,
+seed=3)`` on the default scenario, computed on main before the ``severity_squared``
+assignment term existed. An intended change of the default output updates it (and says so
+in the commit)."""
+
+
+def _tree_digest(root: Path, skip: tuple[str, ...] = ()) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name not in skip:
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_default_output_bytes_unchanged_by_the_nonlinear_term(tmp_path: Path) -> None:
+    """The default scenario's output is byte-identical to before the term existed, and
+    stating ``severity_squared: 0`` explicitly changes nothing but the copy of the scenario
+    file (and the manifest that hashes it)."""
+    plain = emulate(tmp_path / "plain", patients=60, clinics=3, seed=3)
+    assert _tree_digest(plain.out_dir) == DEFAULT_DIGEST
+    s = copy.deepcopy(load_scenario())
+    s["assignment"]["ionto"]["severity_squared"] = 0.0
+    s["assignment"]["manual"]["severity_squared"] = 0.0
+    path = tmp_path / "explicit_zero.yaml"
+    # key order kept: the emulator draws in the scenario's order
+    path.write_text(yaml.safe_dump(s, sort_keys=False), encoding="utf-8")
+    explicit = emulate(tmp_path / "explicit", scenario=path, patients=60, clinics=3, seed=3)
+    copies = ("scenario.yaml", "manifest.json")
+    assert _tree_digest(explicit.out_dir, copies) == _tree_digest(plain.out_dir, copies)
+
+
+def test_severity_squared_is_validated() -> None:
+    s = copy.deepcopy(load_scenario())
+    s["assignment"]["ionto"]["severity_squared"] = 7.0
+    s["assignment"]["manual"]["severity_squared"] = "curved"
+    assert validate_scenario(s) == [
+        "assignment.ionto.severity_squared: expected a number in [-3, 3], got 7.0",
+        "assignment.manual.severity_squared: expected a number, got 'curved'",
+    ]
+
+
+def test_severity_squared_makes_treatment_choice_non_linear() -> None:
+    """With a convex term, both ends of severity get iontophoresis more often than the
+    middle; without it the share rises monotonically with the linear severity term."""
+    s = copy.deepcopy(load_scenario())
+    sev = np.array([-2.0, 0.0, 2.0])
+    eps = pd.DataFrame({"severity_z": sev, "age": 47, "female": False,
+                        "symptom_duration_months": 4.0, "clinic": 0, "contraindicated": False})
+    clinics = resolve_clinics(s, 1)
+    ionto = [j for j, a in enumerate(ARMS) if "iontophoresis" in s["arms"][a]["modalities"]]
+    linear = arm_probabilities(s, clinics, eps)[:, ionto].sum(axis=1)
+    assert linear[0] < linear[1] < linear[2]
+    s["assignment"]["ionto"]["severity"] = s["assignment"]["manual"]["severity"] = 0.0
+    s["assignment"]["ionto"]["severity_squared"] = 0.6
+    curved = arm_probabilities(s, clinics, eps)[:, ionto].sum(axis=1)
+    assert curved[0] == pytest.approx(curved[2]) and curved[0] > curved[1] + 0.3
+
+
+def test_stress_scenario_differs_in_the_three_mechanisms() -> None:
+    default, stress = load_scenario("default"), load_scenario("stress")
+    assert stress["dropout"]["rate"] > default["dropout"]["rate"]
+    assert (
+        stress["dropout"]["improvement_log_odds_per_sd"]
+        > 2 * default["dropout"]["improvement_log_odds_per_sd"]
+    )
+    assert stress["assignment"]["ionto"]["severity_squared"] > 0
+    assert max(c["ionto_log_odds"] for c in stress["clinics"]["templates"]) >= 4
+    same = ("effects", "arms", "conditions", "instruments", "population", "schedule")
+    assert all(stress[k] == default[k] for k in same)

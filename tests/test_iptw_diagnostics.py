@@ -106,6 +106,33 @@ def test_clinic_that_treats_everyone_is_named_excluded_and_counted() -> None:
     assert any("clinic c03" in n for n in r.notes)
 
 
+def test_clinic_that_treats_almost_everyone_is_named_as_sparse() -> None:
+    """A clinic with a few episodes in one arm stays in the estimate, and the diagnostics
+    name it (the positivity problem short of a single-arm clinic) with its counts."""
+    ep, out, _ = _frame(800, 8)
+    ep = ep.copy()
+    c03 = ep.index[ep["clinic_id"] == "c03"]
+    ep.loc[c03, "arm"] = ARMS[0]
+    ep.loc[c03[:3], "arm"] = ARMS[1]  # three episodes left in the other arm
+    af = comparison_frame(ep, out, "nprs", 6, ARMS)
+    d, _ = af.complete_cases()
+    in_c03 = d[d["clinic_id"] == "c03"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        r = iptw(af, weighting="ate", se="hc3")
+    assert "clinic_one_arm" not in r.excluded
+    sparse = r.diagnostics.sparse_strata.to_dict("records")
+    k = int((in_c03["arm"] == ARMS[1]).sum())
+    assert sparse == [{"clinic_id": "c03", "arm": ARMS[1], "n": k, "n_total": len(in_c03)}]
+    assert any(f"clinic c03 ({k} of {len(in_c03)} in {ARMS[1]})" in n for n in r.notes)
+    assert json.loads(json.dumps(r.to_dict()))["diagnostics"]["sparse_strata"][0]["n"] == k
+    # the default simulation has no such clinic: nothing is named
+    _, _, plain = _frame(800, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        assert iptw(plain, se="hc3").diagnostics.sparse_strata.empty
+
+
 def test_residual_imbalance_turns_status_imbalanced() -> None:
     # Heavy truncation of strongly confounded propensities leaves the baseline unbalanced.
     _, _, af = _frame(1500, 9, confounding=2.5)

@@ -7,6 +7,9 @@
   ``tests/reference/mmrm_reference.R``, ``make reference``). Here the same rows go through
   ``comparison_frame`` and :func:`mmrm`: the arm contrasts at every window and their SEs
   must equal nlme's to 1e-6 (the engine is exact; the reference is converged past 1e-9).
+* Covariates by window: on complete data with a confounder whose effect grows over the
+  weeks, the MMRM equals each window's ANCOVA; the trial specification (one shared
+  coefficient) is biased.
 * Dropout: under missing-at-random dropout driven by the observed early improvement (the
   emulator's mechanism, ``emulator.outcomes.apply_dropout``, here stronger so that a few
   seeds show it), complete-case ANCOVA at week 12 is biased toward the null; the MMRM is
@@ -126,7 +129,7 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
     ref, episodes, outcomes = reference_frame()
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=())
+    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     se = dict(zip(ref["names"], ref["se"], strict=True))
     tab = r.table.set_index("term")
@@ -150,7 +153,8 @@ def test_mmrm_covariance_options_equal_nlme(covariance):
     ref = ref_all[f"emulated_{covariance}"]
     _, episodes, outcomes = reference_frame()
     af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance)
+    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance,
+             covariates_by_window=False)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     assert r.estimate == pytest.approx(coef["factor(week)12:arm"], rel=1e-6)
     assert covariance in r.estimator
@@ -192,3 +196,40 @@ def test_ionto_compare_method_mmrm():
     out = report.to_dict()
     assert out["method"] == "mmrm" and "MMRM" in out["estimator"]
     assert not any("HC3" in note for note in out["notes"])
+
+
+def _growing_confounder(seed: int, n: int = 600) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Complete PRTEE scores at weeks 4, 6, 12; age drives the arm and an improvement that
+    grows with time (as the emulator's natural-history modifiers do); arm effect 0."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"g{i:04d}" for i in range(n)])
+    age = rng.uniform(20, 75, n)
+    treated = rng.random(n) < 1 / (1 + np.exp(-(age - 47) / 8))
+    episodes = episodes_frame(ids, treated, rng.choice(["c1", "c2"], n)).assign(age_years=age)
+    baseline = rng.normal(50, 12, n)
+    level = rng.normal(0, 4, n)
+    slope = {4: 0.05, 6: 0.12, 12: 0.3}  # points per year of age, growing with the week
+    rows = [pd.DataFrame({"episode_id": ids, "days_from_intake": 0, "score": baseline})]
+    for w, day in DAYS.items():
+        y = baseline - 8 - slope[w] * (age - 47) + level + rng.normal(0, 5, n)
+        rows.append(pd.DataFrame({"episode_id": ids, "days_from_intake": day,
+                                  "score": np.clip(y, 0, 100)}))
+    return episodes, pd.concat(rows, ignore_index=True).assign(instrument="prtee")
+
+
+def test_covariates_by_window_remove_the_shared_slope_bias_and_match_ancova():
+    """With complete data and the same regressors in every window, the MMRM with covariates
+    by window gives each window's ANCOVA estimate (GLS with identical regressors is OLS per
+    window); with one shared age coefficient it is biased where the age effect has grown."""
+    episodes, outcomes = _growing_confounder(4)
+    af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=("age_years",),
+                          adjust_for=("age_years",))
+    by_window = mmrm(af, windows=(4, 6, 12), clinic_effects=False).table.dropna(subset=["df"])
+    shared = mmrm(af, windows=(4, 6, 12), clinic_effects=False, covariates_by_window=False)
+    for row in by_window.itertuples():
+        anc = ancova(af.at_week(int(row.week)), clinic_effects=False, flexible=False, se="hc3")
+        assert row.estimate == pytest.approx(anc.estimate, abs=1e-6)
+    week12 = by_window.set_index("week").loc[12]
+    assert week12["ci_low"] < 0 < week12["ci_high"]
+    assert shared.ci_low > 0 or shared.ci_high < 0  # the shared slope misses the truth 0
+    assert "C(week):age_years" in " ".join(mmrm(af, clinic_effects=False).adjustment_set)

@@ -312,6 +312,25 @@ def test_notebook_01_funnel_flags_the_clinics_the_report_flags(
     assert "discharge = the last score after day 7" in title and f"in {QUARTER}" in title
 
 
+def test_combinations_show_the_e_value_of_the_estimate_and_the_nearer_limit(
+    report: QuarterlyReport,
+) -> None:
+    sec = report.section("combinations")
+    table = sec.tables[0].frame
+    shown = table[table["reading"] != ""]
+    assert len(shown) > 0
+    for cell, reading in zip(shown["E-value"], shown["reading"], strict=True):
+        m = re.fullmatch(r"(\d+\.\d\d) \(CI limit (1|\d+\.\d\d)\)", cell)
+        assert m, cell
+        e, e_ci = float(m.group(1)), float(m.group(2))
+        assert e >= e_ci >= 1.0
+        # the CI limit's E-value is 1 exactly when the interval includes no difference
+        assert (m.group(2) == "1") == ("includes no difference" in reading), (cell, reading)
+    assert "E-value" in sec.tables[0].note and "unmeasured" in sec.tables[0].note
+    unshown = table[table["reading"] == ""]
+    assert (unshown["E-value"] == "–").all()
+
+
 def test_device_quality_matches_sql(report_engine, report: QuarterlyReport) -> None:
     sec = report.section("devices")
     counts = sec.values["counts"]

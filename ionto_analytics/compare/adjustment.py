@@ -72,11 +72,13 @@ def intake_scores(
 
     An instrument counts when the registry lists it for a condition of ``data`` and at
     least one episode of ``data`` has a baseline on it (the rule of
-    :func:`ionto_analytics.outcomes.baseline_scores`). Missing-indicator rule: an episode
-    without that intake score gets the mean of the observed ones in ``intake_<key>`` and 1
-    in ``intake_<key>_missing`` (the indicator column exists only when some are missing;
-    the count is returned); nobody is excluded for it. Within an indicator stratum the
-    filled value is a constant, so the model compares like with like.
+    :func:`ionto_analytics.outcomes.baseline_scores`). A transition rating (GROC) never
+    counts: it is rated after treatment began, so a score in the first week is an early
+    response to the arm, not a characteristic that drove its choice. Missing-indicator
+    rule: an episode without that intake score gets the mean of the observed ones in
+    ``intake_<key>`` and 1 in ``intake_<key>_missing`` (the indicator column exists only
+    when some are missing; the count is returned); nobody is excluded for it. Within an
+    indicator stratum the filled value is a constant, so the model compares like with like.
 
     Returns
     -------
@@ -95,7 +97,11 @@ def intake_scores(
     ([['e1', 40.0, 0], ['e2', 60.0, 0], ['e3', 50.0, 1]], {'intake_visa_a': 1})
     """
     conds = set(data["condition"].dropna())
-    others = [k for k, i in REGISTRY.items() if k != instrument and conds & set(i.conditions or ())]
+    others = [
+        k
+        for k, i in REGISTRY.items()
+        if k != instrument and not i.transition and conds & set(i.conditions or ())
+    ]
     ids = data[["episode_id"]].reset_index(drop=True)
     rows = outcomes[outcomes["episode_id"].isin(ids["episode_id"])]
     rows = rows[rows["instrument"].isin(others)]

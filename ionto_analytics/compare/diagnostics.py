@@ -13,6 +13,10 @@ What a reviewer of a weighted comparison asks first (the OHDSI / CohortMethod ch
   weights, with the episode they belong to.
 * **Strata where one arm is absent** (a clinic that treats everyone): no comparison is
   possible there; :func:`single_arm_strata` names them so the estimator can exclude them.
+* **Strata where one arm is nearly absent** (a clinic that treats *almost* everyone one
+  way): the comparison there rests on a handful of episodes with large weights;
+  :func:`sparse_strata` names the clinics whose smaller arm is under :data:`SPARSE_SHARE`
+  of their analysed episodes (kept, and said in the notes).
 * **Balance after weighting**: absolute standardized mean difference per covariate; any above
   :data:`SMD_THRESHOLD` (0.1) makes :attr:`PositivityDiagnostics.status` ``"imbalanced"``.
 
@@ -31,7 +35,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,6 +55,7 @@ __all__ = [
     "kish_ess",
     "preference_scores",
     "single_arm_strata",
+    "sparse_strata",
 ]
 
 SMD_THRESHOLD = 0.1
@@ -61,6 +66,10 @@ EQUIPOISE = (0.3, 0.7)
 
 N_LARGEST = 5
 """How many of the largest weights are reported."""
+
+SPARSE_SHARE = 0.1
+"""A clinic whose smaller arm holds less than this share of its episodes is named as one
+where an arm is nearly absent (a positivity problem short of a single-arm clinic)."""
 
 
 def preference_scores(ps: np.ndarray, treated: np.ndarray) -> np.ndarray:
@@ -126,6 +135,42 @@ def single_arm_strata(d: pd.DataFrame, column: str, arms: tuple[str, ...]) -> pd
     )
 
 
+def sparse_strata(
+    d: pd.DataFrame, column: str, arms: tuple[str, ...], share: float = SPARSE_SHARE
+) -> pd.DataFrame:
+    """Values of ``column`` (clinics) with both arms but the smaller under ``share`` of them.
+
+    Returns
+    -------
+    DataFrame
+        ``column``, ``arm`` (the smaller arm), ``n`` (its episodes) and ``n_total``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"clinic_id": ["a"] * 12 + ["b"] * 4,
+    ...                   "arm": ["x"] * 11 + ["y"] + ["x", "y"] * 2})
+    >>> sparse_strata(d, "clinic_id", ("x", "y")).to_numpy().tolist()
+    [['a', 'y', 1, 12]]
+    """
+    counts = (
+        d.groupby([column, "arm"], observed=True).size().unstack("arm", fill_value=0)
+        .reindex(columns=list(arms), fill_value=0)
+    )
+    both = counts[(counts > 0).all(axis=1)]
+    total = both.sum(axis=1)
+    small = both.idxmin(axis=1)
+    n_small = both.min(axis=1)
+    keep = n_small < share * total
+    return pd.DataFrame(
+        {
+            column: both.index[keep].astype(str),
+            "arm": small[keep].to_numpy(),
+            "n": n_small[keep].to_numpy(),
+            "n_total": total[keep].to_numpy(),
+        }
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class PositivityDiagnostics:
     """Overlap, discrimination, weight and balance diagnostics of one weighted comparison.
@@ -149,6 +194,9 @@ class PositivityDiagnostics:
         ``variable``, ``smd_before``, ``smd_after``.
     threshold : float
         |SMD| after weighting above which the comparison is ``"imbalanced"``.
+    sparse_strata : DataFrame
+        Clinics where one arm is nearly absent (:func:`sparse_strata`: ``clinic_id``,
+        ``arm``, ``n``, ``n_total``), kept in the estimate and named in the notes.
     """
 
     preference: pd.DataFrame
@@ -159,6 +207,9 @@ class PositivityDiagnostics:
     single_arm_strata: pd.DataFrame
     balance: pd.DataFrame
     threshold: float = SMD_THRESHOLD
+    sparse_strata: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"clinic_id": [], "arm": [], "n": [], "n_total": []})
+    )
 
     @property
     def imbalanced(self) -> pd.DataFrame:
@@ -205,6 +256,17 @@ class PositivityDiagnostics:
                     for r in self.single_arm_strata.itertuples()
                 )
             )
+        if len(self.sparse_strata):
+            out.append(
+                f"an arm is nearly absent (under {SPARSE_SHARE:.0%} of the clinic's episodes) "
+                "in "
+                + ", ".join(
+                    f"clinic {r.clinic_id} ({r.n} of {r.n_total} in {r.arm})"
+                    for r in self.sparse_strata.itertuples()
+                )
+                + ": the comparison there rests on these few episodes, whose weights are large "
+                "(a positivity problem); consider excluding the clinic or overlap weights"
+            )
         if self.status == "imbalanced":
             out.append(
                 f"imbalanced after weighting (|SMD| > {self.threshold:g}): "
@@ -227,6 +289,7 @@ class PositivityDiagnostics:
                 "ess": self.ess,
                 "largest_weights": self.largest_weights,
                 "single_arm_strata": self.single_arm_strata,
+                "sparse_strata": self.sparse_strata,
                 "imbalanced": self.imbalanced,
                 "preference_histogram": self.histogram(),
             }
@@ -268,6 +331,9 @@ def diagnose(
         :func:`single_arm_strata` of the rows before exclusion.
     threshold : float
 
+    With a ``clinic_id`` column, the clinics of ``d`` where an arm is nearly absent are
+    :attr:`PositivityDiagnostics.sparse_strata`.
+
     Examples
     --------
     >>> d = pd.DataFrame({"arm": ["x", "x", "y", "y"], "treated": [1, 1, 0, 0],
@@ -279,6 +345,7 @@ def diagnose(
     ('imbalanced', 1.0, 'e2')
     """
     t = d["treated"].to_numpy() == 1
+    sparse = {"sparse_strata": sparse_strata(d, "clinic_id", arms)} if "clinic_id" in d else {}
     pref = pd.DataFrame(
         {
             "arm": d["arm"].to_numpy(),
@@ -303,4 +370,5 @@ def diagnose(
         single_arm_strata=excluded_strata,
         balance=balance[["variable", "smd_before", "smd_after"]].reset_index(drop=True),
         threshold=threshold,
+        **sparse,
     )

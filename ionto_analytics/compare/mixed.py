@@ -61,6 +61,7 @@ def mixed_model(
     windows: Sequence[int] = (4, 6, 12),
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
+    covariates_by_window: bool = True,
     engine: Literal["lmm", "statsmodels"] = "lmm",
     alpha: float = 0.05,
 ) -> ComparisonResult:
@@ -69,7 +70,8 @@ def mixed_model(
     Each episode of ``frame`` contributes one row per window in ``windows`` where it has a
     score (the non-overlapping window rule of :mod:`ionto_analytics.windows`). Model (REML)::
 
-        follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline + covariates + clinic
+        follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline
+                    + C(week):(covariates + clinic)
         random intercept per episode (one patient's course of treatment)
 
     The coefficient of ``C(week)[W]:treated`` is the adjusted difference in mean change at
@@ -101,6 +103,11 @@ def mixed_model(
         (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
+    covariates_by_window : bool
+        Give the covariates and clinic a coefficient per window (default: their effects
+        grow over time, and a shared one leaves residual confounding, see
+        :mod:`~ionto_analytics.compare.repeated`); False: one each (the trial
+        specification).
     engine : {"lmm", "statsmodels"}
         Fitting engine (see above).
     alpha : float
@@ -116,7 +123,7 @@ def mixed_model(
         raise InputError(f"mixed_model: engine must be one of {list(ENGINES)}, got {engine!r}")
     long, excluded = long_frame(frame, windows, "mixed_model")
     adjust = frame.adjustment(covariates)
-    design = repeated_design(long, adjust, clinic_effects, windows)
+    design = repeated_design(long, adjust, clinic_effects, windows, covariates_by_window)
     y = long["follow_up"].to_numpy(dtype=float)
     groups = long["episode_id"].to_numpy()
     if engine == "statsmodels":

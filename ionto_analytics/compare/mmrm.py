@@ -64,6 +64,7 @@ def mmrm(
     covariance: str = "unstructured",
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
+    covariates_by_window: bool = True,
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """MMRM over all follow-up windows; the arm contrast at the frame's week.
@@ -71,7 +72,8 @@ def mmrm(
     Model (REML, :func:`ionto_analytics.lmm.fit_mmrm`), one row per episode and window with
     a score::
 
-        follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline + covariates + clinic
+        follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline
+                    + C(week):(covariates + clinic)
         Cov(follow-up scores of one episode over the windows) = Sigma (unstructured)
 
     Episodes with any pattern of missing windows contribute all their scores. The
@@ -94,6 +96,11 @@ def mmrm(
         (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
+    covariates_by_window : bool
+        Give the covariates and clinic a coefficient per window (default: their effects
+        grow over time, and a shared one leaves residual confounding, see
+        :mod:`~ionto_analytics.compare.repeated`); False: one each (the trial
+        specification).
     alpha : float
         1 − confidence level.
 
@@ -113,7 +120,7 @@ def mmrm(
         weeks = list(windows)
     long, excluded = long_frame(frame, weeks, "mmrm")
     adjust = frame.adjustment(covariates)
-    design = repeated_design(long, adjust, clinic_effects, weeks)
+    design = repeated_design(long, adjust, clinic_effects, weeks, covariates_by_window)
     fit, notes = engine_fit(
         lambda: fit_mmrm(
             long["follow_up"].to_numpy(dtype=float),

@@ -5,10 +5,19 @@ row per episode and follow-up window (the windows of :mod:`ionto_analytics.windo
 overlap, so each score is in at most one row); :func:`repeated_design` builds the standard
 fixed effects of a repeated-measures model of the follow-up score::
 
-    follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline + adjustment set + clinic
+    follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline
+                + C(week):(adjustment set + clinic)
 
-(a mean per window, the arm difference per window, a baseline slope per window, the
-frame's adjustment covariates, clinic fixed effects); :func:`window_contrasts` turns a fit
+(a mean per window, the arm difference per window, a baseline slope per window, and the
+frame's adjustment covariates and clinic fixed effects, each with its own coefficient per
+window). Covariates by window is the observational counterpart of the trial standard
+(which has them as main effects: harmless under randomization): the confounders' effects
+grow with time (the natural history they modify does), and one coefficient shared by the
+windows leaves residual confounding of opposite sign at early and late weeks. With the
+same regressors in every window the unstructured MMRM on complete data then gives each
+window's ANCOVA estimate, and under dropout it adds what the correlation over windows
+carries. Columns the data cannot identify (a clinic without scores in a window) are
+dropped. :func:`window_contrasts` turns a fit
 of the :mod:`ionto_analytics.lmm` engine into the arm contrast at every window with
 Satterthwaite degrees of freedom. Used by :func:`~ionto_analytics.compare.mixed.mixed_model`
 and :func:`~ionto_analytics.compare.mmrm.mmrm`.
@@ -163,6 +172,7 @@ def repeated_design(
     covariates: Sequence[str],
     clinic_effects: bool,
     windows: Sequence[int],
+    by_window: bool = True,
 ) -> RepeatedDesign:
     """Fixed effects: window means, arm x window, baseline x window, adjustment set, clinic.
 
@@ -180,6 +190,9 @@ def repeated_design(
         Include clinic fixed effects.
     windows : sequence of int
         The weeks, in the order of the columns.
+    by_window : bool
+        Covariates and clinic with a coefficient per window (default, see the module);
+        False: one coefficient each (the trial specification, for checks against it).
 
     Returns
     -------
@@ -199,15 +212,36 @@ def repeated_design(
     terms = design_terms(long, covariates, clinic_effects)
     for term in terms:
         block, block_names = _term_columns(long, term)
+        if by_window:
+            block = np.hstack([onehot[:, [i]] * block for i in range(len(weeks))])
+            block_names = [f"{n} at week {w}" for w in weeks for n in block_names]
         blocks.append(block)
         names += block_names
-    formula = "follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline" + "".join(
-        f" + {t}" for t in terms
-    )
+    X = np.column_stack(blocks)
+    keep = _identified_columns(X, 3 * len(weeks))
+    base = "follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline"
+    if by_window and terms:
+        formula = base + f" + C(week):({' + '.join(terms)})"
+        adjusted = ("C(week):baseline", *(f"C(week):{t}" for t in terms))
+    else:
+        formula = base + "".join(f" + {t}" for t in terms)
+        adjusted = ("C(week):baseline", *terms)
     arm_columns = {w: len(weeks) + i for i, w in enumerate(weeks)}
-    return RepeatedDesign(
-        np.column_stack(blocks), names, arm_columns, formula, ("C(week):baseline", *terms)
-    )
+    return RepeatedDesign(X[:, keep], [names[j] for j in keep], arm_columns, formula, adjusted)
+
+
+def _identified_columns(X: np.ndarray, n_fixed: int) -> list[int]:
+    """The first ``n_fixed`` columns, then each later one that adds to the rank (in order)."""
+    keep = list(range(n_fixed))
+    rank = int(np.linalg.matrix_rank(X[:, keep]))
+    for j in range(n_fixed, X.shape[1]):
+        if not X[:, j].any():
+            continue
+        r = int(np.linalg.matrix_rank(X[:, [*keep, j]]))
+        if r > rank:
+            keep.append(j)
+            rank = r
+    return keep
 
 
 def _term_columns(long: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:

@@ -211,6 +211,18 @@ class Instrument:
         """True when a higher score means a better state."""
         return self.direction == "higher"
 
+    @property
+    def transition(self) -> bool:
+        """True for a transition rating (GROC): rated only after treatment began, the score
+        itself is the change, so it has no intake value and is never a baseline covariate.
+
+        Examples
+        --------
+        >>> REGISTRY["groc"].transition, REGISTRY["nprs"].transition
+        (True, False)
+        """
+        return any(m.transition for m in self.mcids)
+
 
 _ALL = CONDITIONS
 _EPI = ("lateral_epicondylitis", "medial_epicondylitis")

@@ -7,7 +7,10 @@
   stable contrast, so the cohort is the episodes **discharged in the four quarters ending
   with the report's quarter** (said in the section). A contrast with fewer than 11
   episodes in an arm is not shown. The p-values are Holm-adjusted across the contrasts
-  shown for each method (:func:`holm`), and the comparisons are called exploratory.
+  shown for each method (:func:`holm`), and the comparisons are called exploratory. Each
+  shown contrast carries its E-value (:func:`e_value_text`: for the estimate and for the
+  95 % limit nearest no difference, from the result's ``e_value`` and ``e_value_ci``) with
+  a one-line reading in the table note (:data:`E_VALUE_NOTE`).
 * **Funnel**: risk-adjusted NPRS improvement at discharge per clinic, for the episodes
   discharged in the quarter (:func:`quarter_funnel`, which notebook 01 shows too); clinics
   with fewer than 11 such episodes are not plotted.
@@ -53,8 +56,10 @@ from ionto_analytics.windows import window_text
 __all__ = [
     "ARM_PAIRS",
     "COMPARISONS",
+    "E_VALUE_NOTE",
     "FUNNEL_INSTRUMENT",
     "combinations_section",
+    "e_value_text",
     "funnel_limits_text",
     "holm",
     "plain_reading",
@@ -93,6 +98,32 @@ def holm(p_values: pd.Series, family: pd.Series) -> pd.Series:
     for _, idx in p_values.groupby(family).groups.items():
         out[idx] = multipletests(p_values[idx].to_numpy(), method="holm")[1]
     return out
+
+
+E_VALUE_NOTE = (
+    "E-value = how strongly an unmeasured factor would have to be tied to both the choice "
+    "of iontophoresis and the outcome (as a risk ratio, beyond the factors adjusted for) to "
+    "explain the difference away; the second figure is the same for the 95% limit nearest "
+    "no difference (1 = no unmeasured factor is needed, the interval already includes no "
+    "difference)."
+)
+"""The plain-language reading of the E-value column, one sentence under the table."""
+
+
+def e_value_text(e_value: float, e_value_ci: float) -> str:
+    """The E-value of the estimate and of the CI limit nearest the null, for a table cell.
+
+    Examples
+    --------
+    >>> e_value_text(2.531, 1.4249)
+    '2.53 (CI limit 1.42)'
+    >>> e_value_text(1.31, 1.0), e_value_text(float("nan"), float("nan"))
+    ('1.31 (CI limit 1)', '–')
+    """
+    if not np.isfinite(e_value):
+        return "–"
+    limit = "1" if e_value_ci == 1.0 else fmt_num(e_value_ci, 2)
+    return f"{fmt_num(e_value, 2)} (CI limit {limit})"
 
 
 def _p_text(p: float) -> str:
@@ -202,6 +233,7 @@ def _comparisons(
                         ),
                         "p": _p_text(r.p_value),
                         "_p": r.p_value,
+                        "E-value": e_value_text(r.e_value, r.e_value_ci),
                         "reading": plain_reading(
                             r.estimate, r.ci_low, r.ci_high, instrument, arms, mcid
                         ),
@@ -260,7 +292,7 @@ def combinations_section(data: ReportData, quarter: Quarter, clinic: str | None 
             "with iontophoresis / without. p (Holm) = p-value adjusted by Holm's method across "
             "the contrasts shown for the same method; these comparisons are exploratory "
             "(observational, several contrasts), not confirmatory tests. The forest plot "
-            "below keeps this sign, with one panel per instrument direction.",
+            "below keeps this sign, with one panel per instrument direction. " + E_VALUE_NOTE,
         )
     ]
     figures = []
