@@ -312,6 +312,13 @@ def test_notebook_01_funnel_flags_the_clinics_the_report_flags(
     assert "discharge = the last score after day 7" in title and f"in {QUARTER}" in title
 
 
+def test_combinations_notes_name_covariates_in_words(report: QuarterlyReport) -> None:
+    notes = report.section("combinations").notes
+    assert any("age" in n for n in notes)  # the estimators' notes are shown ...
+    for note in notes:  # ... with no column key of the analysis frame
+        assert not re.search(r"age_years|symptom_duration_weeks|clinic_id|intake_\w", note), note
+
+
 def test_combinations_show_the_e_value_of_the_estimate_and_the_nearer_limit(
     report: QuarterlyReport,
 ) -> None:

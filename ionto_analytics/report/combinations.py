@@ -46,7 +46,7 @@ from ionto_analytics.report.model import (
     Section,
     fmt_ci,
     fmt_num,
-    mask_small_numbers,
+    readable_note,
 )
 from ionto_analytics.report.quarter import Quarter
 from ionto_analytics.report.sections import discharged_in, outcome_cohort
@@ -205,10 +205,10 @@ def _comparisons(
                     continue
                 r = rep.result
                 n = [int(r.n.get(a, 0)) for a in arms]
-                notes += [mask_small_numbers(x) for x in rep.notes]
+                notes += [readable_note(x) for x in rep.notes]
                 notes += [
                     f"{display_name(condition)}, {added.lower()}, {label}: "
-                    + mask_small_numbers(str(w.message))
+                    + readable_note(str(w.message))
                     for w in caught
                     if not issubclass(w.category, StatisticalWarning)
                 ]
@@ -391,8 +391,7 @@ def _funnel(data: ReportData, quarter: Quarter, clinic: str | None):
         )
     table = ReportTable(
         "clinic_funnel",
-        f"Clinics: risk-adjusted NPRS improvement, {window_text('discharge')}, "
-        f"{funnel.cohort}",
+        f"Clinics: risk-adjusted NPRS improvement, {window_text('discharge')}, {funnel.cohort}",
         pd.DataFrame(rows).set_index("clinic"),
         "Expected = what the network-wide case-mix model (baseline, age, sex, symptom "
         "duration, arm, condition) predicts for the clinic's patients; positive O − E = "

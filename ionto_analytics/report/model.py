@@ -26,7 +26,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ionto_analytics.plots.style import VOCABULARY_NAMES, display_name
+from ionto_analytics.plots.style import (
+    INSTRUMENT_SHORT_NAMES,
+    VOCABULARY_NAMES,
+    display_name,
+)
 from ionto_analytics.suppression import SUPPRESSED_TEXT, Suppressed
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "fmt_num",
     "fmt_pct",
     "mask_small_numbers",
+    "readable_note",
     "reads_as_number",
 ]
 
@@ -94,8 +99,7 @@ class ReportTable:
         frame = frame.map(lambda v: VOCABULARY_NAMES.get(v, v) if isinstance(v, str) else v)
         frame = frame.reset_index().fillna("–").astype(str)
         kinds = ["text"] + [
-            "num" if _numeric_column(frame.iloc[:, j]) else "text"
-            for j in range(1, frame.shape[1])
+            "num" if _numeric_column(frame.iloc[:, j]) else "text" for j in range(1, frame.shape[1])
         ]
         esc = html.escape
         head = "".join(
@@ -222,3 +226,38 @@ def mask_small_numbers(text: str) -> str:
     'clinic_02 (all <11 in exercise) has one arm'
     """
     return _SMALL.sub(SUPPRESSED_TEXT, text)
+
+
+_COLUMN_WORDS: dict[str, str] = {
+    "age_years": "age",
+    "symptom_duration_weeks": "symptom duration",
+    "clinic_id": "clinic",
+}
+_COLUMN = re.compile(r"\b(" + "|".join(_COLUMN_WORDS) + r")\b")
+_INTAKE = re.compile(
+    r"\bintake_("
+    + "|".join(sorted(map(re.escape, INSTRUMENT_SHORT_NAMES), key=len, reverse=True))
+    + r")(_missing)?\b"
+)
+
+
+def readable_note(text: str) -> str:
+    """An estimator's note as the report prints it: column keys in words, small counts hidden.
+
+    Examples
+    --------
+    >>> readable_note("confounders (baseline, age_years, symptom_duration_weeks) entered linearly")
+    'confounders (baseline, age, symptom duration) entered linearly'
+    >>> readable_note("|SMD| > 0.1: intake_visa_a +0.2, intake_nprs_missing -0.3, clinic_id +0.4")
+    '|SMD| > 0.1: intake VISA-A +0.2, intake NPRS missing -0.3, clinic +0.4'
+    >>> readable_note("clinic_05 (all 4 in exercise)")
+    'clinic_05 (all <11 in exercise)'
+    """
+    text = _COLUMN.sub(lambda m: _COLUMN_WORDS[m.group(1)], text)
+    text = _INTAKE.sub(
+        lambda m: (
+            f"intake {INSTRUMENT_SHORT_NAMES[m.group(1)]}" + (" missing" if m.group(2) else "")
+        ),
+        text,
+    )
+    return mask_small_numbers(text)
