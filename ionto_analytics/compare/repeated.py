@@ -231,16 +231,40 @@ def repeated_design(
 
 
 def _identified_columns(X: np.ndarray, n_fixed: int) -> list[int]:
-    """The first ``n_fixed`` columns, then each later one that adds to the rank (in order)."""
+    """The first ``n_fixed`` columns, then each later one that adds to the rank (in order).
+
+    The ranks are those of ``numpy.linalg.matrix_rank`` on ``X``'s column subsets (the same
+    tolerance: largest singular value x max(rows, columns) x machine epsilon), taken from the
+    triangular factor ``R`` of ``X = QR``: ``Q`` has orthonormal columns, so every column
+    subset of ``R`` has the singular values of the same subset of ``X``, and each check is
+    a small p x k decomposition instead of one over every row.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(6), np.arange(6.0), 2 * np.arange(6.0), np.zeros(6),
+    ...                      np.arange(6.0) ** 2])
+    >>> _identified_columns(X, 1)
+    [0, 1, 4]
+    """
+    rows = X.shape[0]
+    R = np.linalg.qr(X, mode="r")
+    eps = np.finfo(float).eps
+
+    def rank(columns: list[int]) -> int:
+        if not columns:
+            return 0
+        s = np.linalg.svd(R[:, columns], compute_uv=False)
+        return int((s > s.max(initial=0.0) * max(rows, len(columns)) * eps).sum())
+
     keep = list(range(n_fixed))
-    rank = int(np.linalg.matrix_rank(X[:, keep]))
+    current = rank(keep)
     for j in range(n_fixed, X.shape[1]):
         if not X[:, j].any():
             continue
-        r = int(np.linalg.matrix_rank(X[:, [*keep, j]]))
-        if r > rank:
+        r = rank([*keep, j])
+        if r > current:
             keep.append(j)
-            rank = r
+            current = r
     return keep
 
 
