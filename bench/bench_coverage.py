@@ -243,6 +243,33 @@ def estimate_cell(
     return rows
 
 
+def early_refusal(ep: pd.DataFrame, oc: pd.DataFrame, cell: tuple[str, str, str, str]) -> str:
+    """Why no estimator can fit the cell at any week, found without fitting ("" if none).
+
+    Two refusals are known before any frame is built and would otherwise cost a frame per
+    week and estimator: a transition rating (GROC) has no baseline, and an arm with fewer
+    than two episodes scored at intake (the ``ionto``-only arm: 1–8 episodes per condition)
+    leaves nothing to compare. Every estimator refuses both with an ``InputError``
+    (``arm ... has N analysable episode(s)``); the cells stay in the grid as
+    ``not_estimable`` with this reason.
+    """
+    from ionto_analytics.instruments import get_instrument
+    from ionto_analytics.windows import BASELINE_MAX_DAY
+
+    cond, instr, a, b = cell
+    if get_instrument(instr).transition:
+        return f"{instr} is a transition rating: no baseline to change from"
+    scored = oc.loc[
+        (oc["instrument"] == instr) & (oc["days_from_intake"] <= BASELINE_MAX_DAY), "episode_id"
+    ]
+    with_baseline = ep[ep["episode_id"].isin(scored)]
+    for arm in (a, b):
+        k = int((with_baseline["arm"] == arm).sum())
+        if k < 2:
+            return f"arm {arm!r} has {k} episode(s) with a baseline {instr} score"
+    return ""
+
+
 def grid_cells(
     truths: dict[tuple[str, str, str, str, int], float], grid: str
 ) -> list[tuple[str, str, str, str]]:
@@ -286,7 +313,17 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
             # others anyway; filtering first keeps the window rule from scanning them all)
             ep = episodes[(episodes["condition"] == cond) & episodes["arm"].isin((a, b))]
             oc = outcomes[outcomes["episode_id"].isin(ep["episode_id"])]
-            part = estimate_cell(ep, oc, (cond, instr, a, b), scenario, doses.get(cond, 0.0))
+            why = early_refusal(ep, oc, (cond, instr, a, b))
+            if why:
+                part = [
+                    {"estimator": e, "status": "not_estimable", "week": w,
+                     "reason": _refusal(Exception(why)),
+                     "condition": cond, "instrument": instr, "arm": a, "versus": b}
+                    for e in ESTIMATORS
+                    for w in WEEKS
+                ]
+            else:
+                part = estimate_cell(ep, oc, (cond, instr, a, b), scenario, doses.get(cond, 0.0))
             for r in part:
                 r["truth"] = truths[(cond, instr, a, b, r["week"])]
             rows += part
