@@ -195,8 +195,11 @@ def estimate_cell(
                 if name == "ancova":
                     r = ancova(af)
                     rows.append(
-                        {**_row(name, r.estimate, r.ci_low, r.ci_high, sum(r.n.values())),
-                         "week": week, "gap": gap}
+                        {
+                            **_row(name, r.estimate, r.ci_low, r.ci_high, sum(r.n.values())),
+                            "week": week,
+                            "gap": gap,
+                        }
                     )
                 else:
                     r = iptw(af)
@@ -219,8 +222,12 @@ def estimate_cell(
     for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
         if 2 not in frames:
             rows += [
-                {"estimator": name, "status": "not_estimable", "week": w,
-                 "reason": "no analysis frame at week #"}
+                {
+                    "estimator": name,
+                    "status": "not_estimable",
+                    "week": w,
+                    "reason": "no analysis frame at week #",
+                }
                 for w in WEEKS
             ]
             continue
@@ -235,8 +242,11 @@ def estimate_cell(
             if isinstance(c, pd.DataFrame):  # MMRM: contrast row, then residual-SD row
                 c = c.iloc[0]
             rows.append(
-                {**_row(name, c["estimate"], c["ci_low"], c["ci_high"], sum(r.n.values())),
-                 "week": w, "gap": gaps.get(w)}
+                {
+                    **_row(name, c["estimate"], c["ci_low"], c["ci_high"], sum(r.n.values())),
+                    "week": w,
+                    "gap": gaps.get(w),
+                }
             )
     for r in rows:
         r.update(condition=cond, instrument=instr, arm=a, versus=b)
@@ -256,7 +266,7 @@ def early_refusal(ep: pd.DataFrame, oc: pd.DataFrame, cell: tuple[str, str, str,
     from ionto_analytics.instruments import get_instrument
     from ionto_analytics.windows import BASELINE_MAX_DAY
 
-    cond, instr, a, b = cell
+    _, instr, a, b = cell
     if get_instrument(instr).transition:
         return f"{instr} is a transition rating: no baseline to change from"
     scored = oc.loc[
@@ -316,9 +326,16 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
             why = early_refusal(ep, oc, (cond, instr, a, b))
             if why:
                 part = [
-                    {"estimator": e, "status": "not_estimable", "week": w,
-                     "reason": _refusal(Exception(why)),
-                     "condition": cond, "instrument": instr, "arm": a, "versus": b}
+                    {
+                        "estimator": e,
+                        "status": "not_estimable",
+                        "week": w,
+                        "reason": _refusal(Exception(why)),
+                        "condition": cond,
+                        "instrument": instr,
+                        "arm": a,
+                        "versus": b,
+                    }
                     for e in ESTIMATORS
                     for w in WEEKS
                 ]
@@ -329,8 +346,15 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
             rows += part
     t3 = time.perf_counter()
     for r in rows:
-        r.update(scenario=scenario_name, grid=grid, seed=seed, patients=patients,
-                 emulate_import_s=t2 - t0, analyse_s=t3 - t2, emulate_s=t1 - t0)
+        r.update(
+            scenario=scenario_name,
+            grid=grid,
+            seed=seed,
+            patients=patients,
+            emulate_import_s=t2 - t0,
+            analyse_s=t3 - t2,
+            emulate_s=t1 - t0,
+        )
     return rows
 
 
@@ -415,8 +439,10 @@ def print_summary(df: pd.DataFrame) -> None:
     ff = lambda v: f"{v:.3f}"  # noqa: E731
     for scen, g in df.groupby("scenario", sort=False):
         cells = cell_table(g)
-        print(f"\n== scenario {scen}: {g['seed'].nunique()} studies, "
-              f"{g['patients'].iloc[0]} patients each ==")
+        print(
+            f"\n== scenario {scen}: {g['seed'].nunique()} studies, "
+            f"{g['patients'].iloc[0]} patients each =="
+        )
         print(pooled_table(cells, g).to_string(float_format=ff))
         rep = cells[cells["estimable"] >= REPORTED_SHARE].reset_index()
         bad = rep[(rep["cov"] < COVERAGE_CELL_MIN) | (rep["z"].abs() > Z_MAX)]
@@ -444,8 +470,10 @@ def print_summary(df: pd.DataFrame) -> None:
                 .to_string(float_format=ff)
             )
         per_study = g.drop_duplicates("seed")
-        print(f"\nper study: emulate+import {per_study['emulate_import_s'].mean():.1f} s, "
-              f"analyse {per_study['analyse_s'].mean():.1f} s (mean over studies)")
+        print(
+            f"\nper study: emulate+import {per_study['emulate_import_s'].mean():.1f} s, "
+            f"analyse {per_study['analyse_s'].mean():.1f} s (mean over studies)"
+        )
 
 
 def run(
@@ -461,8 +489,11 @@ def run(
             pd.DataFrame(part).to_csv(csv, mode="a", header=not csv.exists(), index=False)
             if (i + 1) % 10 == 0:
                 print(f"{i + 1}/{n_studies} studies, {time.perf_counter() - t0:.0f} s", flush=True)
-    print(f"{scenario}: {n_studies} studies, {patients} patients, {workers} workers, "
-          f"{time.perf_counter() - t0:.0f} s wall; rows in {csv}", flush=True)
+    print(
+        f"{scenario}: {n_studies} studies, {patients} patients, {workers} workers, "
+        f"{time.perf_counter() - t0:.0f} s wall; rows in {csv}",
+        flush=True,
+    )
     print_summary(pd.read_csv(csv, keep_default_na=True))
 
 
