@@ -16,7 +16,7 @@ week (2, 4, 6, 12), zero-effect contrasts and secondary instruments included, wi
 
 Every estimator takes its defaults: the adjustment set of every intake score collected for
 the condition (missing indicators), restricted cubic splines above the stated sample size,
-clinic fixed effects, HC3 (fewer than 20 clinics). A cell an estimator refuses (an
+clinic fixed effects, HC2 (fewer than 20 clinics). A cell an estimator refuses (an
 ``InputError``: empty or one-patient arm, a window without scores in one arm, GROC without
 a baseline) is a row with ``status = not_estimable`` and the refusal's first words as
 ``reason``: never silently dropped. The **reported grid** of an estimator is its cells

@@ -40,6 +40,7 @@ __all__ = [
     "time_to_mcid",
 ]
 
+
 def _prepare(
     outcomes: pd.DataFrame, instrument: str | None, *, episode: str, score: str, day: str
 ) -> pd.DataFrame:

@@ -120,6 +120,8 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
     # HC3: (X'X)^-1 X' diag(u^2/(1-h)^2) X (X'X)^-1
     h = np.einsum("ij,jk,ik->i", x, xtx_inv, x)
     v_hc3 = xtx_inv @ (x.T * (u / (1 - h)) ** 2) @ x @ xtx_inv
+    # HC2 (the few-clinic default): (X'X)^-1 X' diag(u^2/(1-h)) X (X'X)^-1
+    v_hc2 = xtx_inv @ (x.T * (u**2 / (1 - h))) @ x @ xtx_inv
     # Tolerance 1e-8: same closed forms, differing only by floating-point order of operations.
     r = ancova(frame, se="cluster", flexible=False)
     assert r.estimate == pytest.approx(beta[0], abs=1e-8)
@@ -128,6 +130,10 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
     r3 = ancova(frame, se="hc3", flexible=False)
     se3 = (r3.ci_high - r3.ci_low) / 2 / stats.t.ppf(0.975, n - k)
     assert r3.estimate == pytest.approx(beta[0], abs=1e-8)
+    r2 = ancova(frame, se="hc2", flexible=False)
+    se2 = (r2.ci_high - r2.ci_low) / 2 / stats.t.ppf(0.975, n - k)
+    assert se2 == pytest.approx(np.sqrt(v_hc2[0, 0]), abs=1e-8)
+    assert se2 < se3  # HC3 divides by (1 - h)^2: always at least as wide
     assert se3 == pytest.approx(np.sqrt(v_hc3[0, 0]), abs=1e-8)
     assert r.n == {a: int((d["arm"] == a).sum()) for a in ARMS}
     assert r.excluded["no_follow_up_in_window"] == int((~frame.data["has_follow_up"]).sum())
@@ -136,13 +142,13 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
     assert beta_c[0] == pytest.approx(beta[0], abs=1e-10)
 
 
-def test_ancova_few_clusters_warns_and_uses_hc3(frame: AnalysisFrame) -> None:
-    with pytest.warns(StatisticalWarning, match="only 8 clusters"):
+def test_ancova_few_clusters_warns_and_uses_hc2(frame: AnalysisFrame) -> None:
+    with pytest.warns(StatisticalWarning, match="only 8 clusters.*using HC2"):
         r = ancova(frame)
-    assert "HC3" in r.estimator and r.notes
+    assert "HC2" in r.estimator and r.notes
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ancova(frame, se="hc3")  # explicit choice: no warning
+        ancova(frame, se="hc2")  # explicit choice: no warning
 
 
 def test_result_object_contract(frame: AnalysisFrame) -> None:

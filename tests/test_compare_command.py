@@ -62,7 +62,7 @@ def test_readable_table(emulated_store: EmulatedStore) -> None:
     assert "ionto+exercise+manual − exercise" in text
     assert "week 6" in text and "ancova" in text and "95% CI" in text
     assert "excluded:" in text and "other_condition" in text
-    assert "HC3" in text  # 6 clinics: HC3 chosen explicitly and said so
+    assert "HC2" in text  # 6 clinics: HC2 chosen explicitly and said so
 
 
 def _hand_ancova_arm_coefficient(d: pd.DataFrame) -> float:

@@ -126,8 +126,9 @@ def test_an_early_transition_rating_is_not_an_intake_score() -> None:
     late = out[(out["instrument"] == "nprs") & (out["days_from_intake"] == 42)].index
     out.loc[late, "score"] = np.clip(out.loc[late, "score"] - 1.0 * treated, 0, 10)  # effect -1
     groc = np.clip(np.round(2 + 3 * treated + rng.normal(0, 1, len(ep))), -7, 7)
-    early = pd.DataFrame({"episode_id": ep["episode_id"], "instrument": "groc", "score": groc,
-                          "days_from_intake": 5})
+    early = pd.DataFrame(
+        {"episode_id": ep["episode_id"], "instrument": "groc", "score": groc, "days_from_intake": 5}
+    )
     out = pd.concat([out, early], ignore_index=True)
     af = comparison_frame(ep, out, "nprs", 6, ARMS)
     assert not [c for c in af.adjust_for if "groc" in c]

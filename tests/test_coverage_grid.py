@@ -71,23 +71,34 @@ def _one_study(base: Path, seed: int) -> list[dict]:
     rows = []
     for cond, instr, a, b in CELLS:
         frames = {
-            w: comparison_frame(episodes, outcomes, instr, w, (a, b), condition=cond)
-            for w in WEEKS
+            w: comparison_frame(episodes, outcomes, instr, w, (a, b), condition=cond) for w in WEEKS
         }
         for w, af in frames.items():
             for name, fit in (("ancova", ancova), ("iptw", iptw)):
                 r = fit(af)
                 df = len(af.data) - 2  # t reference of the HC3 fit, close enough for an SE
-                rows.append({"estimator": name, "estimate": r.estimate,
-                             "se": _se(r.ci_low, r.ci_high, df),
-                             "covered": r.ci_low <= planted[(cond, instr, a, b, w)] <= r.ci_high,
-                             "truth": planted[(cond, instr, a, b, w)]})
+                rows.append(
+                    {
+                        "estimator": name,
+                        "estimate": r.estimate,
+                        "se": _se(r.ci_low, r.ci_high, df),
+                        "covered": r.ci_low <= planted[(cond, instr, a, b, w)] <= r.ci_high,
+                        "truth": planted[(cond, instr, a, b, w)],
+                    }
+                )
         for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
             table = fit(frames[4], windows=WEEKS).table.dropna(subset=["df"])
             for c in table.itertuples():
                 t = planted[(cond, instr, a, b, int(c.week))]
-                rows.append({"estimator": name, "estimate": c.estimate, "se": c.se,
-                             "covered": c.ci_low <= t <= c.ci_high, "truth": t})
+                rows.append(
+                    {
+                        "estimator": name,
+                        "estimate": c.estimate,
+                        "se": c.se,
+                        "covered": c.ci_low <= t <= c.ci_high,
+                        "truth": t,
+                    }
+                )
     return rows
 
 

@@ -146,8 +146,16 @@ def test_severity_squared_makes_treatment_choice_non_linear() -> None:
     middle; without it the share rises monotonically with the linear severity term."""
     s = copy.deepcopy(load_scenario())
     sev = np.array([-2.0, 0.0, 2.0])
-    eps = pd.DataFrame({"severity_z": sev, "age": 47, "female": False,
-                        "symptom_duration_months": 4.0, "clinic": 0, "contraindicated": False})
+    eps = pd.DataFrame(
+        {
+            "severity_z": sev,
+            "age": 47,
+            "female": False,
+            "symptom_duration_months": 4.0,
+            "clinic": 0,
+            "contraindicated": False,
+        }
+    )
     clinics = resolve_clinics(s, 1)
     ionto = [j for j, a in enumerate(ARMS) if "iontophoresis" in s["arms"][a]["modalities"]]
     linear = arm_probabilities(s, clinics, eps)[:, ionto].sum(axis=1)

@@ -69,8 +69,9 @@ def mar_dropout(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     ids = np.array([f"e{i:04d}" for i in range(n)])
     episodes = episodes_frame(ids, treated, rng.choice(["c1", "c2", "c3"], n))
     score = {
-        w: np.clip(baseline + MEAN[w] + EFFECT[w] * treated + episode_level
-                   + rng.normal(0, 0.7, n), 0, 10)
+        w: np.clip(
+            baseline + MEAN[w] + EFFECT[w] * treated + episode_level + rng.normal(0, 0.7, n), 0, 10
+        )
         for w in DAYS
     }
     improvement = baseline - score[4]
@@ -79,8 +80,11 @@ def mar_dropout(seed: int, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     parts = [pd.DataFrame({"episode_id": ids, "days_from_intake": 0, "score": baseline})]
     for w, day in DAYS.items():
         seen = np.ones(n, bool) if w == 4 else ~dropped
-        parts.append(pd.DataFrame({"episode_id": ids[seen], "days_from_intake": day,
-                                   "score": score[w][seen]}))
+        parts.append(
+            pd.DataFrame(
+                {"episode_id": ids[seen], "days_from_intake": day, "score": score[w][seen]}
+            )
+        )
     return episodes, pd.concat(parts, ignore_index=True).assign(instrument="nprs")
 
 
@@ -116,10 +120,16 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     episodes = episodes_frame(ids, first["arm"].to_numpy() == 1, first["clinic"].to_numpy())
     outcomes = pd.concat(
         [
-            pd.DataFrame({"episode_id": ids, "days_from_intake": 0,
-                          "score": first["baseline"].to_numpy()}),
-            pd.DataFrame({"episode_id": rows["patient"].astype(str),
-                          "days_from_intake": rows["week"] * 7, "score": rows["y"] + 10}),
+            pd.DataFrame(
+                {"episode_id": ids, "days_from_intake": 0, "score": first["baseline"].to_numpy()}
+            ),
+            pd.DataFrame(
+                {
+                    "episode_id": rows["patient"].astype(str),
+                    "days_from_intake": rows["week"] * 7,
+                    "score": rows["y"] + 10,
+                }
+            ),
         ],
         ignore_index=True,
     ).assign(instrument="prtee")
@@ -141,8 +151,10 @@ def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
     sd = tab.loc[[f"residual SD at week {w}" for w in (4, 6, 12, 26)], "estimate"]
     np.testing.assert_allclose(sd, np.sqrt(np.diag(ref["covariance"])), rtol=5e-6)
     assert r.estimate == pytest.approx(coef["factor(week)26:arm"], rel=1e-6)
-    assert r.n == {ARMS[0]: int((episodes["arm"] == ARMS[0]).sum()),
-                   ARMS[1]: int((episodes["arm"] == ARMS[1]).sum())}
+    assert r.n == {
+        ARMS[0]: int((episodes["arm"] == ARMS[0]).sum()),
+        ARMS[1]: int((episodes["arm"] == ARMS[1]).sum()),
+    }
     assert "unstructured" in r.estimator and "Satterthwaite" in r.estimator
     json.dumps(r.to_dict())
 
@@ -153,8 +165,9 @@ def test_mmrm_covariance_options_equal_nlme(covariance):
     ref = ref_all[f"emulated_{covariance}"]
     _, episodes, outcomes = reference_frame()
     af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance,
-             covariates_by_window=False)
+    r = mmrm(
+        af, windows=(4, 6, 12, 26), covariates=(), covariance=covariance, covariates_by_window=False
+    )
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     assert r.estimate == pytest.approx(coef["factor(week)12:arm"], rel=1e-6)
     assert covariance in r.estimator
@@ -212,8 +225,9 @@ def _growing_confounder(seed: int, n: int = 600) -> tuple[pd.DataFrame, pd.DataF
     rows = [pd.DataFrame({"episode_id": ids, "days_from_intake": 0, "score": baseline})]
     for w, day in DAYS.items():
         y = baseline - 8 - slope[w] * (age - 47) + level + rng.normal(0, 5, n)
-        rows.append(pd.DataFrame({"episode_id": ids, "days_from_intake": day,
-                                  "score": np.clip(y, 0, 100)}))
+        rows.append(
+            pd.DataFrame({"episode_id": ids, "days_from_intake": day, "score": np.clip(y, 0, 100)})
+        )
     return episodes, pd.concat(rows, ignore_index=True).assign(instrument="prtee")
 
 
@@ -222,8 +236,9 @@ def test_covariates_by_window_remove_the_shared_slope_bias_and_match_ancova():
     by window gives each window's ANCOVA estimate (GLS with identical regressors is OLS per
     window); with one shared age coefficient it is biased where the age effect has grown."""
     episodes, outcomes = _growing_confounder(4)
-    af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=("age_years",),
-                          adjust_for=("age_years",))
+    af = comparison_frame(
+        episodes, outcomes, "prtee", 12, ARMS, covariates=("age_years",), adjust_for=("age_years",)
+    )
     by_window = mmrm(af, windows=(4, 6, 12), clinic_effects=False).table.dropna(subset=["df"])
     shared = mmrm(af, windows=(4, 6, 12), clinic_effects=False, covariates_by_window=False)
     for row in by_window.itertuples():

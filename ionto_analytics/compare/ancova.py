@@ -65,7 +65,7 @@ def ancova(
     arm coefficient). Negative = less pain for lower-is-better instruments.
 
     Variance: see :func:`ols_fit` (``se="auto"`` → cluster-robust by clinic with ≥ 20 clinics,
-    else HC3 with a :class:`StatisticalWarning`).
+    else HC2 with a :class:`StatisticalWarning`).
 
     Parameters
     ----------
@@ -81,7 +81,7 @@ def ancova(
         Include clinic fixed effects.
     flexible : bool
         Continuous confounders as splines when the sample allows; False: all linear.
-    se : {"auto", "cluster", "hc3"}
+    se : {"auto", "cluster", "hc2", "hc3"}
         Variance estimator.
     cluster : str
         Cluster column for ``se="cluster"``.

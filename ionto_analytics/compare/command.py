@@ -8,7 +8,7 @@ The estimate is the difference in mean change from baseline at the chosen week, 
 minus second arm*, from ANCOVA (default), a linear mixed model over weeks 4, 6 and 12 (and
 the chosen week), inverse-probability-of-treatment weighting, or an MMRM over the same
 weeks. For ANCOVA and IPTW the variance is cluster-robust by clinic when there are at least
-20 clinics, otherwise HC3 (chosen here explicitly and stated in ``notes``); the mixed model
+20 clinics, otherwise HC2 (chosen here explicitly and stated in ``notes``); the mixed model
 and the MMRM use model-based standard errors with Satterthwaite degrees of freedom.
 ``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
 estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
@@ -343,9 +343,9 @@ def compare_frames(
     notes: list[str] = []
     n_clinics = int(cohort.episodes["clinic_id"].nunique())
     se = choose_se(n_clinics)
-    if se == "hc3" and spec.method in ("ancova", "iptw"):
+    if se == "hc2" and spec.method in ("ancova", "iptw"):
         notes.append(
-            f"{n_clinics} clinics (< {MIN_CLUSTERS}): HC3 robust variance with clinic fixed "
+            f"{n_clinics} clinics (< {MIN_CLUSTERS}): HC2 robust variance with clinic fixed "
             "effects instead of clinic-clustered standard errors"
         )
     with warnings.catch_warnings(record=True) as caught:
@@ -367,7 +367,7 @@ def _estimate(
     cohort: CohortResult,
     outcomes: pd.DataFrame,
     spec: ComparisonSpec,
-    se: Literal["cluster", "hc3"],
+    se: Literal["cluster", "hc2"],
 ) -> ComparisonResult:
     # every instrument's outcomes: the intake scores of the others are in the adjustment set
     af = comparison_frame(

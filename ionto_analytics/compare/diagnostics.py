@@ -153,7 +153,9 @@ def sparse_strata(
     [['a', 'y', 1, 12]]
     """
     counts = (
-        d.groupby([column, "arm"], observed=True).size().unstack("arm", fill_value=0)
+        d.groupby([column, "arm"], observed=True)
+        .size()
+        .unstack("arm", fill_value=0)
         .reindex(columns=list(arms), fill_value=0)
     )
     both = counts[(counts > 0).all(axis=1)]

@@ -20,7 +20,6 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -104,7 +103,7 @@ def dose_response(
     terms = "".join(f" + {t}" for t in design_terms(d, covariates, clinic_effects))
     lin, var_text, more = ols_fit(f"follow_up ~ dose_mA_min + baseline{terms}", d, se, "clinic_id")
     notes += more
-    se_used: Literal["cluster", "hc3"] = "cluster" if "cluster-robust" in var_text else "hc3"
+    se_used = "cluster" if "cluster-robust" in var_text else var_text.split()[0]
     spl_formula = (
         f"follow_up ~ cr(dose_mA_min, df={spline_df}, constraints='center') + baseline{terms}"
     )
@@ -116,7 +115,7 @@ def dose_response(
             cov_type="cluster", cov_kwds={"groups": pd.factorize(d["clinic_id"])[0]}, use_t=True
         )
     else:
-        spl = sm.OLS(y_spl, x_spl).fit(cov_type="HC3", use_t=True)
+        spl = sm.OLS(y_spl, x_spl).fit(cov_type=se_used, use_t=True)
     ref = float(d["dose_mA_min"].median()) if reference is None else float(reference)
     grid = np.linspace(d["dose_mA_min"].min(), d["dose_mA_min"].max(), n_grid)
     base_row = d.iloc[[0]]

@@ -239,7 +239,7 @@ def iptw(
        overlap ``T(1−e) + (1−T)e`` (ATO; no trimming needed, exact mean balance on the
        propensity-model covariates).
     3. Weighted least squares ``follow_up ~ treated + baseline``. ``variance="sandwich"``
-       (default): cluster-robust by clinic or HC3, as
+       (default): cluster-robust by clinic or HC2, as
        :func:`ionto_analytics.compare.fit.ols_fit`, treating the weights as known (usually
        conservative for the ATE). ``"m_estimation"``: stacked estimating equations of the
        propensity model and the weighted regression (``A⁻¹BA⁻ᵀ``, clustered by clinic when

@@ -162,7 +162,10 @@ def mixed_model(
 
 
 def _statsmodels_fit(
-    y: np.ndarray, design: RepeatedDesign, groups: np.ndarray, frame: AnalysisFrame,
+    y: np.ndarray,
+    design: RepeatedDesign,
+    groups: np.ndarray,
+    frame: AnalysisFrame,
     alpha: float,
 ) -> tuple[pd.DataFrame, float, list[str]]:
     notes: list[str] = []

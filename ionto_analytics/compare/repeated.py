@@ -318,8 +318,7 @@ def engine_fit(fit_call: Callable[[], FitT], what: str) -> tuple[FitT, list[str]
             warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
     if not fit.convergence.converged:
         msg = (
-            f"{what} did not converge ({fit.convergence.message}); treat the estimate with "
-            "caution"
+            f"{what} did not converge ({fit.convergence.message}); treat the estimate with caution"
         )
         warnings.warn(msg, StatisticalWarning, stacklevel=3)
         notes.append(msg)

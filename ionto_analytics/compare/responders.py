@@ -93,9 +93,7 @@ def _responder_flags(
     return flags, sorted(used)
 
 
-def _supplied_flags(
-    d: pd.DataFrame, excluded: dict[str, int]
-) -> tuple[pd.DataFrame, np.ndarray]:
+def _supplied_flags(d: pd.DataFrame, excluded: dict[str, int]) -> tuple[pd.DataFrame, np.ndarray]:
     # a missing flag is missing (counted in ``excluded``), never a responder; True/False,
     # 1/0 and pandas' nullable boolean (with <NA>) are accepted, anything else refused
     missing = d["responder"].isna().to_numpy()

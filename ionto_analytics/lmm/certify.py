@@ -76,8 +76,14 @@ def hessian_from_function(
 
 
 def certify(
-    gradient: np.ndarray, hessian: np.ndarray, optimizer_ok: bool, iterations: int,
-    message: str, *, at_boundary: bool, what: str,
+    gradient: np.ndarray,
+    hessian: np.ndarray,
+    optimizer_ok: bool,
+    iterations: int,
+    message: str,
+    *,
+    at_boundary: bool,
+    what: str,
 ) -> Convergence:
     """Check gradient, Hessian and boundary; warn for each failure; return the certificate.
 
@@ -92,17 +98,19 @@ def certify(
     if grad_norm > GRADIENT_TOLERANCE:
         problems.append(f"the gradient is {grad_norm:.3g} (tolerance {GRADIENT_TOLERANCE:g})")
     if not at_boundary and not min_eig > 0:
-        problems.append(
-            f"the Hessian is not positive definite (smallest eigenvalue {min_eig:.3g})"
-        )
+        problems.append(f"the Hessian is not positive definite (smallest eigenvalue {min_eig:.3g})")
     for problem in problems:
         warnings.warn(
             f"{what}: {problem}; the estimates may not be a maximum of the likelihood: "
             f"check the design (collinearity, tiny groups) or try a simpler covariance",
-            StatisticalWarning, stacklevel=3,
+            StatisticalWarning,
+            stacklevel=3,
         )
     return Convergence(
-        converged=not problems, gradient_norm=grad_norm, hessian_min_eigenvalue=min_eig,
-        at_boundary=at_boundary, iterations=iterations,
+        converged=not problems,
+        gradient_norm=grad_norm,
+        hessian_min_eigenvalue=min_eig,
+        at_boundary=at_boundary,
+        iterations=iterations,
         message="; ".join([message, *problems]),
     )

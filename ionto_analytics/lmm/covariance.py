@@ -117,37 +117,48 @@ def _het(corr: Callable, r_of: Callable) -> Callable:
 
 STRUCTURES: dict[str, Structure] = {
     "unstructured": Structure(
-        "unstructured", lambda T: T * (T + 1) // 2, _unstructured, _unstructured_start,
+        "unstructured",
+        lambda T: T * (T + 1) // 2,
+        _unstructured,
+        _unstructured_start,
         lambda T: slice(0, 0),
     ),
     "cs": Structure(
-        "cs", lambda T: 2,
+        "cs",
+        lambda T: 2,
         lambda th, T: np.exp(th[0]) * _cs_corr(_cs_r(th[1], T), T),
-        lambda S: np.array([np.log(np.mean(np.diag(S))),
-                            _cs_z(_mean_offdiag_corr(S, False), S.shape[0])]),
+        lambda S: np.array(
+            [np.log(np.mean(np.diag(S))), _cs_z(_mean_offdiag_corr(S, False), S.shape[0])]
+        ),
         lambda T: slice(1, 2),
     ),
     "ar1": Structure(
-        "ar1", lambda T: 2,
+        "ar1",
+        lambda T: 2,
         lambda th, T: np.exp(th[0]) * _ar1_corr(np.tanh(th[1]), T),
-        lambda S: np.array([np.log(np.mean(np.diag(S))),
-                            np.arctanh(_mean_offdiag_corr(S, True))]),
+        lambda S: np.array([np.log(np.mean(np.diag(S))), np.arctanh(_mean_offdiag_corr(S, True))]),
         lambda T: slice(1, 2),
     ),
     "heterogeneous_cs": Structure(
-        "heterogeneous_cs", lambda T: T + 1, _het(_cs_corr, _cs_r),
-        lambda S: np.r_[0.5 * np.log(np.diag(S)),
-                        _cs_z(_mean_offdiag_corr(S, False), S.shape[0])],
+        "heterogeneous_cs",
+        lambda T: T + 1,
+        _het(_cs_corr, _cs_r),
+        lambda S: np.r_[0.5 * np.log(np.diag(S)), _cs_z(_mean_offdiag_corr(S, False), S.shape[0])],
         lambda T: slice(T, T + 1),
     ),
     "heterogeneous_ar1": Structure(
-        "heterogeneous_ar1", lambda T: T + 1, _het(_ar1_corr, lambda z, T: np.tanh(z)),
+        "heterogeneous_ar1",
+        lambda T: T + 1,
+        _het(_ar1_corr, lambda z, T: np.tanh(z)),
         lambda S: np.r_[0.5 * np.log(np.diag(S)), np.arctanh(_mean_offdiag_corr(S, True))],
         lambda T: slice(T, T + 1),
     ),
     "diagonal": Structure(
-        "diagonal", lambda T: T, lambda th, T: np.diag(np.exp(2 * th[:T])),
-        lambda S: 0.5 * np.log(np.diag(S)), lambda T: slice(0, 0),
+        "diagonal",
+        lambda T: T,
+        lambda th, T: np.diag(np.exp(2 * th[:T])),
+        lambda S: 0.5 * np.log(np.diag(S)),
+        lambda T: slice(0, 0),
     ),
 }
 

@@ -31,9 +31,7 @@ def spd_inverse(A: np.ndarray) -> tuple[np.ndarray, float]:
     """
     factor, info = lapack.dpotrf(A, lower=False, clean=True)
     if info > 0:
-        raise np.linalg.LinAlgError(
-            f"matrix is not positive definite (leading minor {info})"
-        )
+        raise np.linalg.LinAlgError(f"matrix is not positive definite (leading minor {info})")
     logdet = 2 * float(np.sum(np.log(np.diag(factor))))
     upper, info = lapack.dpotri(factor, lower=False)
     if info > 0:

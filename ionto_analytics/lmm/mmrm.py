@@ -150,8 +150,13 @@ def _optimize(crit: _Criterion, theta0: np.ndarray) -> tuple[np.ndarray, bool, i
         value, grad = crit.value_and_gradient(theta)
         return value / scale, grad / scale
 
-    res = optimize.minimize(scaled, theta0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+    res = optimize.minimize(
+        scaled,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10},
+    )
     theta, iterations = res.x, int(res.nit)
     value, grad = crit.value_and_gradient(theta)
     for _ in range(_NEWTON_STEPS):
@@ -176,8 +181,12 @@ def _optimize(crit: _Criterion, theta0: np.ndarray) -> tuple[np.ndarray, bool, i
 
 
 def fit_mmrm(
-    y: ArrayLike, X: ArrayLike, groups: ArrayLike, windows: ArrayLike,
-    covariance: str = "unstructured", method: str = "REML",
+    y: ArrayLike,
+    X: ArrayLike,
+    groups: ArrayLike,
+    windows: ArrayLike,
+    covariance: str = "unstructured",
+    method: str = "REML",
 ) -> MMRMFit:
     """Fit an MMRM: fixed effects ``X beta`` and one covariance over the windows.
 
@@ -234,16 +243,28 @@ one per window first
             f"MMRM ({covariance}): the covariance estimate is on the boundary (a "
             f"correlation at +-1 or a singular matrix); its df and SEs are unreliable: try a "
             f"simpler structure or check for windows with few patients",
-            StatisticalWarning, stacklevel=2,
+            StatisticalWarning,
+            stacklevel=2,
         )
     hessian = hessian_from_gradient(crit.gradient, theta)
     _, grad = crit.value_and_gradient(theta)
-    cert = certify(grad, hessian, ok, iterations, message, at_boundary=boundary,
-                   what=f"MMRM ({covariance})")
+    cert = certify(
+        grad, hessian, ok, iterations, message, at_boundary=boundary, what=f"MMRM ({covariance})"
+    )
     theta_cov = 2 * np.linalg.pinv(hessian) if boundary else 2 * np.linalg.inv(hessian)
     return MMRMFit(
-        beta=ev.beta, cov_beta=ev.A_inv, dcov_beta=crit.dcov_beta(theta, ev),
-        theta_cov=theta_cov, loglik=-ev.value / 2, method="REML" if reml else "ML",
-        n_obs=stats.n_obs, n_groups=n_groups, convergence=cert, covariance=sigma,
-        structure=covariance, theta=theta, windows=labels, n_patterns=stats.counts.size,
+        beta=ev.beta,
+        cov_beta=ev.A_inv,
+        dcov_beta=crit.dcov_beta(theta, ev),
+        theta_cov=theta_cov,
+        loglik=-ev.value / 2,
+        method="REML" if reml else "ML",
+        n_obs=stats.n_obs,
+        n_groups=n_groups,
+        convergence=cert,
+        covariance=sigma,
+        structure=covariance,
+        theta=theta,
+        windows=labels,
+        n_patterns=stats.counts.size,
     )

@@ -75,9 +75,7 @@ def _profile(s: SizeStats, gamma: float, reml: bool) -> _Profile:
     q = s.yty - c @ s.syy - b @ beta
     dof = s.n_obs - (b.size if reml else 0)
     cluster_ss = s.syy - 2 * s.sxy @ beta + np.einsum("kab,a,b->k", s.sxx, beta, beta)
-    derivative = (
-        -dof * (dc @ cluster_ss) / q + s.counts @ (s.sizes / (1 + s.sizes * gamma))
-    )
+    derivative = -dof * (dc @ cluster_ss) / q + s.counts @ (s.sizes / (1 + s.sizes * gamma))
     value = dof * (_LOG_2PI + np.log(q / dof) + 1) + s.counts @ np.log1p(s.sizes * gamma)
     if reml:
         value += logdet_A
@@ -91,8 +89,10 @@ def _deviance(s: SizeStats, tau2: float, sigma2: float, reml: bool) -> float:
     dof = s.n_obs - (prof.beta.size if reml else 0)
     gamma = tau2 / sigma2
     return float(
-        dof * (_LOG_2PI + np.log(sigma2)) + s.counts @ np.log1p(s.sizes * gamma)
-        + (prof.logdet_A if reml else 0.0) + prof.q / sigma2
+        dof * (_LOG_2PI + np.log(sigma2))
+        + s.counts @ np.log1p(s.sizes * gamma)
+        + (prof.logdet_A if reml else 0.0)
+        + prof.q / sigma2
     )
 
 
@@ -118,8 +118,11 @@ def _search(s: SizeStats, reml: bool) -> tuple[float, int, str]:
     slopes = np.array([slope(g) for g in _GRID])
     candidates = [0.0] if slopes[0] >= 0 else []
     for i in np.flatnonzero((slopes[:-1] < 0) & (slopes[1:] >= 0)):
-        candidates.append(optimize.brentq(slope, _GRID[i], _GRID[i + 1], xtol=1e-300,
-                                          rtol=4 * np.finfo(float).eps))
+        candidates.append(
+            optimize.brentq(
+                slope, _GRID[i], _GRID[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps
+            )
+        )
     if slopes[-1] < 0:
         candidates.append(_GRID[-1])
     values = [_profile(s, g, reml).value for g in candidates]
@@ -180,15 +183,17 @@ def fit_random_intercept(
             f"(variance ratio {gamma:.3g}); the model reduces to "
             f"{'ordinary least squares' if gamma == 0.0 else 'patient means'}, and the "
             f"variance's SE and the df are unreliable",
-            StatisticalWarning, stacklevel=2,
+            StatisticalWarning,
+            stacklevel=2,
         )
     H_unit = hessian_from_function(
         lambda u: _deviance(s, u[0] * sigma2, u[1] * sigma2, reml), np.array([gamma, 1.0])
     )
     hessian = H_unit / sigma2**2
     gradient = np.array([0.0 if at_boundary else prof.derivative * max(gamma, 1.0)])
-    cert = certify(gradient, H_unit, True, evaluations, note, at_boundary=at_boundary,
-                   what="random intercept")
+    cert = certify(
+        gradient, H_unit, True, evaluations, note, at_boundary=at_boundary, what="random intercept"
+    )
     cov = sigma2 * prof.A_inv
     if at_boundary:
         theta_cov = np.zeros((2, 2))
@@ -196,8 +201,15 @@ def fit_random_intercept(
     else:
         theta_cov = 2 * np.linalg.inv(hessian)
     return RandomInterceptFit(
-        beta=prof.beta, cov_beta=cov, dcov_beta=_dcov_beta(s, cov, tau2, sigma2),
-        theta_cov=theta_cov, loglik=-prof.value / 2, method="REML" if reml else "ML",
-        n_obs=s.n_obs, n_groups=s.n_groups, convergence=cert, patient_variance=float(tau2),
+        beta=prof.beta,
+        cov_beta=cov,
+        dcov_beta=_dcov_beta(s, cov, tau2, sigma2),
+        theta_cov=theta_cov,
+        loglik=-prof.value / 2,
+        method="REML" if reml else "ML",
+        n_obs=s.n_obs,
+        n_groups=s.n_groups,
+        convergence=cert,
+        patient_variance=float(tau2),
         residual_variance=float(sigma2),
     )

@@ -70,8 +70,16 @@ def size_stats(y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_groups: int) -
         syy.append(float(syk @ syk))
         counts.append(int(rows.sum()))
     return SizeStats(
-        xtx=X.T @ X, xty=X.T @ y, yty=float(y @ y), sizes=sizes, counts=np.array(counts),
-        sxx=np.array(sxx), sxy=np.array(sxy), syy=np.array(syy), n_obs=n, n_groups=n_groups,
+        xtx=X.T @ X,
+        xty=X.T @ y,
+        yty=float(y @ y),
+        sizes=sizes,
+        counts=np.array(counts),
+        sxx=np.array(sxx),
+        sxy=np.array(sxy),
+        syy=np.array(syy),
+        n_obs=n,
+        n_groups=n_groups,
     )
 
 
@@ -106,8 +114,12 @@ def _refuse_duplicates(codes: np.ndarray, windows: np.ndarray, T: int) -> None:
 
 
 def pattern_stats(
-    y: np.ndarray, X: np.ndarray, codes: np.ndarray, n_groups: int,
-    windows: np.ndarray, T: int,
+    y: np.ndarray,
+    X: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    windows: np.ndarray,
+    T: int,
 ) -> PatternStats:
     """Compute :class:`PatternStats`: one GEMM of size ``(T p)^2`` per pattern."""
     _refuse_duplicates(codes, windows, T)
@@ -129,10 +141,9 @@ def pattern_stats(
     E = np.empty((P, T, T))
     masks = ((ids[:, None] >> np.arange(T)) & 1).astype(bool)
     for q, (start, count) in enumerate(zip(starts, counts, strict=True)):
-        xf = Xw[start:start + count].reshape(count, T * p)
-        yf = Yw[start:start + count]
+        xf = Xw[start : start + count].reshape(count, T * p)
+        yf = Yw[start : start + count]
         C[q] = (xf.T @ xf).reshape(T, p, T, p).transpose(0, 2, 1, 3)
         D[q] = (xf.T @ yf).reshape(T, p, T).transpose(0, 2, 1)
         E[q] = yf.T @ yf
-    return PatternStats(masks=masks, counts=counts, C=C, D=D, E=E, n_obs=y.size,
-                        n_groups=n_groups)
+    return PatternStats(masks=masks, counts=counts, C=C, D=D, E=E, n_obs=y.size, n_groups=n_groups)

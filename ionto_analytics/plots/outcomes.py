@@ -166,8 +166,7 @@ def _direction_panels(rows: pd.DataFrame) -> list[tuple[bool | None, np.ndarray]
     lower-is-better first: instruments of opposite directions never share an axis."""
     inst = rows["instrument"] if "instrument" in rows else pd.Series(None, index=rows.index)
     higher = [
-        get_instrument(str(i)).higher_is_better if isinstance(i, str) and i else None
-        for i in inst
+        get_instrument(str(i)).higher_is_better if isinstance(i, str) and i else None for i in inst
     ]
     keys = sorted(set(higher), key=lambda h: {False: 0, True: 1, None: 2}[h])
     return [(k, np.flatnonzero([h is k for h in higher])) for k in keys]

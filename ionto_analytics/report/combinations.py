@@ -2,7 +2,7 @@
 
 * **Comparisons**: iontophoresis + exercise (+ manual therapy) against exercise (+ manual
   therapy), per condition on its own instrument at week 6, by ANCOVA with IPTW beside it
-  (:func:`ionto_analytics.compare.command.compare_frames`: clinic fixed effects and HC3
+  (:func:`ionto_analytics.compare.command.compare_frames`: clinic fixed effects and HC2
   variance below 20 clinics). A quarter holds too few discharged episodes per arm for a
   stable contrast, so the cohort is the episodes **discharged in the four quarters ending
   with the report's quarter** (said in the section). A contrast with fewer than 11

@@ -161,8 +161,7 @@ def check_same_study(packages: Sequence[Package]) -> None:
     for p in packages:
         if p.site in seen:
             raise SchemaError(
-                f"site {p.site!r} sent two packages ({seen[p.site]} and "
-                f"{p.path}); keep one"
+                f"site {p.site!r} sent two packages ({seen[p.site]} and {p.path}); keep one"
             )
         seen[p.site] = p.path
 

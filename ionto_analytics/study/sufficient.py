@@ -11,7 +11,7 @@ A cross-product of two indicator columns (the intercept, ``treated``, a sex dumm
 of episodes (``n`` itself, n treated, n male, n treated and male, ...): every such cell must
 be 0 or at least the threshold, else the site's statistics are withheld
 (:func:`sufficient_statistics` raises). The variance is the classical one (homoscedastic):
-the robust HC3 and cluster variances need per-row leverages or per-clinic scores.
+the robust HC2 and cluster variances need per-row leverages or per-clinic scores.
 
 Examples
 --------
