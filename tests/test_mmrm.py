@@ -208,7 +208,7 @@ def test_ionto_compare_method_mmrm():
     assert report.result.estimate == pytest.approx(direct.estimate, rel=1e-9)
     out = report.to_dict()
     assert out["method"] == "mmrm" and "MMRM" in out["estimator"]
-    assert not any("HC3" in note for note in out["notes"])
+    assert not any("HC2" in note for note in out["notes"])
 
 
 def _growing_confounder(seed: int, n: int = 600) -> tuple[pd.DataFrame, pd.DataFrame]:
