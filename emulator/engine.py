@@ -181,6 +181,7 @@ def _chunk(
         rx.integers(int(lo), int(hi) + 1, n), unit="D"
     )
     eps["rx_volume_mL"] = np.round(rx.uniform(*s["drug"]["volume_mL"], n) * 2) / 2
+    calendar = visits[["episode_row", "seq", "day", "kind"]]
     visits = visits[keep].copy()
     vrow_map = np.full(len(keep), -1)
     vrow_map[np.flatnonzero(keep)] = np.arange(keep.sum())
@@ -224,6 +225,7 @@ def _chunk(
         "tables": tables,
         "sessions": sessions,
         "visits": visits,
+        "calendar": calendar,
         "truth_rng": g["truth"],
         "device_files": device_files,
     }
@@ -434,7 +436,7 @@ def emulate(
             for table, df in res["tables"].items():
                 ehr.write(table, df)
             fhir.write_chunk(ci, res["eps"], res["tables"], res["sessions"])
-            truth.add(res["truth_rng"], cl, res["eps"], res["dose"])
+            truth.add(res["truth_rng"], cl, res["eps"], res["dose"], res["calendar"])
             key.add(res["eps"], res["sessions"], res["dose"], cl)
             device_files += res["device_files"]
             if progress is not None:

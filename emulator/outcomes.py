@@ -13,6 +13,11 @@ Improvement of patient ``i`` at week ``t`` in SMD units of the instrument's base
 ``ionto_fade_end_week``; ``D_i`` is the patient's cumulative correct-polarity dose. The
 observed score is ``quantize(baseline + better_sign * sd * (imp + noise_smd * e))``.
 
+The counterfactual truth (:class:`TruthAccumulator`) states each contrast twice: at exactly
+day ``7·W`` of every truth week, and at the day the week-W window of
+:mod:`data_schemas.windows` selects among the episode's planned visits, which is what an
+analysis of the exports measures while an arm's effect still moves inside the window.
+
 Examples
 --------
 >>> ionto_curve(np.array([0.0, 1.0, 2.0, 3.5, 6.0]), 2.0, 5.0).tolist()
@@ -27,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from data_schemas.vocabulary import ARMS
+from data_schemas.windows import nearest_in_window
 
 from .assignment import covariates
 from .population import baseline_sd, better_sign, quantize
@@ -117,6 +123,42 @@ def _collects(instr: str, seq: np.ndarray, kind: np.ndarray, every: int) -> np.n
     if instr == "groc":
         return scheduled & (seq > 0)
     return scheduled
+
+
+def window_visit_days(
+    scenario: dict[str, Any], instr: str, visits: pd.DataFrame, has: np.ndarray
+) -> np.ndarray:
+    """Day of the visit each episode's truth-week window selects for ``instr`` (NaN: none).
+
+    Among the planned visits (``visits``, before dropout) at which ``instr`` is collected,
+    the window rule of :func:`data_schemas.windows.nearest_in_window` picks the one nearest
+    day ``7·W`` inside the week-W window; episodes not scored on ``instr`` (``has`` False)
+    or with no such visit get NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(has), len(TRUTH_WEEKS))``, days from intake.
+
+    Examples
+    --------
+    >>> from emulator.scenario import load_scenario
+    >>> visits = pd.DataFrame({"episode_row": [0, 0, 0, 1, 1], "seq": [0, 1, 2, 0, 1],
+    ...                        "day": [0, 12, 16, 0, 30], "kind": "treatment"})
+    >>> window_visit_days(load_scenario(), "nprs", visits, np.array([True, True]))[:, 0]
+    array([12., nan])
+    """
+    row = visits["episode_row"].to_numpy()
+    every = scenario["schedule"]["progress_every_visits"]
+    collected = has[row] & _collects(
+        instr, visits["seq"].to_numpy(), visits["kind"].to_numpy(), every
+    )
+    row, day = row[collected], visits["day"].to_numpy()[collected]
+    days = np.full((len(has), len(TRUTH_WEEKS)), np.nan)
+    for wi, week in enumerate(TRUTH_WEEKS):
+        chosen = nearest_in_window(row, day, int(week))
+        days[row[chosen], wi] = day[chosen]
+    return days
 
 
 def observe(
@@ -218,22 +260,49 @@ def apply_dropout(
 class TruthAccumulator:
     """Running sums for the counterfactual estimand (memory does not grow with patients).
 
-    For every condition, instrument, arm and week it sums the change from baseline each
-    patient would show under that arm: same patient, same noise draws, clipping and
-    rounding applied. Dividing by the count gives the population mean under the arm.
+    For every condition, instrument, arm and truth week it sums the change from baseline
+    each patient would show under that arm: same patient, same noise draws, clipping and
+    rounding applied. Dividing by the count gives the population mean under the arm. It
+    does so twice with the same draws: at exactly week W (``sums``), and at the day the
+    week-W window selects among the patient's planned visits (``window_sums``, over the
+    ``window_counts`` patients with such a visit), the quantity a windowed analysis of
+    complete (no-dropout) data estimates.
     """
 
     def __init__(self, scenario: dict[str, Any]) -> None:
         self.scenario = scenario
         self.sums: dict[tuple[str, str, str, float], float] = {}
         self.counts: dict[tuple[str, str], int] = {}
+        self.window_sums: dict[tuple[str, str, str, float], float] = {}
+        self.window_counts: dict[tuple[str, str, float], int] = {}
         self.dose_sum: dict[str, float] = {}
         self.n_condition: dict[str, int] = {}
 
     def add(
-        self, rng: np.random.Generator, clinics: list[Clinic], eps: pd.DataFrame, dose: np.ndarray
+        self,
+        rng: np.random.Generator,
+        clinics: list[Clinic],
+        eps: pd.DataFrame,
+        dose: np.ndarray,
+        visits: pd.DataFrame,
     ) -> None:
-        """Add one chunk of episodes (``dose``: potential cumulative effective dose)."""
+        """Add one chunk of episodes.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The truth stream: one standard normal per episode, instrument and truth week.
+        clinics : list of Clinic
+            The network's clinics.
+        eps : pandas.DataFrame
+            The chunk's episodes.
+        dose : numpy.ndarray
+            Potential cumulative effective dose per episode.
+        visits : pandas.DataFrame
+            The chunk's planned visit calendar before dropout (``episode_row``, ``seq``,
+            ``day``, ``kind``; :func:`emulator.schedule.visit_calendar`): the windowed
+            estimand is the no-dropout one that an estimator valid under MAR targets.
+        """
         s = self.scenario
         level = natural_level(s, clinics, eps)
         tau = np.array([s["conditions"][c]["natural_history_tau_weeks"] for c in eps["condition"]])
@@ -251,6 +320,7 @@ class TruthAccumulator:
             e = rng.standard_normal((len(eps), len(weeks)))
             if not has.any():
                 continue
+            window_day = window_visit_days(s, instr, visits, has)
             for c in np.unique(cond[has]):
                 m = has & (cond == c)
                 sd = baseline_sd(s, c, instr)
@@ -259,18 +329,25 @@ class TruthAccumulator:
                 )
                 key = (c, instr)
                 self.counts[key] = self.counts.get(key, 0) + int(m.sum())
+                counted = ~np.isnan(window_day[m])
+                window_t = np.where(counted, window_day[m] / 7.0, weeks[None, :])
+                n_counted = counted.sum(axis=0)
+                for wi, w in enumerate(weeks):
+                    k3 = (c, instr, float(w))
+                    self.window_counts[k3] = self.window_counts.get(k3, 0) + int(n_counted[wi])
                 for arm in ARMS:
                     fl = arm_flags(s, np.array([arm]))
-                    imp = improvement(
-                        s,
-                        weeks[None, :],
-                        level[m, None],
-                        tau[m, None],
-                        (fl[0][0], fl[1][0], fl[2][0]),
-                        dose[m, None],
-                    )
+                    flags = (fl[0][0], fl[1][0], fl[2][0])
+                    patient = (level[m, None], tau[m, None], flags, dose[m, None])
+                    imp = improvement(s, weeks[None, :], *patient)
                     score = _score(s, instr, base[:, None], np.float64(sd), imp, e[m])
                     change = (score - base[:, None]).sum(axis=0)
+                    imp = improvement(s, window_t, *patient)
+                    score = _score(s, instr, base[:, None], np.float64(sd), imp, e[m])
+                    window_change = np.where(counted, score - base[:, None], 0.0).sum(axis=0)
                     for wi, w in enumerate(weeks):
                         k4 = (c, instr, arm, float(w))
                         self.sums[k4] = self.sums.get(k4, 0.0) + float(change[wi])
+                        self.window_sums[k4] = self.window_sums.get(k4, 0.0) + float(
+                            window_change[wi]
+                        )

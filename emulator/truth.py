@@ -1,5 +1,13 @@
 """``ground_truth.json``: the planted effects in the estimand's terms plus the answer key.
 
+Every effect row states a contrast two ways, with the same patients and noise draws:
+``difference``, the counterfactual mean change at exactly day 7·W, and
+``window_difference``, the same at the day the week-W window (``window_first_day`` to
+``window_last_day``, :mod:`data_schemas.windows`) selects among each episode's planned
+visits, over the ``window_n`` episodes with such a visit. The second is what an unbiased
+windowed analysis of complete data estimates; the two differ where an arm's effect still
+moves inside the window (iontophoresis at week 2).
+
 The answer key (per episode and per session) is streamed to temporary JSON-lines files while
 chunks are processed and spliced into ``ground_truth.json`` at the end, so memory stays flat.
 Schema: ``data_schemas/ground_truth.schema.json``.
@@ -21,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from data_schemas.vocabulary import ARMS
+from data_schemas.windows import window_days
 
 from .outcomes import TRUTH_WEEKS, TruthAccumulator, arm_flags, ionto_curve
 from .population import baseline_sd
@@ -37,6 +46,10 @@ PAIR_FIELDS = (
     "structural",
     "structural_smd",
     "n",
+    "window_first_day",
+    "window_last_day",
+    "window_difference",
+    "window_n",
 )
 
 
@@ -149,7 +162,11 @@ class AnswerKey:
 
 
 def effect_table(s: dict[str, Any], acc: TruthAccumulator) -> list[dict[str, Any]]:
-    """Every (condition, instrument, arm, versus, week) planted difference."""
+    """Every (condition, instrument, arm, versus, week) planted difference.
+
+    ``window_difference`` is None when no episode of the cell has a visit in the window at
+    which the instrument is collected (``window_n`` 0).
+    """
     out = []
     for (cond, instr), n in sorted(acc.counts.items()):
         mean_dose = acc.dose_sum[cond] / max(acc.n_condition[cond], 1)
@@ -157,6 +174,12 @@ def effect_table(s: dict[str, Any], acc: TruthAccumulator) -> list[dict[str, Any
         sign = 1.0 if s["instruments"][instr]["better"] == "higher" else -1.0
         for w in TRUTH_WEEKS:
             means = {a: acc.sums[(cond, instr, a, float(w))] / n for a in ARMS}
+            first_day, last_day = window_days(int(w))
+            n_window = acc.window_counts[(cond, instr, float(w))]
+            window_means = {
+                a: acc.window_sums[(cond, instr, a, float(w))] / n_window if n_window else None
+                for a in ARMS
+            }
             for a in ARMS:
                 for b in ARMS:
                     if a == b:
@@ -164,6 +187,7 @@ def effect_table(s: dict[str, Any], acc: TruthAccumulator) -> list[dict[str, Any
                     smd = float(
                         structural_smd(s, a, w, mean_dose) - structural_smd(s, b, w, mean_dose)
                     )
+                    wa, wb = window_means[a], window_means[b]
                     out.append(
                         {
                             "condition": cond,
@@ -175,6 +199,10 @@ def effect_table(s: dict[str, Any], acc: TruthAccumulator) -> list[dict[str, Any
                             "structural": round(sign * sd * smd, 6),
                             "structural_smd": round(smd, 6),
                             "n": n,
+                            "window_first_day": first_day,
+                            "window_last_day": last_day,
+                            "window_difference": None if wa is None else round(wa - wb, 6),
+                            "window_n": n_window,
                         }
                     )
     return out
@@ -217,11 +245,17 @@ def write_ground_truth(
             **run,
         },
         "estimand": (
-            "difference = mean change from baseline under `arm` minus under `versus` at `week`, "
-            "averaged over the emulated patients of `condition` who are scored on `instrument` "
-            "(same patient and noise draws, only the arm swapped; clipping and rounding applied). "
-            "Change is in instrument points, signed as the instrument is (for lower-is-better "
-            "scales a benefit is negative); GROC has no baseline (taken as 0)."
+            "difference = mean change from baseline under `arm` minus under `versus` at exactly "
+            "day 7*`week`, averaged over the emulated patients of `condition` who are scored on "
+            "`instrument` (same patient and noise draws, only the arm swapped; clipping and "
+            "rounding applied). window_difference = the same contrast where each patient's "
+            "change is taken at the day the week-`week` window selects (the planned visit, "
+            "before dropout, at which `instrument` is collected that lies in days "
+            "`window_first_day`-`window_last_day` and is nearest day 7*`week`, ties to the "
+            "earlier day), averaged over the `window_n` patients with such a visit: what a "
+            "windowed analysis of complete data estimates. Change is in instrument points, "
+            "signed as the instrument is (for lower-is-better scales a benefit is negative); "
+            "GROC has no baseline (taken as 0)."
         ),
         "weeks": [float(w) for w in TRUTH_WEEKS],
         "effects": effect_table(s, acc),

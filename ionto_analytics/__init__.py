@@ -62,7 +62,7 @@ _PUBLIC: dict[str, str] = {
     "clinic_funnel": "ionto_analytics.funnel",
     "quarter_funnel": "ionto_analytics.report.combinations",
     "report_quarter": "ionto_analytics.report",
-    "window_text": "ionto_analytics.windows",
+    "window_text": "data_schemas.windows",
     "explore": "ionto_analytics.explorer",
     "Explorer": "ionto_analytics.widgets",
     "TraceViewer": "ionto_analytics.widgets",

@@ -40,6 +40,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from data_schemas.vocabulary import CONDITION_FAMILIES, CONDITIONS, conditions_in
+from data_schemas.windows import window_text
 from ionto_analytics.compare.responders import wilson_interval
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
@@ -55,7 +56,6 @@ from ionto_analytics.suppression import (
     is_small,
     suppress_counts,
 )
-from ionto_analytics.windows import window_text
 
 __all__ = [
     "ExplorerView",

@@ -1,6 +1,6 @@
 """Change from baseline at stated windows, MCID responders, time to first MCID, per-visit change.
 
-The baseline and follow-up windows are those of :mod:`ionto_analytics.windows` (the rule
+The baseline and follow-up windows are those of :mod:`data_schemas.windows` (the rule
 is written there once); **same-day duplicates** of one (episode, instrument) are averaged
 first.
 
@@ -27,9 +27,15 @@ import pandas as pd
 from scipy import stats
 
 from data_schemas.frames import require_columns
+from data_schemas.windows import (
+    BASELINE_MAX_DAY,
+    Window,
+    nearest_in_window,
+    window_label,
+    window_week,
+)
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import check_scores, get_instrument, select_mcid
-from ionto_analytics.windows import BASELINE_MAX_DAY, Window, window_days, window_label, window_week
 
 __all__ = [
     "baseline_scores",
@@ -109,11 +115,9 @@ def _pick_window(df: pd.DataFrame, label: str, max_day: int) -> pd.DataFrame:
     if week is None:
         cand = df[df["day"] > max_day].sort_values(["episode_id", "instrument", "day"])
         return cand.groupby(["episode_id", "instrument"], as_index=False).last()
-    first, last = window_days(week)
-    cand = df[df["day"].between(first, last) & (df["day"] > max_day)]
-    cand = cand.assign(dist=(cand["day"] - 7 * week).abs())
-    cand = cand.sort_values(["episode_id", "instrument", "dist", "day"])
-    return cand.groupby(["episode_id", "instrument"], as_index=False).first().drop(columns="dist")
+    group = df.groupby(["episode_id", "instrument"], sort=True).ngroup().to_numpy()
+    chosen = nearest_in_window(group, df["day"].to_numpy(dtype=float), week)
+    return df.iloc[chosen].reset_index(drop=True)
 
 
 def change_from_baseline(

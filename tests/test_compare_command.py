@@ -214,7 +214,7 @@ def test_filtered_read_gives_the_unfiltered_answer(
 def test_text_fits_80_columns_and_names_window_analysis_set_and_mcid(
     emulated_store: EmulatedStore,
 ) -> None:
-    from ionto_analytics.windows import window_text
+    from data_schemas.windows import window_text
 
     result = runner.invoke(
         app,

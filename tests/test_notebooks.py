@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 import ionto_analytics as ia
-from ionto_analytics.windows import window_days
+from data_schemas.windows import window_days
 from tests.notebook_fixtures import notebook_store_url  # noqa: F401  (fixture)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"

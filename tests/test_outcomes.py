@@ -7,6 +7,12 @@ import pandas as pd
 import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from data_schemas.windows import (
+    FOLLOW_UP_WEEKS,
+    window_days,
+    window_label,
+    window_tolerance,
+)
 from ionto_analytics.errors import InputError
 from ionto_analytics.outcomes import (
     baseline_scores,
@@ -15,12 +21,6 @@ from ionto_analytics.outcomes import (
     kaplan_meier,
     mcid_responders,
     time_to_mcid,
-)
-from ionto_analytics.windows import (
-    FOLLOW_UP_WEEKS,
-    window_days,
-    window_label,
-    window_tolerance,
 )
 
 

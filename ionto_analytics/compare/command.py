@@ -52,6 +52,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from data_schemas.vocabulary import ARMS, CONDITION_FAMILIES, CONDITIONS, conditions_in
+from data_schemas.windows import window_days, window_text
 from ionto_analytics.cohorts import CohortResult
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.fit import MIN_CLUSTERS, choose_se
@@ -66,7 +67,6 @@ from ionto_analytics.instruments import REGISTRY, Mcid, get_instrument, select_m
 from ionto_analytics.jsonable import jsonable
 from ionto_analytics.loaders import load_episodes, load_ledger, load_outcomes, load_sessions
 from ionto_analytics.provenance import code_version, ledger_sha256
-from ionto_analytics.windows import window_days, window_text
 
 __all__ = [
     "WIDTH",

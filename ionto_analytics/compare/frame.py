@@ -38,6 +38,7 @@ import pandas as pd
 import patsy
 
 from data_schemas.vocabulary import ARMS, conditions_in
+from data_schemas.windows import window_label
 from ionto_analytics.compare.adjustment import (
     MIN_PER_SPLINE_DF,
     SPLINE_DF,
@@ -47,7 +48,6 @@ from ionto_analytics.compare.adjustment import (
 from ionto_analytics.errors import InputError
 from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import change_from_baseline
-from ionto_analytics.windows import window_label
 
 __all__ = [
     "ANALYSIS_COLUMNS",

@@ -68,7 +68,7 @@ def mixed_model(
     """Linear mixed model over all follow-up windows; arm contrast at the frame's week.
 
     Each episode of ``frame`` contributes one row per window in ``windows`` where it has a
-    score (the non-overlapping window rule of :mod:`ionto_analytics.windows`). Model (REML)::
+    score (the non-overlapping window rule of :mod:`data_schemas.windows`). Model (REML)::
 
         follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline
                     + C(week):(covariates + clinic)

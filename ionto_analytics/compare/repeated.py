@@ -1,7 +1,7 @@
 """What the repeated-measures estimators share: the long frame, its design, the contrasts.
 
 :func:`long_frame` takes an :class:`~ionto_analytics.compare.frame.AnalysisFrame` to one
-row per episode and follow-up window (the windows of :mod:`ionto_analytics.windows` never
+row per episode and follow-up window (the windows of :mod:`data_schemas.windows` never
 overlap, so each score is in at most one row); :func:`repeated_design` builds the standard
 fixed effects of a repeated-measures model of the follow-up score::
 
@@ -47,12 +47,12 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from data_schemas.windows import window_label
 from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame, design_terms
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.lmm import FixedEffectsFit
 from ionto_analytics.outcomes import change_from_baseline
-from ionto_analytics.windows import window_label
 
 __all__ = [
     "MIN_PER_ARM_AND_WINDOW",

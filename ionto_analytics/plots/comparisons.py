@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from data_schemas.frames import require_columns
+from data_schemas.windows import window_text
 from ionto_analytics.errors import InputError
 from ionto_analytics.plots.style import (
     ARM_COLOURS,
@@ -30,7 +31,6 @@ from ionto_analytics.plots.style import (
     rgba,
     subtitled,
 )
-from ionto_analytics.windows import window_text
 
 __all__ = ["attrition_figure", "dose_response_figure", "funnel_figure", "love_figure"]
 
@@ -305,7 +305,7 @@ def funnel_figure(
         ``n``, ``level``, ``lower``, ``upper`` (the result's ``limits``).
     instrument, title : str, optional
         The default title names the instrument, and under it the window
-        (:func:`ionto_analytics.windows.window_text`) and the result's ``cohort``.
+        (:func:`data_schemas.windows.window_text`) and the result's ``cohort``.
 
     Returns
     -------

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from data_schemas.windows import window_text
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError, StatisticalWarning
@@ -51,7 +52,6 @@ from ionto_analytics.report.model import (
 from ionto_analytics.report.quarter import Quarter
 from ionto_analytics.report.sections import discharged_in, outcome_cohort
 from ionto_analytics.suppression import SUPPRESSED_TEXT, THRESHOLD
-from ionto_analytics.windows import window_text
 
 __all__ = [
     "ARM_PAIRS",
@@ -334,7 +334,7 @@ def quarter_funnel(
 
     The episodes discharged in the quarter (the report's outcome cohort, over the whole
     network: clinics are compared with each other), their NPRS at intake and at discharge
-    (:func:`ionto_analytics.windows.window_text`), through
+    (:func:`data_schemas.windows.window_text`), through
     :func:`ionto_analytics.funnel.clinic_funnel`. Notebook 01 calls this too, so the
     notebook and the report flag the same clinics for the same quarter.
 

@@ -1,6 +1,8 @@
 """Baseline and follow-up windows: which score counts as the baseline and as week W.
 
-The rule, written once here and used by every analysis, table and figure:
+The rule, written once here in the contract and used by every analysis, table and figure
+and by the emulator's ``ground_truth.json`` (whose windowed differences are the estimand a
+window measures):
 
 * **Baseline** = the measurement at ``days_from_intake ≤ 7`` nearest day 0 (the earliest).
 * **Week W** is one of the follow-up weeks :data:`FOLLOW_UP_WEEKS` (2, 4, 6, 8, 12, 16, 26,
@@ -10,7 +12,8 @@ The rule, written once here and used by every analysis, table and figure:
   week 8 = days 50–70, week 12 = days 71–98 (:func:`window_days`). The week-W score is the
   measurement in the window nearest day ``7·W``; ties go to the earlier day. A window with
   no measurement gives a row with ``score`` NaN (kept, never dropped). Any other week is
-  refused: a "week 10" would silently be the week-12 data.
+  refused: a "week 10" would silently be the week-12 data. :func:`nearest_in_window`
+  picks the week-W measurement of every group at once.
 * **Discharge** = the last measurement after the baseline window (``day > 7``); it is a
   different quantity (the last score, whenever it was taken) and may repeat a week's score.
 
@@ -24,12 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ionto_analytics.errors import InputError
+from data_schemas.errors import InputError
 
 __all__ = [
     "BASELINE_MAX_DAY",
     "FOLLOW_UP_WEEKS",
     "Window",
+    "nearest_in_window",
     "window_days",
     "window_label",
     "window_text",
@@ -97,6 +101,57 @@ def window_days(week: int) -> tuple[int, int]:
     if i + 1 < len(FOLLOW_UP_WEEKS):
         last = min(last, (target + 7 * FOLLOW_UP_WEEKS[i + 1]) // 2)
     return first, last
+
+
+def nearest_in_window(group: np.ndarray, day: np.ndarray, week: int) -> np.ndarray:
+    """Positions of the week-``week`` measurements: one per group with a day in the window.
+
+    The chosen row of a group is the one whose day lies in :func:`window_days` and after the
+    baseline window and is nearest day ``7·week``; ties go to the earlier day, and rows of
+    the same group and day to the first of them.
+
+    Parameters
+    ----------
+    group : numpy.ndarray
+        Group of each row (an episode, or episode and instrument, as sortable codes).
+    day : numpy.ndarray
+        Days from intake of each row, same length as ``group``.
+    week : int
+        A follow-up week of :data:`FOLLOW_UP_WEEKS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer positions into ``group`` and ``day``, ordered by group; groups with no day in
+        the window have none.
+
+    Examples
+    --------
+    Week 2 is days 8–21, nearest day 14: episode 0 has days 12 and 16 (a tie, so day 12),
+    episode 1 only day 30 (no week-2 score), episode 2 days 21 and 15.
+
+    >>> group = np.array([0, 0, 0, 1, 2, 2])
+    >>> day = np.array([0, 12, 16, 30, 21, 15])
+    >>> nearest_in_window(group, day, 2).tolist()
+    [1, 5]
+    >>> nearest_in_window(group, day[:3], 2)
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: nearest_in_window: group has 6 rows but day has 3; pass one day per row
+    """  # noqa: E501
+    group, day = np.asarray(group), np.asarray(day)
+    if group.shape != day.shape or group.ndim != 1:
+        raise InputError(
+            f"nearest_in_window: group has {group.size} rows but day has {day.size}; "
+            "pass one day per row"
+        )
+    first, last = window_days(week)
+    cand = np.flatnonzero((day >= first) & (day <= last) & (day > BASELINE_MAX_DAY))
+    order = cand[np.lexsort((day[cand], np.abs(day[cand] - 7 * week), group[cand]))]
+    sorted_group = group[order]
+    first_of_group = np.ones(len(order), bool)
+    first_of_group[1:] = sorted_group[1:] != sorted_group[:-1]
+    return order[first_of_group]
 
 
 def window_text(window: Window) -> str:
