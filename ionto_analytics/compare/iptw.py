@@ -63,7 +63,7 @@ def propensity_scores(
     ('treated ~ baseline', (6,))
     """
     fit, formula = _propensity_fit(d, covariates, clinic_effects)
-    return np.asarray(fit.predict(d), dtype=float), formula
+    return np.asarray(fit.predict(), dtype=float), formula
 
 
 def _propensity_fit(
@@ -278,7 +278,8 @@ def iptw(
     notes: list[str] = []
     d, one_arm, excluded = _drop_single_arm_clinics(d, af, clinic_effects, excluded)
     ps_fit, ps_formula = _propensity_fit(d, covariates, clinic_effects)
-    ps = np.asarray(ps_fit.predict(d), dtype=float)  # type: ignore[attr-defined]
+    # predicted on the fitted design matrix (no second patsy pass over the frame)
+    ps = np.asarray(ps_fit.predict(), dtype=float)  # type: ignore[attr-defined]
     t = d["treated"].to_numpy() == 1
     w, _ = _weights(ps, t, weighting, trim)
     n_trunc = 0
