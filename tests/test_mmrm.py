@@ -30,6 +30,7 @@ from ionto_analytics import mmrm as public_mmrm
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.command import compare_frames
 from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.mixed import mixed_model
 from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.compare.spec import ComparisonSpec
 from ionto_analytics.errors import InputError
@@ -248,3 +249,31 @@ def test_covariates_by_window_remove_the_shared_slope_bias_and_match_ancova():
     assert week12["ci_low"] < 0 < week12["ci_high"]
     assert shared.ci_low > 0 or shared.ci_high < 0  # the shared slope misses the truth 0
     assert "C(week):age_years" in " ".join(mmrm(af, clinic_effects=False).adjustment_set)
+
+
+def test_a_thin_window_falls_back_to_one_coefficient_per_covariate_or_is_refused():
+    """Per-window adjustment needs residual degrees of freedom in every window (the
+    whole-grid bench: MMRM intervals covering 0-40 % in cells of 15-30 episodes without
+    them); the default then takes the trial specification and says so, a forced choice is
+    refused with the fix, and a window too thin for any adjustment is refused."""
+    episodes, outcomes = mar_dropout(3, n=24)
+    af = comparison_frame(episodes, outcomes, "nprs", 12, ARMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary variances at this size
+        auto = mmrm(af)
+        shared = mmrm(af, covariates_by_window=False)
+        mixed = mixed_model(af, windows=(4, 6, 12))
+    assert auto.estimate == shared.estimate and auto.ci_low == shared.ci_low
+    assert any("trial specification" in n and "week(s) [" in n for n in auto.notes)
+    assert any("trial specification" in n for n in mixed.notes)
+    with pytest.raises(
+        InputError,
+        match=r"mmrm: week \d+ has \d+ residual degree.*"
+        "covariates_by_window=False",
+    ):
+        mmrm(af, covariates_by_window=True)
+    large = comparison_frame(*mar_dropout(3, n=200), "nprs", 12, ARMS)
+    assert not any("trial specification" in n for n in mmrm(large).notes)
+    tiny = comparison_frame(*mar_dropout(3, n=14), "nprs", 12, ARMS)
+    with pytest.raises(InputError, match=r"residual degree.*adjust for fewer covariates, leave"):
+        mmrm(tiny)

@@ -40,9 +40,9 @@ from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.compare.repeated import (
     RepeatedDesign,
+    chosen_design,
     engine_fit,
     long_frame,
-    repeated_design,
     window_contrasts,
 )
 from ionto_analytics.compare.result import ComparisonResult
@@ -61,7 +61,7 @@ def mixed_model(
     windows: Sequence[int] = (4, 6, 12),
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
-    covariates_by_window: bool = True,
+    covariates_by_window: bool | None = None,
     engine: Literal["lmm", "statsmodels"] = "lmm",
     alpha: float = 0.05,
 ) -> ComparisonResult:
@@ -103,11 +103,14 @@ def mixed_model(
         (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
-    covariates_by_window : bool
-        Give the covariates and clinic a coefficient per window (default: their effects
-        grow over time, and a shared one leaves residual confounding, see
+    covariates_by_window : bool or None
+        True: the covariates and clinic get a coefficient per window (their effects grow
+        over time, and a shared one leaves residual confounding, see
         :mod:`~ionto_analytics.compare.repeated`); False: one each (the trial
-        specification).
+        specification); None (default): by window where every window keeps
+        :data:`~ionto_analytics.compare.repeated.MIN_RESIDUAL_DF_PER_WINDOW` residual
+        degrees of freedom, otherwise one each, said in ``notes``
+        (:func:`~ionto_analytics.compare.repeated.chosen_design`).
     engine : {"lmm", "statsmodels"}
         Fitting engine (see above).
     alpha : float
@@ -123,7 +126,9 @@ def mixed_model(
         raise InputError(f"mixed_model: engine must be one of {list(ENGINES)}, got {engine!r}")
     long, excluded = long_frame(frame, windows, "mixed_model")
     adjust = frame.adjustment(covariates)
-    design = repeated_design(long, adjust, clinic_effects, windows, covariates_by_window)
+    design, chosen = chosen_design(
+        long, adjust, clinic_effects, windows, covariates_by_window, "mixed_model"
+    )
     y = long["follow_up"].to_numpy(dtype=float)
     groups = long["episode_id"].to_numpy()
     if engine == "statsmodels":
@@ -156,7 +161,7 @@ def mixed_model(
         ),
         alpha=alpha,
         table=table,
-        notes=notes,
+        notes=[*chosen, *notes],
         adjustment_set=design.adjustment_set,
     )
 

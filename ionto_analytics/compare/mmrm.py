@@ -42,9 +42,9 @@ import pandas as pd
 from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.compare.repeated import (
+    chosen_design,
     engine_fit,
     long_frame,
-    repeated_design,
     window_contrasts,
 )
 from ionto_analytics.compare.result import ComparisonResult
@@ -64,7 +64,7 @@ def mmrm(
     covariance: str = "unstructured",
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
-    covariates_by_window: bool = True,
+    covariates_by_window: bool | None = None,
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """MMRM over all follow-up windows; the arm contrast at the frame's week.
@@ -96,11 +96,14 @@ def mmrm(
         (:attr:`AnalysisFrame.adjust_for`).
     clinic_effects : bool
         Include clinic fixed effects.
-    covariates_by_window : bool
-        Give the covariates and clinic a coefficient per window (default: their effects
-        grow over time, and a shared one leaves residual confounding, see
+    covariates_by_window : bool or None
+        True: the covariates and clinic get a coefficient per window (their effects grow
+        over time, and a shared one leaves residual confounding, see
         :mod:`~ionto_analytics.compare.repeated`); False: one each (the trial
-        specification).
+        specification); None (default): by window where every window keeps
+        :data:`~ionto_analytics.compare.repeated.MIN_RESIDUAL_DF_PER_WINDOW` residual
+        degrees of freedom, otherwise one each, said in ``notes``
+        (:func:`~ionto_analytics.compare.repeated.chosen_design`).
     alpha : float
         1 − confidence level.
 
@@ -120,7 +123,9 @@ def mmrm(
         weeks = list(windows)
     long, excluded = long_frame(frame, weeks, "mmrm")
     adjust = frame.adjustment(covariates)
-    design = repeated_design(long, adjust, clinic_effects, weeks, covariates_by_window)
+    design, chosen = chosen_design(
+        long, adjust, clinic_effects, weeks, covariates_by_window, "mmrm"
+    )
     fit, notes = engine_fit(
         lambda: fit_mmrm(
             long["follow_up"].to_numpy(dtype=float),
@@ -159,6 +164,6 @@ def mmrm(
         ),
         alpha=alpha,
         table=pd.concat([table, sd], ignore_index=True),
-        notes=notes,
+        notes=[*chosen, *notes],
         adjustment_set=design.adjustment_set,
     )

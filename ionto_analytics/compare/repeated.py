@@ -56,7 +56,9 @@ from ionto_analytics.outcomes import change_from_baseline
 
 __all__ = [
     "MIN_PER_ARM_AND_WINDOW",
+    "MIN_RESIDUAL_DF_PER_WINDOW",
     "RepeatedDesign",
+    "chosen_design",
     "engine_fit",
     "long_frame",
     "repeated_design",
@@ -67,6 +69,13 @@ FitT = TypeVar("FitT", bound=FixedEffectsFit)
 
 MIN_PER_ARM_AND_WINDOW = 2
 """Fewest episodes with a score each arm needs in each window of a repeated-measures model."""
+
+MIN_RESIDUAL_DF_PER_WINDOW = 10
+"""Fewest residual degrees of freedom (scores minus the window's own mean parameters) a
+window needs: its variance in the covariance matrix rests on them. With per-window
+adjustment a window of 15-30 scores can carry 15+ parameters; its residual variance then
+collapses towards 0 and the REML covariance with it (the whole-grid coverage bench: MMRM
+intervals covering 0-40 % in such cells, standard errors from 1e-6 to 1e148)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,9 @@ class RepeatedDesign:
         The model in formula notation (for the result's estimand).
     adjustment_set : tuple of str
         The terms adjusted for: baseline by window, then the covariate and clinic terms.
+    residual_df : dict
+        Window → its scores minus the columns that act on that window only (its own
+        parameters; shared covariate columns are not counted).
     """
 
     X: np.ndarray
@@ -93,6 +105,34 @@ class RepeatedDesign:
     arm_columns: dict[int, int]
     formula: str
     adjustment_set: tuple[str, ...]
+    residual_df: dict[int, int]
+
+    def require_residual_df(self, what: str, by_window: bool) -> None:
+        """Refuse a window with fewer than :data:`MIN_RESIDUAL_DF_PER_WINDOW` residual
+        degrees of freedom, saying what to do.
+
+        Examples
+        --------
+        >>> d = RepeatedDesign(np.eye(2), ["week 4", "week 6"], {}, "", (), {4: 30, 6: 3})
+        >>> d.require_residual_df("mmrm", True)
+        Traceback (most recent call last):
+        ...
+        data_schemas.errors.InputError: mmrm: week 6 has 3 residual degree(s) of freedom for its own parameters; at least 10 are needed per window for its variance: pass covariates_by_window=False (one coefficient per covariate over the windows), adjust for fewer covariates, leave week 6 out of windows, or pool more episodes
+        """  # noqa: E501
+        for w, df in self.residual_df.items():
+            if df < MIN_RESIDUAL_DF_PER_WINDOW:
+                fix = (
+                    "pass covariates_by_window=False (one coefficient per covariate over "
+                    "the windows), adjust for fewer covariates"
+                    if by_window
+                    else "adjust for fewer covariates"
+                )
+                raise InputError(
+                    f"{what}: week {w} has {df} residual degree(s) of freedom for its own "
+                    f"parameters; at least {MIN_RESIDUAL_DF_PER_WINDOW} are needed per window "
+                    f"for its variance: {fix}, leave week {w} out of windows, or pool more "
+                    "episodes"
+                )
 
 
 def long_frame(
@@ -227,7 +267,62 @@ def repeated_design(
         formula = base + "".join(f" + {t}" for t in terms)
         adjusted = ("C(week):baseline", *terms)
     arm_columns = {w: len(weeks) + i for i, w in enumerate(weeks)}
-    return RepeatedDesign(X[:, keep], [names[j] for j in keep], arm_columns, formula, adjusted)
+    X = X[:, keep]
+    on = X != 0
+    residual_df = {}
+    for w in weeks:
+        rows = week == w
+        own = on[rows].any(axis=0) & ~on[~rows].any(axis=0)
+        residual_df[w] = int(rows.sum() - own.sum())
+    return RepeatedDesign(X, [names[j] for j in keep], arm_columns, formula, adjusted, residual_df)
+
+
+def chosen_design(
+    long: pd.DataFrame,
+    covariates: Sequence[str],
+    clinic_effects: bool,
+    windows: Sequence[int],
+    by_window: bool | None,
+    what: str,
+) -> tuple[RepeatedDesign, list[str]]:
+    """The design of a repeated-measures estimator, and a note when the rule chose it.
+
+    ``by_window`` None (the estimators' default): covariates and clinic by window where
+    every window keeps :data:`MIN_RESIDUAL_DF_PER_WINDOW` residual degrees of freedom with
+    them, otherwise one coefficient each over the windows (the trial specification; the
+    arm and baseline stay by window), said in the returned note. True or False forces the
+    choice. Either way a window left with too few residual degrees of freedom is refused
+    (:meth:`RepeatedDesign.require_residual_df`).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ep = np.repeat(np.arange(24), 2)
+    >>> long = pd.DataFrame({"episode_id": ep, "week": np.tile([4, 6], 24),
+    ...                      "treated": ep % 2, "age_years": rng.normal(50, 9, 24)[ep],
+    ...                      "baseline": rng.normal(6, 1, 48), "follow_up": rng.normal(4, 1, 48)})
+    >>> d, notes = chosen_design(long, ("age_years",), False, (4, 6), None, "mmrm")
+    >>> d.names[-2:], notes
+    (['age_years at week 4', 'age_years at week 6'], [])
+    """
+    design = repeated_design(long, covariates, clinic_effects, windows, by_window is not False)
+    notes: list[str] = []
+    thin = [w for w, df in design.residual_df.items() if df < MIN_RESIDUAL_DF_PER_WINDOW]
+    if (
+        by_window is None
+        and thin
+        and design.formula
+        != (shared := repeated_design(long, covariates, clinic_effects, windows, False)).formula
+    ):
+        notes.append(
+            f"{what}: week(s) {thin} have fewer than {MIN_RESIDUAL_DF_PER_WINDOW} residual "
+            "degrees of freedom with a coefficient per window for every covariate and "
+            "clinic, so these have one coefficient over the windows (the trial "
+            "specification); the arm and the baseline stay by window"
+        )
+        design = shared
+    design.require_residual_df(what, by_window is not False)
+    return design, notes
 
 
 def _identified_columns(X: np.ndarray, n_fixed: int) -> list[int]:
