@@ -1,5 +1,6 @@
 """The fitting core every estimator shares: OLS/WLS with a chosen variance, the coefficient
-table, the arm-presence check and the minimum-cluster rule.
+table, the arm-presence check, the minimum-cluster rule and the Newton logistic regression
+of the weighting estimators.
 
 Examples
 --------
@@ -32,6 +33,7 @@ __all__ = [
     "choose_se",
     "coef_table",
     "contrast_text",
+    "logistic_coefficients",
     "ols_fit",
 ]
 
@@ -174,6 +176,37 @@ def ols_fit(
         notes.append(msg)
         return model.fit(cov_type="HC1", use_t=True), "HC1 robust", notes
     raise InputError(f"se must be 'auto', 'cluster', 'hc2' or 'hc3', got {se!r}")
+
+
+def logistic_coefficients(x: np.ndarray, y: np.ndarray, max_iter: int = 50) -> np.ndarray:
+    """Logistic-regression coefficients of ``y`` (0/1) on the design ``x`` by Newton–Raphson.
+
+    The steps use a pseudo-inverse of the Hessian, so a design that lost a level (a clinic
+    missing from a bootstrap resample, a history indicator constant among the episodes at
+    risk) or a separated outcome still fits: the aliased directions get no step and a
+    separated direction stops after ``max_iter`` steps with fitted probabilities near 0 or 1
+    instead of failing. The propensity bootstrap of :func:`~ionto_analytics.compare.iptw.iptw`
+    and the censoring models of :func:`~ionto_analytics.compare.ipcw.ipcw` use it.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(6), [0.0, 1, 2, 3, 4, 5], [1.0, 1, 1, 1, 1, 1]])
+    >>> a = logistic_coefficients(x, np.array([0.0, 1, 0, 1, 1, 1]))
+    >>> p = 1 / (1 + np.exp(-x @ a))
+    >>> round(float(p.sum()), 6)  # the score equations: fitted total = observed total
+    4.0
+    """
+    alpha = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        # einsum, not BLAS: a threaded BLAS on a loaded machine makes these small products
+        # (and so a bootstrap of hundreds of fits) many times slower (bench/RESULTS.md)
+        e = 1 / (1 + np.exp(-np.einsum("ij,j->i", x, alpha)))
+        hessian = np.einsum("ij,ik->jk", x, x * (e * (1 - e))[:, None])
+        step = np.linalg.pinv(hessian) @ np.einsum("ij,i->j", x, y - e)
+        alpha = alpha + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return alpha
 
 
 def coef_table(fit: object, alpha: float) -> pd.DataFrame:
