@@ -171,10 +171,8 @@ def censoring_weights(
         ``at_risk``, ``under_observation``, ``smallest_p`` (among those still observed);
         the censoring model in words.
 
-    Raises
-    ------
-    InputError
-        A week at which no episode of one arm is under observation.
+    An analysed episode (a score in the week's window) is under observation at every
+    week up to it, so an arm that :func:`ipcw` can analyse is never lost entirely.
     """
     week = int(frame.week)  # type: ignore[arg-type]
     last_day = frame.outcomes.groupby("episode_id")["days_from_intake"].max()  # type: ignore[union-attr]
@@ -182,20 +180,12 @@ def censoring_weights(
     terms = ["treated", *design_terms(episodes, covariates, clinic_effects)]
     formula = " + ".join(["1", *terms])
     base_x = np.asarray(patsy.dmatrix(formula, with_categories(episodes, formula)), dtype=float)
-    treated = episodes["treated"].to_numpy() == 1
     at_risk = np.ones(len(episodes), dtype=bool)
     prob = np.ones(len(episodes))
     rows = []
     for k in (w for w in FOLLOW_UP_WEEKS if w <= week):
         first = window_days(k)[0]
         stays = last >= first
-        for arm, t in zip(frame.arms, (True, False), strict=True):
-            if not (at_risk & stays & (treated == t)).any():
-                raise InputError(
-                    f"ipcw: no {arm} episode is under observation at week {k} (a score on or "
-                    f"after day {first}); the censoring cannot be modelled: choose an earlier "
-                    "week"
-                )
         y = stays[at_risk]
         p = np.ones(int(at_risk.sum()))
         if not y.all():
@@ -307,11 +297,6 @@ def ipcw(
     population = population.reset_index(drop=True)
     raw, censoring, censoring_text = censoring_weights(af, population, adjust, clinic_effects)
     w_raw = d["episode_id"].map(pd.Series(raw, index=population["episode_id"])).to_numpy()
-    if not np.isfinite(w_raw).all():
-        raise InputError(
-            "ipcw: a censoring model gave an analysed episode a probability of 0 of being "
-            "observed; pass max_weight=... to truncate, or adjust for fewer covariates"
-        )
     w = w_raw if max_weight is None else np.minimum(w_raw, max_weight)
     n_truncated = int((w_raw > w).sum())
     splines_n = len(d) if flexible else 0
