@@ -212,6 +212,22 @@ def test_truncation_is_counted() -> None:
     assert cut.estimate != free.estimate
 
 
+def test_bootstrap_refits_the_censoring_models() -> None:
+    af = comparison_frame(*history_dropout(1, n=500), "prtee", 12, ARMS)
+    known = ipcw(af, se="hc2")
+    boot = ipcw(af, se="hc2", variance="bootstrap", n_boot=60, seed=4)
+    assert boot.estimate == known.estimate
+    width, width_known = boot.ci_high - boot.ci_low, known.ci_high - known.ci_low
+    assert width != width_known and 0.75 < width / width_known < 1.25
+    assert "bootstrap, 60 resamples" in boot.estimator
+    again = ipcw(af, se="hc2", variance="bootstrap", n_boot=60, seed=4)
+    assert again.ci_low == boot.ci_low
+    with pytest.raises(InputError, match="n_boot >= 50"):
+        ipcw(af, se="hc2", variance="bootstrap", n_boot=10)
+    with pytest.raises(InputError, match="variance must be"):
+        ipcw(af, se="hc2", variance="jackknife")  # type: ignore[arg-type]
+
+
 def test_result_contract_and_public_name() -> None:
     af = comparison_frame(*history_dropout(8, n=300), "prtee", 12, ARMS)
     r = ia.ipcw(af, se="hc2")

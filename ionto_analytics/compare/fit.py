@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from scipy import stats
 
 from ionto_analytics.compare.frame import AnalysisFrame, with_categories
 from ionto_analytics.errors import InputError, StatisticalWarning
@@ -35,6 +36,7 @@ __all__ = [
     "contrast_text",
     "logistic_coefficients",
     "ols_fit",
+    "t_interval",
 ]
 
 SeType = Literal["auto", "cluster", "hc2", "hc3"]
@@ -223,3 +225,16 @@ def coef_table(fit: object, alpha: float) -> pd.DataFrame:
             "p_value": fit.pvalues.to_numpy(),  # type: ignore[attr-defined]
         }
     )
+
+
+def t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    """``est ± t(df) · se`` and the two-sided p-value (for a variance not from the fit, e.g.
+    a bootstrap).
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in t_interval(1.0, 0.5, 30, 0.05)]
+    [-0.021, 2.021, 0.055]
+    """
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))

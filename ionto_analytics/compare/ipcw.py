@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,7 @@ from ionto_analytics.compare.fit import (
     contrast_text,
     logistic_coefficients,
     ols_fit,
+    t_interval,
 )
 from ionto_analytics.compare.frame import AnalysisFrame, design_terms, with_categories
 from ionto_analytics.compare.result import ComparisonResult
@@ -63,6 +65,9 @@ from ionto_analytics.instruments import get_instrument
 from ionto_analytics.outcomes import baseline_scores
 
 __all__ = ["censoring_weights", "ipcw", "observed_history"]
+
+MIN_BOOT = 50
+"""Fewest bootstrap resamples :func:`ipcw` accepts for ``variance="bootstrap"``."""
 
 
 def _check_frame(frame: object) -> AnalysisFrame:
@@ -175,7 +180,8 @@ def censoring_weights(
     week up to it, so an arm that :func:`ipcw` can analyse is never lost entirely.
     """
     week = int(frame.week)  # type: ignore[arg-type]
-    last_day = frame.outcomes.groupby("episode_id")["days_from_intake"].max()  # type: ignore[union-attr]
+    scored = frame.outcomes.dropna(subset=["score"])  # type: ignore[union-attr]
+    last_day = scored.groupby("episode_id")["days_from_intake"].max()
     last = episodes["episode_id"].map(last_day).fillna(-1).to_numpy(dtype=float)
     terms = ["treated", *design_terms(episodes, covariates, clinic_effects)]
     formula = " + ".join(["1", *terms])
@@ -209,6 +215,44 @@ def censoring_weights(
         return 1 / prob, pd.DataFrame(rows), text
 
 
+def _bootstrap_se(
+    af: AnalysisFrame,
+    population: pd.DataFrame,
+    d: pd.DataFrame,
+    fit: object,
+    adjust: Sequence[str],
+    clinic_effects: bool,
+    max_weight: float | None,
+    clustered: bool,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> float:
+    """SE of the arm coefficient over ``n_boot`` resamples of episodes (of whole clinics when
+    ``clustered``), refitting the censoring models and the weighted regression each time
+    (the outcome design keeps the full sample's spline bases)."""
+    model = fit.model  # type: ignore[attr-defined]
+    z, y = model.exog, model.endog
+    k = list(model.exog_names).index("treated")
+    row_of = pd.Series(np.arange(len(d)), index=d["episode_id"])
+    groups = population["clinic_id"].to_numpy() if clustered else None
+    units = np.arange(len(population)) if groups is None else np.unique(groups)
+    rows = None if groups is None else [np.flatnonzero(groups == g) for g in units]
+    est = np.empty(n_boot)
+    for b in range(n_boot):
+        pick = rng.integers(0, len(units), len(units))
+        idx = pick if rows is None else np.concatenate([rows[i] for i in pick])
+        boot = population.iloc[idx].reset_index(drop=True)
+        raw, _, _ = censoring_weights(af, boot, adjust, clinic_effects)
+        at = boot["episode_id"].map(row_of).to_numpy(dtype=float)
+        used = np.isfinite(at)
+        w = raw[used] if max_weight is None else np.minimum(raw[used], max_weight)
+        zb, yb = z[at[used].astype(int)], y[at[used].astype(int)]
+        zw = zb * w[:, None]
+        beta = np.linalg.pinv(np.einsum("ij,ik->jk", zw, zb)) @ np.einsum("ij,i->j", zw, yb)
+        est[b] = beta[k]
+    return float(est.std(ddof=1))
+
+
 def _weight_table(
     d: pd.DataFrame, w: np.ndarray, raw_max: float, n_truncated: int, arms: tuple[str, str]
 ) -> pd.DataFrame:
@@ -239,6 +283,9 @@ def ipcw(
     min_clusters: int = MIN_CLUSTERS,
     max_weight: float | None = None,
     alpha: float = 0.05,
+    variance: Literal["sandwich", "bootstrap"] = "sandwich",
+    n_boot: int = 200,
+    seed: int | np.random.Generator = 0,
 ) -> ComparisonResult:
     """Complete-case ANCOVA at the frame's week, weighted by inverse probability of censoring.
 
@@ -249,9 +296,14 @@ def ipcw(
     2. The ANCOVA of :func:`~ionto_analytics.compare.ancova.ancova` (same design: the
        frame's adjustment set, the spline rule, clinic effects) fitted to the complete
        cases by weighted least squares.
-    3. Variance: the WLS sandwich of :func:`~ionto_analytics.compare.fit.ols_fit`
-       (``se="auto"``: clinic-cluster with ≥ 20 clinics, else HC2), the weights treated as
-       known (the censoring models' estimation is not propagated; usually conservative).
+    3. Variance: ``variance="sandwich"`` (default), the WLS sandwich of
+       :func:`~ionto_analytics.compare.fit.ols_fit` (``se="auto"``: clinic-cluster with
+       ≥ 20 clinics, else HC2), the weights treated as known (the censoring models'
+       estimation is not propagated; usually conservative). ``"bootstrap"``: ``n_boot``
+       resamples of episodes (of clinics when the sandwich is clinic-clustered), drawn
+       from ``numpy.random.default_rng(seed)``, refitting the censoring models and the
+       weighted regression each time; the t reference of the sandwich (df ``G − 1`` or
+       ``n − k``).
 
     Valid when the follow-up is missing at random given the observed history of every
     instrument and the baseline set, and the censoring models are right. With nobody lost
@@ -280,6 +332,12 @@ def ipcw(
         Truncate the weights at this value (≥ 1); the count is in ``table`` and ``notes``.
     alpha : float
         1 − confidence level.
+    variance : {"sandwich", "bootstrap"}
+        Weights treated as known, or their estimation bootstrapped.
+    n_boot : int
+        Resamples for ``variance="bootstrap"`` (at least :data:`MIN_BOOT`).
+    seed : int or numpy.random.Generator
+        Randomness of the bootstrap.
 
     Returns
     -------
@@ -290,6 +348,10 @@ def ipcw(
     af = _check_frame(frame)
     if max_weight is not None and not max_weight >= 1:
         raise InputError(f"max_weight must be at least 1 (or None), got {max_weight}")
+    if variance not in ("sandwich", "bootstrap"):
+        raise InputError(f"variance must be 'sandwich' or 'bootstrap', got {variance!r}")
+    if variance == "bootstrap" and n_boot < MIN_BOOT:
+        raise InputError(f"variance='bootstrap' needs n_boot >= {MIN_BOOT}, got {n_boot}")
     adjust = ("baseline", *af.adjustment(covariates))
     d, excluded = af.complete_cases(adjust[1:])
     check_arms_present(d, af, "ipcw")
@@ -304,18 +366,34 @@ def ipcw(
     formula = "follow_up ~ treated + " + " + ".join(terms)
     fit, var_text, notes = ols_fit(formula, d, se, cluster, min_clusters, weights=w)
     notes.append(spline_note(d, adjust, splines_n, "IPCW outcome model"))
-    notes.append(
-        "weights treated as known: the censoring models' estimation is not propagated to "
-        "the variance (usually conservative)"
+    coefs = coef_table(fit, alpha)
+    row = coefs.set_index("term").loc["treated"]
+    estimate, ci_low, ci_high, p_value = (
+        row[c] for c in ("estimate", "ci_low", "ci_high", "p_value")
     )
+    if variance == "sandwich":
+        notes.append(
+            "weights treated as known: the censoring models' estimation is not propagated "
+            "to the variance (usually conservative)"
+        )
+    else:
+        clustered = var_text.startswith("cluster")
+        rng = np.random.default_rng(seed)
+        se_b = _bootstrap_se(
+            af, population, d, fit, adjust, clinic_effects, max_weight, clustered, n_boot, rng
+        )
+        df_t = d["clinic_id"].nunique() - 1 if clustered else len(d) - len(coefs)
+        ci_low, ci_high, p_value = t_interval(estimate, se_b, df_t, alpha)
+        var_text = f"{'clinic cluster ' if clustered else ''}bootstrap, {n_boot} resamples"
+        notes.append(
+            f"variance by {var_text} refitting the censoring models (their estimation propagated)"
+        )
     weights = _weight_table(d, w, float(w_raw.max()), n_truncated, af.arms)
     ess = ", ".join(f"{arm} {v:.1f}" for arm, v in zip(af.arms, weights["estimate"], strict=False))
     notes.append(
         f"censoring weights: largest {w_raw.max():.3g}, effective sample size {ess}"
         + (f"; {n_truncated} truncated at {max_weight:g}" if n_truncated else "")
     )
-    coefs = coef_table(fit, alpha)
-    row = coefs.set_index("term").loc["treated"]
     lost = censoring.assign(
         term=[f"under observation at week {k} (of at risk)" for k in censoring["week"]],
         estimate=censoring["under_observation"].astype(float),
@@ -325,10 +403,10 @@ def ipcw(
     return ComparisonResult.from_fit(
         af,
         d,
-        estimate=row["estimate"],
-        ci_low=row["ci_low"],
-        ci_high=row["ci_high"],
-        p_value=row["p_value"],
+        estimate=estimate,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
         excluded=excluded,
         estimator=f"IPCW (inverse probability of censoring weights), weighted OLS, {var_text}",
         estimand=(

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import stats
 
 from ionto_analytics.compare.adjustment import rhs_terms
 from ionto_analytics.compare.diagnostics import diagnose, single_arm_strata
@@ -39,6 +38,7 @@ from ionto_analytics.compare.fit import (
     contrast_text,
     logistic_coefficients,
     ols_fit,
+    t_interval,
 )
 from ionto_analytics.compare.frame import (
     AnalysisFrame,
@@ -199,12 +199,6 @@ def _drop_single_arm_clinics(
     return d, one_arm, {**excluded, "clinic_one_arm": int(one_arm["n"].sum())}
 
 
-def _t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
-    """``est ± t(df) · se`` and the two-sided p-value."""
-    q = float(stats.t.ppf(1 - alpha / 2, df))
-    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))
-
-
 def iptw(
     frame: AnalysisFrame | pd.DataFrame,
     *,
@@ -300,7 +294,7 @@ def iptw(
             se_t = _bootstrap_se(x, t, z, y, k, weighting, trim, groups, n_boot, rng)
             var_text = f"{'clinic cluster ' if clustered else ''}bootstrap, {n_boot} resamples"
         df_t = (len(np.unique(groups)) - 1) if clustered else len(y) - z.shape[1]
-        ci_low, ci_high, p_value = _t_interval(est, se_t, df_t, alpha)
+        ci_low, ci_high, p_value = t_interval(est, se_t, df_t, alpha)
     balance = _balance(d, w, covariates, clinic_effects, af.arms)
     dx = diagnose(d, ps, w, balance, af.arms, one_arm)
     notes += dx.notes()
