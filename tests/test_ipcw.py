@@ -17,12 +17,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import optimize, special
 from typer.testing import CliRunner
 
 import ionto_analytics as ia
 from ionto.cli import app
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.command import compare_frames
+from ionto_analytics.compare.fit import logistic_coefficients
 from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.ipcw import censoring_weights, ipcw, observed_history
 from ionto_analytics.compare.result import ComparisonResult
@@ -154,6 +156,26 @@ def test_censoring_weights_follow_the_observation_rule() -> None:
         arm = af.data["treated"].to_numpy() == t
         assert w[observed & arm].sum() == pytest.approx(arm.sum(), rel=0.05)
     assert "history before window k" in text
+
+
+def test_firth_logistic_maximizes_the_penalized_likelihood() -> None:
+    rng = np.random.default_rng(11)
+    x = np.column_stack([np.ones(40), rng.normal(size=40), rng.normal(size=40)])
+    y = (x[:, 1] + 0.5 * rng.normal(size=40) > 1.2).astype(float)  # few events
+
+    def penalized(a: np.ndarray) -> float:
+        eta = x @ a
+        e = special.expit(eta)
+        info = x.T @ (x * (e * (1 - e))[:, None])
+        return float(np.sum(y * eta - np.logaddexp(0, eta)) + 0.5 * np.linalg.slogdet(info)[1])
+
+    direct = optimize.minimize(lambda a: -penalized(a), np.zeros(3), method="BFGS").x
+    firth = logistic_coefficients(x, y, firth=True)
+    assert firth == pytest.approx(direct, abs=1e-4)
+    assert not np.allclose(firth, logistic_coefficients(x, y), atol=1e-2)
+    aliased = np.column_stack([x, x[:, 1]])  # a repeated column changes no probability
+    p = special.expit(aliased @ logistic_coefficients(aliased, y, firth=True))
+    assert p == pytest.approx(special.expit(x @ firth), abs=1e-8)
 
 
 def test_observed_history_change_raw_transition_and_missing() -> None:

@@ -45,6 +45,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import patsy
+from scipy import special
 
 from data_schemas.windows import FOLLOW_UP_WEEKS, window_days
 from ionto_analytics.compare.adjustment import imputation_notes, rhs_terms, spline_note
@@ -198,7 +199,7 @@ def censoring_weights(
             ids = episodes.loc[at_risk, "episode_id"]
             history = observed_history(frame.outcomes, ids, first)  # type: ignore[arg-type]
             x = np.hstack([base_x[at_risk], history.to_numpy(dtype=float)])
-            p = 1 / (1 + np.exp(-(x @ logistic_coefficients(x, y.astype(float)))))
+            p = special.expit(x @ logistic_coefficients(x, y.astype(float), firth=True))
         prob[at_risk] *= np.where(y, p, 0.0)
         rows.append(
             {
