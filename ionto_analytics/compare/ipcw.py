@@ -152,10 +152,14 @@ def censoring_weights(
     after the first day of the week-k window (:func:`~data_schemas.windows.window_days`);
     this is monotone over the weeks. For each follow-up week ``k ≤`` the frame's week, among
     the episodes under observation at the previous one (all of ``episodes`` for the
-    first), a logistic regression (:func:`~ionto_analytics.compare.fit.logistic_coefficients`)
-    of being under observation at ``k`` on ``treated``, ``covariates`` (the adjustment set,
-    linear; clinic when ``clinic_effects``) and the history before window ``k``
-    (:func:`observed_history`) gives ``p_k``; a week where nobody is lost gets ``p_k = 1``.
+    first), a logistic regression of being under observation at ``k`` on ``treated``,
+    ``covariates`` (the adjustment set, linear; clinic when ``clinic_effects``) and the
+    history before window ``k`` (:func:`observed_history`) gives ``p_k``; a week where
+    nobody is lost gets ``p_k = 1``. The regression is Firth-penalized
+    (:func:`~ionto_analytics.compare.fit.logistic_coefficients`): a window loses a handful
+    of episodes against some 25 columns, and the plain maximum likelihood then separates
+    them, giving the episodes still observed ``p_k = 1`` (the losses ignored) or, for
+    some, 0 (an infinite weight).
 
     Parameters
     ----------
