@@ -396,7 +396,7 @@ def compare(
         int, typer.Option("--at-weeks", metavar="WEEK", help="Follow-up week.")
     ] = 6,
     method: Annotated[
-        str, typer.Option(metavar="METHOD", help="ancova, mixed, iptw or mmrm.")
+        str, typer.Option(metavar="METHOD", help="ancova, mixed, iptw, mmrm or ipcw.")
     ] = "ancova",
     per_protocol: Annotated[
         bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")

@@ -50,6 +50,7 @@ _PUBLIC: dict[str, str] = {
     "ancova": "ionto_analytics.compare.ancova",
     "responders": "ionto_analytics.compare.responders",
     "iptw": "ionto_analytics.compare.iptw",
+    "ipcw": "ionto_analytics.compare.ipcw",
     "PositivityDiagnostics": "ionto_analytics.compare.diagnostics",
     "mixed_model": "ionto_analytics.compare.mixed",
     "mmrm": "ionto_analytics.compare.mmrm",

@@ -18,6 +18,7 @@ arm*. Modules, from the bottom up:
 * estimators, one module each: :mod:`~ionto_analytics.compare.ancova`,
   :mod:`~ionto_analytics.compare.responders` (with the Wilson and Newcombe intervals),
   :mod:`~ionto_analytics.compare.iptw` (propensity, balance),
+  :mod:`~ionto_analytics.compare.ipcw` (censoring weights from every instrument's history),
   :mod:`~ionto_analytics.compare.mixed`, :mod:`~ionto_analytics.compare.mmrm`,
   :mod:`~ionto_analytics.compare.mice`,
   :mod:`~ionto_analytics.compare.dose_response`;

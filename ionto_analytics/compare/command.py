@@ -6,22 +6,30 @@
 
 The estimate is the difference in mean change from baseline at the chosen week, *first arm
 minus second arm*, from ANCOVA (default), a linear mixed model over weeks 4, 6 and 12 (and
-the chosen week), inverse-probability-of-treatment weighting, or an MMRM over the same
-weeks. For ANCOVA and IPTW the variance is cluster-robust by clinic when there are at least
-20 clinics, otherwise HC2 (chosen here explicitly and stated in ``notes``); the mixed model
-and the MMRM use model-based standard errors with Satterthwaite degrees of freedom.
+the chosen week), inverse-probability-of-treatment weighting, an MMRM over the same
+weeks, or inverse-probability-of-censoring weighting. For ANCOVA, IPTW and IPCW the
+variance is cluster-robust by clinic when there are at least 20 clinics, otherwise HC2
+(chosen here explicitly and stated in ``notes``); the mixed model and the MMRM use
+model-based standard errors with Satterthwaite degrees of freedom.
 ``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
 estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
 
 Which estimator is valid under which missingness of the follow-up scores:
 
 * ``ancova``, ``iptw`` (complete cases at the week): missing completely at random, or
-  missingness independent of the outcome given the covariates adjusted for. Dropout that
-  depends on the improvement already seen (missing at random) biases them at late weeks.
+  missing at random given the baseline set only (missingness independent of the outcome
+  given the covariates adjusted for). Dropout that depends on the improvement already seen
+  (missing at random given the history) biases them at late weeks.
 * ``mixed``, ``mmrm`` (every score of every episode, over all windows): missing at random
-  given the observed history (baseline, earlier windows) and the covariates. ``mmrm``
-  (unstructured covariance) is the dropout-valid primary analysis; the random-intercept
-  ``mixed`` model is valid under MAR only if its equal-correlation assumption holds.
+  given the analysed instrument's windows (baseline, earlier windows) and the covariates.
+  ``mmrm`` (unstructured covariance) is the dropout-valid analysis when the dropout
+  follows that instrument; the random-intercept ``mixed`` model is valid under MAR only if
+  its equal-correlation assumption holds. Dropout driven by *another* instrument's scores
+  (in the emulator: the NPRS at visit 3, for a PRTEE analysis) biases both.
+* ``ipcw`` (complete cases at the week, weighted by the inverse probability of still being
+  under observation, :mod:`ionto_analytics.compare.ipcw`): missing at random given the
+  observed history of every instrument (their latest scores before each window) and the
+  baseline set, assuming the censoring models are right.
 * ``mice_sensitivity`` (:mod:`ionto_analytics.compare.mice`): missing at random given the
   imputation model's variables.
 
@@ -57,6 +65,7 @@ from ionto_analytics.cohorts import CohortResult
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.fit import MIN_CLUSTERS, choose_se
 from ionto_analytics.compare.frame import comparison_frame
+from ionto_analytics.compare.ipcw import ipcw
 from ionto_analytics.compare.iptw import iptw
 from ionto_analytics.compare.mixed import mixed_model
 from ionto_analytics.compare.mmrm import mmrm
@@ -343,7 +352,7 @@ def compare_frames(
     notes: list[str] = []
     n_clinics = int(cohort.episodes["clinic_id"].nunique())
     se = choose_se(n_clinics)
-    if se == "hc2" and spec.method in ("ancova", "iptw"):
+    if se == "hc2" and spec.method in ("ancova", "iptw", "ipcw"):
         notes.append(
             f"{n_clinics} clinics (< {MIN_CLUSTERS}): HC2 robust variance with clinic fixed "
             "effects instead of clinic-clustered standard errors"
@@ -396,6 +405,8 @@ def _estimate(
         return mmrm(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "iptw":
         return iptw(af, se=se)
+    if spec.method == "ipcw":
+        return ipcw(af, se=se)
     return ancova(af, se=se)
 
 

@@ -1,5 +1,6 @@
 """The fitting core every estimator shares: OLS/WLS with a chosen variance, the coefficient
-table, the arm-presence check and the minimum-cluster rule.
+table, the arm-presence check, the minimum-cluster rule and the Newton logistic regression
+of the weighting estimators.
 
 Examples
 --------
@@ -20,6 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from scipy import special, stats
 
 from ionto_analytics.compare.frame import AnalysisFrame, with_categories
 from ionto_analytics.errors import InputError, StatisticalWarning
@@ -32,7 +34,9 @@ __all__ = [
     "choose_se",
     "coef_table",
     "contrast_text",
+    "logistic_coefficients",
     "ols_fit",
+    "t_interval",
 ]
 
 SeType = Literal["auto", "cluster", "hc2", "hc3"]
@@ -176,6 +180,74 @@ def ols_fit(
     raise InputError(f"se must be 'auto', 'cluster', 'hc2' or 'hc3', got {se!r}")
 
 
+def logistic_coefficients(
+    x: np.ndarray, y: np.ndarray, max_iter: int = 50, *, firth: bool = False
+) -> np.ndarray:
+    """Logistic-regression coefficients of ``y`` (0/1) on the design ``x`` by Newton–Raphson.
+
+    The steps use a pseudo-inverse of the Hessian, so a design that lost a level (a clinic
+    missing from a bootstrap resample, a history indicator constant among the episodes at
+    risk) still fits: the aliased directions get no step. A step that would lower the
+    (penalized) log-likelihood is halved until it does not. Under (quasi-)separation the
+    plain fit stops after ``max_iter`` steps with the separated probabilities near 0 or 1
+    (each row's log-probability is at least the total log-likelihood, so no row the data do
+    not separate is pushed there). ``firth=True`` maximizes Firth's penalized likelihood
+    ``log L + ½ log det I`` instead (Firth 1993; Heinze & Schemper 2002): finite
+    coefficients under separation, probabilities shrunk away from 0 and 1, less small-sample
+    bias when events are few (the determinant over the non-aliased directions). The
+    propensity bootstrap of :func:`~ionto_analytics.compare.iptw.iptw` uses the plain fit,
+    the censoring models of :func:`~ionto_analytics.compare.ipcw.ipcw` Firth's.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(6), [0.0, 1, 2, 3, 4, 5], [1.0, 1, 1, 1, 1, 1]])
+    >>> a = logistic_coefficients(x, np.array([0.0, 1, 0, 1, 1, 1]))
+    >>> round(float(special.expit(x @ a).sum()), 6)  # score equations: fitted = observed
+    4.0
+    >>> separated = np.array([0.0, 0, 0, 1, 1, 1])
+    >>> p = special.expit(x @ logistic_coefficients(x, separated))
+    >>> bool(p[:3].max() < 1e-3 < 0.999 < p[3:].min())  # near 0 and 1, finite
+    True
+    >>> p = special.expit(x @ logistic_coefficients(x, separated, firth=True))
+    >>> [round(float(v), 2) for v in p]
+    [0.06, 0.16, 0.36, 0.64, 0.84, 0.94]
+    """
+
+    def information(e: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ik->jk", x, x * (e * (1 - e))[:, None])
+
+    def objective(a: np.ndarray) -> float:
+        eta = np.einsum("ij,j->i", x, a)
+        ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+        if not firth:
+            return ll
+        ev = np.linalg.eigvalsh(information(special.expit(eta)))
+        return ll + 0.5 * float(np.sum(np.log(ev[ev > 1e-12 * max(ev.max(), 1e-300)])))
+
+    alpha = np.zeros(x.shape[1])
+    value = objective(alpha)
+    for _ in range(max_iter):
+        # einsum, not BLAS: a threaded BLAS on a loaded machine makes these small products
+        # (and so a bootstrap of hundreds of fits) many times slower (bench/RESULTS.md)
+        e = special.expit(np.einsum("ij,j->i", x, alpha))
+        inverse = np.linalg.pinv(information(e))
+        residual = y - e
+        if firth:  # Firth's modified score: the hat values pull each fit toward 1/2
+            hat = np.einsum("ij,jk,ik->i", x, inverse, x) * e * (1 - e)
+            residual = residual + hat * (0.5 - e)
+        step = inverse @ np.einsum("ij,i->j", x, residual)
+        new = objective(alpha + step)
+        while new < value and np.max(np.abs(step)) > 1e-10:
+            step = step / 2
+            new = objective(alpha + step)
+        if new < value:
+            break
+        alpha, value = alpha + step, new
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return alpha
+
+
 def coef_table(fit: object, alpha: float) -> pd.DataFrame:
     """Tidy coefficients of a statsmodels fit: ``term``, ``estimate``, ``se``, ``ci_low``,
     ``ci_high``, ``p_value`` (intervals at level 1 − ``alpha``)."""
@@ -190,3 +262,16 @@ def coef_table(fit: object, alpha: float) -> pd.DataFrame:
             "p_value": fit.pvalues.to_numpy(),  # type: ignore[attr-defined]
         }
     )
+
+
+def t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    """``est ± t(df) · se`` and the two-sided p-value (for a variance not from the fit, e.g.
+    a bootstrap).
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in t_interval(1.0, 0.5, 30, 0.05)]
+    [-0.021, 2.021, 0.055]
+    """
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))

@@ -116,9 +116,11 @@ class AnalysisFrame:
         missing covariate).
     condition : str or None
     outcomes : DataFrame or None
-        The long outcomes (every day measured) of the episodes in ``data`` on
-        ``instrument``, from which :meth:`at_week` takes other windows (the mixed model
-        uses them); None for a frame made from a plain DataFrame.
+        The long outcomes (every day measured) of the episodes in ``data`` on every
+        instrument they were scored on, not only ``instrument``: :meth:`at_week` and the
+        repeated-measures models take ``instrument``'s other windows from them, and
+        :func:`~ionto_analytics.compare.ipcw.ipcw` the observed history of all of them;
+        None for a frame made from a plain DataFrame.
     covariates : tuple of str
         Covariates whose missing values excluded an episode.
     adjust_for : tuple of str
@@ -238,7 +240,10 @@ class AnalysisFrame:
             adjust_for=(),
         )
         intake = [c for c in self.data.columns if c.startswith("intake_")]
-        data = again.data.merge(self.data[["episode_id", *intake]], on="episode_id", how="left")
+        # the intake columns are this frame's (same values; its imputation tally stays)
+        data = again.data[list(ANALYSIS_COLUMNS)].merge(
+            self.data[["episode_id", *intake]], on="episode_id", how="left"
+        )
         return replace(
             again,
             data=data,
@@ -374,7 +379,7 @@ def comparison_frame(
             f"adjust_for: {unknown} are not columns of the analysis frame; choose from "
             f"{[c for c in data.columns if c not in ('treated', 'follow_up', 'change')]}"
         )
-    kept = outcomes["episode_id"].isin(data["episode_id"]) & (outcomes["instrument"] == inst.key)
+    kept = outcomes["episode_id"].isin(data["episode_id"])
     return AnalysisFrame(
         data=data,
         instrument=inst.key,

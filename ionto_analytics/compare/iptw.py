@@ -29,11 +29,17 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import stats
 
 from ionto_analytics.compare.adjustment import rhs_terms
 from ionto_analytics.compare.diagnostics import diagnose, single_arm_strata
-from ionto_analytics.compare.fit import SeType, check_arms_present, contrast_text, ols_fit
+from ionto_analytics.compare.fit import (
+    SeType,
+    check_arms_present,
+    contrast_text,
+    logistic_coefficients,
+    ols_fit,
+    t_interval,
+)
 from ionto_analytics.compare.frame import (
     AnalysisFrame,
     as_analysis_frame,
@@ -122,22 +128,6 @@ def _m_estimation_se(
     return float(np.sqrt(cov[x.shape[1] + k, x.shape[1] + k]))
 
 
-def _logistic(x: np.ndarray, t: np.ndarray, max_iter: int = 50) -> np.ndarray:
-    """Logistic-regression coefficients by Newton–Raphson (pseudo-inverse steps, so a design
-    that lost a clinic in a bootstrap resample still fits)."""
-    alpha = np.zeros(x.shape[1])
-    for _ in range(max_iter):
-        # einsum, not BLAS: a threaded BLAS on a loaded machine makes these small products
-        # (and so a bootstrap of hundreds of fits) many times slower (bench/RESULTS.md)
-        e = 1 / (1 + np.exp(-np.einsum("ij,j->i", x, alpha)))
-        hessian = np.einsum("ij,ik->jk", x, x * (e * (1 - e))[:, None])
-        step = np.linalg.pinv(hessian) @ np.einsum("ij,i->j", x, t - e)
-        alpha = alpha + step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return alpha
-
-
 def _bootstrap_se(
     x: np.ndarray,
     t: np.ndarray,
@@ -159,7 +149,7 @@ def _bootstrap_se(
         pick = rng.integers(0, len(units), len(units))
         idx = pick if rows is None else np.concatenate([rows[i] for i in pick])
         xb, tb, zb = x[idx], t[idx], z[idx]
-        e_raw = 1 / (1 + np.exp(-np.einsum("ij,j->i", xb, _logistic(xb, tb))))
+        e_raw = 1 / (1 + np.exp(-np.einsum("ij,j->i", xb, logistic_coefficients(xb, tb))))
         w, _ = _weights(e_raw, tb, weighting, trim)
         zw = zb * w[:, None]
         beta = np.linalg.pinv(np.einsum("ij,ik->jk", zw, zb)) @ np.einsum("ij,i->j", zw, y[idx])
@@ -207,12 +197,6 @@ def _drop_single_arm_clinics(
     d = d[~d["clinic_id"].isin(set(one_arm["clinic_id"]))].reset_index(drop=True)
     check_arms_present(d, af, "iptw (clinics with both arms)")
     return d, one_arm, {**excluded, "clinic_one_arm": int(one_arm["n"].sum())}
-
-
-def _t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
-    """``est ± t(df) · se`` and the two-sided p-value."""
-    q = float(stats.t.ppf(1 - alpha / 2, df))
-    return est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), df))
 
 
 def iptw(
@@ -311,7 +295,7 @@ def iptw(
             se_t = _bootstrap_se(x, t, z, y, k, weighting, trim, groups, n_boot, rng)
             var_text = f"{'clinic cluster ' if clustered else ''}bootstrap, {n_boot} resamples"
         df_t = (len(np.unique(groups)) - 1) if clustered else len(y) - z.shape[1]
-        ci_low, ci_high, p_value = _t_interval(est, se_t, df_t, alpha)
+        ci_low, ci_high, p_value = t_interval(est, se_t, df_t, alpha)
     balance = _balance(d, w, covariates, clinic_effects, af.arms)
     dx = diagnose(d, ps, w, balance, af.arms, one_arm)
     notes += dx.notes()

@@ -13,7 +13,7 @@ Examples
 Traceback (most recent call last):
 ...
 data_schemas.errors.InputError: method must be one of ['ancova', 'mixed', 'iptw', \
-'mmrm'], got 'bayes'
+'mmrm', 'ipcw'], got 'bayes'
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ionto_analytics.errors import InputError
 
 __all__ = ["METHODS", "ComparisonSpec"]
 
-METHODS: tuple[str, ...] = ("ancova", "mixed", "iptw", "mmrm")
+METHODS: tuple[str, ...] = ("ancova", "mixed", "iptw", "mmrm", "ipcw")
 """Estimators ``ionto compare --method`` accepts."""
 
 
@@ -43,7 +43,7 @@ class ComparisonSpec:
         First and second arm; the estimate is first − second.
     week : int
         Follow-up week, 2 or more (window rule of :mod:`ionto_analytics.outcomes`).
-    method : {"ancova", "mixed", "iptw", "mmrm"}
+    method : {"ancova", "mixed", "iptw", "mmrm", "ipcw"}
         Estimator (:data:`METHODS`).
     per_protocol, intention_to_treat : bool
         Cohort rules (:class:`ionto_analytics.cohorts.Cohort`); they exclude each other.
