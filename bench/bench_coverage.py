@@ -136,7 +136,13 @@ def _row(est: str, value: float, low: float, high: float, n: int, **extra: Any) 
 
 
 def _refused(est: str, err: Exception) -> dict:
-    return {"estimator": est, "status": "not_estimable", "reason": _refusal(err)}
+    """A refusal (``InputError``: not estimable) or a failure (any other exception: a bug,
+    recorded as ``status = error`` so that one cell cannot stop a run of hours)."""
+    from ionto_analytics.errors import InputError
+
+    if isinstance(err, InputError):
+        return {"estimator": est, "status": "not_estimable", "reason": _refusal(err)}
+    return {"estimator": est, "status": "error", "reason": f"{type(err).__name__}: {err}"[:200]}
 
 
 def estimate_cell(
@@ -150,7 +156,6 @@ def estimate_cell(
     from ionto_analytics.compare.iptw import iptw
     from ionto_analytics.compare.mixed import mixed_model
     from ionto_analytics.compare.mmrm import mmrm
-    from ionto_analytics.errors import InputError
 
     cond, instr, a, b = cell
     rows: list[dict] = []
@@ -158,7 +163,7 @@ def estimate_cell(
     for week in WEEKS:
         try:
             af = comparison_frame(episodes, outcomes, instr, week, (a, b), condition=cond)
-        except InputError as err:
+        except Exception as err:  # refusal or bug, told apart by _refused
             rows += [{**_refused(e, err), "week": week} for e in ESTIMATORS]
             continue
         frames[week] = af
@@ -186,7 +191,7 @@ def estimate_cell(
                             "single_arm_clinics": len(dx.single_arm_strata),
                         }
                     )
-            except InputError as err:
+            except Exception as err:  # refusal or bug, told apart by _refused
                 rows.append({**_refused(name, err), "week": week})
     for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
         if 2 not in frames:
@@ -202,7 +207,7 @@ def estimate_cell(
             continue
         try:
             r = fit(frames[2], windows=WEEKS)
-        except InputError as err:
+        except Exception as err:  # refusal or bug, told apart by _refused
             rows += [{**_refused(name, err), "week": w} for w in WEEKS]
             continue
         tab = r.table.dropna(subset=["week"]).set_index("week")
@@ -501,6 +506,10 @@ def print_summary(df: pd.DataFrame, cells_csv: Path | None = None) -> None:
                 )
                 .to_string(float_format=ff)
             )
+        errors = g[g["status"] == "error"]
+        print(f"\nerrors (exceptions other than a refusal): {len(errors)}")
+        if len(errors):
+            print(errors.groupby(["estimator", "reason"]).size().to_string())
         per_study = g.drop_duplicates("seed")
         print(
             f"\nper study: emulate+import {per_study['emulate_import_s'].mean():.1f} s, "

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ __all__ = [
 
 COEFFICIENT = 0.91
 """``log RR ≈ 0.91 · d`` (VanderWeele & Ding 2017, for a standardized mean difference)."""
+
+MAX_LOG_RR = math.log(sys.float_info.max)
+"""Largest log risk ratio a float holds (about 709.8); beyond it the ratio is infinite."""
 
 
 def e_value_rr(rr: float) -> float:
@@ -59,10 +63,13 @@ def rr_from_difference(difference: float, sd: float) -> float:
     --------
     >>> round(rr_from_difference(0.5, 1.0), 3)  # d = 0.5
     1.576
+    >>> rr_from_difference(900.0, 1.0), rr_from_difference(-900.0, 1.0)  # an SD near 0
+    (inf, 0.0)
     """
     if not sd > 0:
         return math.nan
-    return math.exp(COEFFICIENT * difference / sd)
+    log_rr = COEFFICIENT * difference / sd
+    return math.inf if log_rr > MAX_LOG_RR else math.exp(log_rr)
 
 
 def e_value_difference(
@@ -82,16 +89,20 @@ def e_value_difference(
     [2.53, 1.42]
     >>> e_value_difference(0.5, -0.1, 1.1, sd=1.0)[1]
     1.0
+    >>> e_value_difference(-2000.0, -2100.0, -1900.0, sd=1.0)  # no overflow
+    (inf, inf)
     """
     if not (sd > 0 and math.isfinite(estimate)):
         return math.nan, math.nan
-    e = e_value_rr(rr_from_difference(estimate, sd))
+    # the E-value depends on |d| only; |d| keeps a huge standardized difference (an SD of
+    # change near 0) at an infinite E-value instead of underflowing to a ratio of 0
+    e = e_value_rr(rr_from_difference(abs(estimate), sd))
     if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
         return e, math.nan
     if ci_low <= 0 <= ci_high:
         return e, 1.0
     nearest = ci_low if ci_low > 0 else ci_high
-    return e, e_value_rr(rr_from_difference(nearest, sd))
+    return e, e_value_rr(rr_from_difference(abs(nearest), sd))
 
 
 def e_value_ratio(rr: float, ci_low: float, ci_high: float) -> tuple[float, float]:
