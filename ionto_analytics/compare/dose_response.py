@@ -103,7 +103,7 @@ def dose_response(
     terms = "".join(f" + {t}" for t in design_terms(d, covariates, clinic_effects))
     lin, var_text, more = ols_fit(f"follow_up ~ dose_mA_min + baseline{terms}", d, se, "clinic_id")
     notes += more
-    se_used = "cluster" if "cluster-robust" in var_text else var_text.split()[0]
+    se_used = str(lin.cov_type)  # type: ignore[attr-defined]  # "cluster", "HC2", "HC1"...
     spl_formula = (
         f"follow_up ~ cr(dose_mA_min, df={spline_df}, constraints='center') + baseline{terms}"
     )
