@@ -275,5 +275,6 @@ def test_a_thin_window_falls_back_to_one_coefficient_per_covariate_or_is_refused
     large = comparison_frame(*mar_dropout(3, n=200), "nprs", 12, ARMS)
     assert not any("trial specification" in n for n in mmrm(large).notes)
     tiny = comparison_frame(*mar_dropout(3, n=14), "nprs", 12, ARMS)
-    with pytest.raises(InputError, match=r"residual degree.*adjust for fewer covariates, leave"):
+    after_fallback = r"residual degree.* for its variance: adjust for fewer covariates, leave"
+    with pytest.raises(InputError, match=after_fallback):
         mmrm(tiny)

@@ -305,23 +305,21 @@ def chosen_design(
     >>> d.names[-2:], notes
     (['age_years at week 4', 'age_years at week 6'], [])
     """
-    design = repeated_design(long, covariates, clinic_effects, windows, by_window is not False)
+    per_window = by_window is not False
+    design = repeated_design(long, covariates, clinic_effects, windows, per_window)
     notes: list[str] = []
     thin = [w for w, df in design.residual_df.items() if df < MIN_RESIDUAL_DF_PER_WINDOW]
-    if (
-        by_window is None
-        and thin
-        and design.formula
-        != (shared := repeated_design(long, covariates, clinic_effects, windows, False)).formula
-    ):
-        notes.append(
-            f"{what}: week(s) {thin} have fewer than {MIN_RESIDUAL_DF_PER_WINDOW} residual "
-            "degrees of freedom with a coefficient per window for every covariate and "
-            "clinic, so these have one coefficient over the windows (the trial "
-            "specification); the arm and the baseline stay by window"
-        )
-        design = shared
-    design.require_residual_df(what, by_window is not False)
+    if by_window is None and thin:
+        shared = repeated_design(long, covariates, clinic_effects, windows, False)
+        if shared.formula != design.formula:  # there are covariates to share
+            notes.append(
+                f"{what}: week(s) {thin} have fewer than {MIN_RESIDUAL_DF_PER_WINDOW} "
+                "residual degrees of freedom with a coefficient per window for every "
+                "covariate and clinic, so these have one coefficient over the windows (the "
+                "trial specification); the arm and the baseline stay by window"
+            )
+            design, per_window = shared, False
+    design.require_residual_df(what, per_window)
     return design, notes
 
 
