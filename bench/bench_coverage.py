@@ -265,8 +265,12 @@ def grid_cells(
     return [(c, i, a, b) for c, i in pairs for a, b in arm_pairs()]
 
 
-def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> list[dict]:
-    """One emulated study: emulate, import the EHR export, load, estimate every cell."""
+def load_study(
+    seed: int, patients: int, scenario: str | Path
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], float]:
+    """Emulate one study, import its EHR export with the real importer into a SQLite store,
+    load the episode and outcome frames; also ``ground_truth.json`` and the seconds the
+    emulation took."""
     from data_schemas import store
     from device_import.pipeline import Importer
     from device_import.privacy import Keyer
@@ -276,14 +280,21 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "emu"
         t0 = time.perf_counter()
-        summary = emulate(out, scenario=scenario_name, seed=seed, patients=patients)
+        summary = emulate(out, scenario=scenario, seed=seed, patients=patients)
         truth = json.loads(Path(summary.ground_truth).read_text(encoding="utf-8"))
-        t1 = time.perf_counter()
+        emulate_s = time.perf_counter() - t0
         engine = store.connect(f"sqlite:///{Path(tmp) / 'store.db'}")
         store.upgrade(engine)
         Importer(engine, Keyer(b"coverage-study"), today=dt.date(2026, 6, 1)).run([out / "ehr"])
         episodes, outcomes = load_episodes(engine), load_outcomes(engine)
         engine.dispose()
+    return episodes, outcomes, truth, emulate_s
+
+
+def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> list[dict]:
+    """One emulated study: emulate, import the EHR export, load, estimate every cell."""
+    t0 = time.perf_counter()
+    episodes, outcomes, truth, emulate_s = load_study(seed, patients, scenario_name)
     t2 = time.perf_counter()
     truths = planted(truth)
     rows: list[dict] = []
@@ -324,7 +335,7 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
             patients=patients,
             emulate_import_s=t2 - t0,
             analyse_s=t3 - t2,
-            emulate_s=t1 - t0,
+            emulate_s=emulate_s,
         )
     return rows
 

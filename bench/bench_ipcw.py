@@ -36,10 +36,7 @@ dropout, and the paired difference measures what the dropout did to each estimat
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -47,19 +44,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_coverage import planted
+from bench_coverage import load_study, planted
 
-from data_schemas import store
-from device_import.pipeline import Importer
-from device_import.privacy import Keyer
-from emulator import emulate
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.ipcw import ipcw
 from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError
-from ionto_analytics.loaders import load_episodes, load_outcomes
 
 CONDITION = "lateral_epicondylitis"
 ARMS = ("ionto+exercise", "exercise")
@@ -67,22 +59,6 @@ INSTRUMENTS = ("prtee", "nprs")
 WEEKS = (6, 12)
 MMRM_WINDOWS = (2, 4, 6, 12)
 FIRST_SEED = 2000
-
-
-def load_study(
-    seed: int, patients: int, scenario: str | Path = "stress"
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Emulate one study, import its EHR export, load episodes and outcomes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "emu"
-        summary = emulate(out, scenario=scenario, seed=seed, patients=patients)
-        truth = json.loads(Path(summary.ground_truth).read_text(encoding="utf-8"))
-        engine = store.connect(f"sqlite:///{Path(tmp) / 'store.db'}")
-        store.upgrade(engine)
-        Importer(engine, Keyer(b"coverage-study"), today=dt.date(2026, 6, 1)).run([out / "ehr"])
-        episodes, outcomes = load_episodes(engine), load_outcomes(engine)
-        engine.dispose()
-    return episodes, outcomes, truth
 
 
 def attempt(fit: Callable[[], ComparisonResult]) -> ComparisonResult | InputError:
@@ -134,7 +110,7 @@ def run(
     """Run ``studies`` studies of ``scenario`` and append their rows to ``csv``."""
     for seed in range(first_seed, first_seed + studies):
         t0 = time.perf_counter()
-        episodes, outcomes, truth = load_study(seed, patients, scenario)
+        episodes, outcomes, truth, _ = load_study(seed, patients, scenario)
         truths = planted(truth)
         rows: list[dict] = []
         with warnings.catch_warnings():
