@@ -30,29 +30,31 @@ the analyses use (:mod:`data_schemas.windows`: week 2 = days 8–21, week 4 = 22
 36–49, week 12 = 71–98, nearest day 7·W). ``truth`` (``difference``, the contrast at
 exactly day 7·W) is printed beside it: where the arm effects still move inside the window
 (iontophoresis peaks at week 2 and fades to 0 at week 5) the two differ, and an estimator is
-only asked to estimate what its window measures. Runs made before the emulator wrote
-``window_difference`` are regraded by ``regrade`` (it re-emulates each seed and checks that
-the exact-day truths are unchanged).
+only asked to estimate what its window measures.
 
 Targets (issue 11): coverage within 93.5–96.5 % pooled and no cell below 90 % over ≥ 200
 studies; standardized mean bias ``z = mean(est − truth) / (sd(est − truth) / √n)`` with
 ``|z| < 2.5`` in every cell. Over hundreds of cells an unbiased estimator misses a per-cell
 threshold now and then by chance, so each count is printed beside the number expected by
-chance (:func:`chance_failures`) and the grid's Bonferroni |z| (:func:`bonferroni_z`).
+chance (:func:`coverage_tables.chance_failures`) and the grid's Bonferroni |z|
+(:func:`coverage_tables.bonferroni_z`).
 
 Run::
 
     export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1   # threaded BLAS: 2-5x slower when loaded
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py run default core 200 1000 2 /tmp/c.csv
-    PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more.csv ...]
+    PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more ...] \
+        [--cells cells.csv] [--sums sums.csv]
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED]``; ``GRID`` is ``core``
 (:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
 = 350 cells, about half of them estimable; about 100 s of one core per 1,000-patient study
 on a quiet machine, see bench/RESULTS.md).
-Rows are appended to the CSV after every study, so a partial run is usable; ``summary
-CSV ... [--cells OUT]`` prints the tables of whatever the CSVs hold (and writes the per-cell
-table); ``regrade CSV OUT WORKERS`` adds ``truth_w`` to an older run.)
+Rows are appended to the CSV after every study, so a partial run is usable; each row
+carries the code fingerprint (:func:`coverage_tables.code_fingerprint`). ``summary`` prints
+the tables of whatever its files hold: run rows, or per-cell sums written by an earlier
+``--sums`` (``bench/results/coverage_*_sums.csv``), which add up with the rows of a new run
+of the same code and other seeds: a grid of 200 studies can be run in parts.)
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from coverage_tables import cell_sums, code_fingerprint, combine, print_tables
 
 ESTIMATORS = ("ancova", "iptw", "mixed_model", "mmrm")
 """The estimators of the grid."""
@@ -85,13 +87,6 @@ CORE_GRID: tuple[tuple[str, str, str, str], ...] = (
 the iontophoresis effect on a primary and on a secondary instrument (peak at week 2, planted
 0 at weeks 6 and 12, strongly confounded by indication) and manual therapy on another
 condition's primary instrument. ``grid = all`` is every cell."""
-
-REPORTED_SHARE = 0.9
-"""A cell is in an estimator's reported grid when estimable in this share of the studies."""
-
-COVERAGE_POOLED = (0.935, 0.965)
-COVERAGE_CELL_MIN = 0.90
-Z_MAX = 2.5
 
 
 def arm_pairs() -> list[tuple[str, str]]:
@@ -327,9 +322,11 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
                 r["truth"], r["truth_w"] = truths[(cond, instr, a, b, r["week"])]
             rows += part
     t3 = time.perf_counter()
+    code = code_fingerprint()
     for r in rows:
         r.update(
             scenario=scenario_name,
+            code=code,
             grid=grid,
             seed=seed,
             patients=patients,
@@ -340,172 +337,34 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
     return rows
 
 
-CELL = ["condition", "instrument", "arm", "versus", "week"]
+def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) -> None:
+    """Print the tables of run rows and/or per-cell sums (``paths``: files of either kind,
+    told apart by their columns): the rows are reduced to sums, every part is added
+    (:func:`coverage_tables.combine` refuses different code or a seed counted twice), the
+    total optionally written to ``sums_csv``; then what only rows tell (:func:`row_notes`)."""
+    frames = [pd.read_csv(p, keep_default_na=True) for p in paths]
+    rows = [f for f in frames if "status" in f.columns]
+    parts = [f for f in frames if "graded" in f.columns]
+    if rows:
+        parts.append(cell_sums(pd.concat(rows, ignore_index=True)))
+    total = combine(parts)
+    if sums_csv is not None:
+        total.to_csv(sums_csv, index=False, float_format="%.10g")
+        print(f"per-cell sums: {sums_csv}")
+    print_tables(total, cells_csv)
+    if rows:
+        row_notes(pd.concat(rows, ignore_index=True))
 
 
-def cell_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per estimator and cell: studies, estimable share, coverage and z against the windowed
-    estimand (``truth_w``, the grade) and against the exact-day one (``truth``)."""
-    d = df.copy()
-    d["ok"] = d["status"] == "ok"
-    d["err"] = d["estimate"] - d["truth"]
-    d["err_w"] = d["estimate"] - d["truth_w"]
-    d["cov"] = (d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"])
-    d["cov_w"] = (d["ci_low"] <= d["truth_w"]) & (d["truth_w"] <= d["ci_high"])
-
-    def agg(g: pd.DataFrame) -> pd.Series:
-        ok = g[g["ok"]]
-        k = len(ok)
-        reason = g.loc[~g["ok"], "reason"].mode()
-
-        def z(e: pd.Series) -> float:
-            sd = e.std(ddof=1)
-            return float(e.mean() / (sd / np.sqrt(k))) if k > 1 and sd > 0 else np.nan
-
-        return pd.Series(
-            {
-                "studies": len(g),
-                "estimable": k / len(g),
-                "truth_w": g["truth_w"].mean(),
-                "truth": g["truth"].mean(),
-                "bias_w": ok["err_w"].mean() if k else np.nan,
-                "cov_w": ok["cov_w"].mean() if k else np.nan,
-                "z_w": z(ok["err_w"]),
-                "cov": ok["cov"].mean() if k else np.nan,
-                "z": z(ok["err"]),
-                "reason": reason.iloc[0] if len(reason) else "",
-            }
-        )
-
-    return d.groupby(["estimator", *CELL], sort=True).apply(agg, include_groups=False)
-
-
-def chance_failures(studies: pd.Series) -> tuple[float, float]:
-    """Cells expected to miss each per-cell target by chance alone, for unbiased estimators
-    with exact 95 % intervals: ``(expected |z| > Z_MAX, expected coverage < 0.90)``.
-
-    With hundreds of cells some miss a fixed per-cell threshold even when nothing is wrong:
-    ``P(|t(k − 1)| > 2.5)`` is 1.3 % at 200 studies, so 744 cells expect about 10. The tables
-    print these expectations beside the observed counts, and the Bonferroni reading
-    (:func:`bonferroni_z`) that holds the whole grid to a 5 % family-wise error.
-
-    Examples
-    --------
-    >>> z, c = chance_failures(pd.Series([200] * 100))
-    >>> round(z, 2), round(c, 3)
-    (1.32, 0.116)
-    """
-    from scipy import stats
-
-    k = studies.to_numpy(dtype=int)
-    p_z = 2 * stats.t.sf(Z_MAX, np.maximum(k - 1, 1))
-    p_cov = stats.binom.cdf(np.ceil(COVERAGE_CELL_MIN * k) - 1, k, 0.95)
-    return float(p_z.sum()), float(p_cov.sum())
-
-
-def bonferroni_z(cells: int) -> float:
-    """The |z| a cell may reach with a 5 % family-wise error over ``cells`` cells (normal).
-
-    Examples
-    --------
-    >>> round(bonferroni_z(1), 2), round(bonferroni_z(744), 2)
-    (1.96, 3.99)
-    """
-    from scipy import stats
-
-    return float(stats.norm.isf(0.025 / max(cells, 1)))
-
-
-def pooled_table(cells: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """Per estimator over its reported grid: cells, coverage (windowed, exact-day), worst
-    cell, per-cell failures beside the number expected by chance."""
-    from ionto_analytics.compare.responders import wilson_interval
-
-    rows = []
-    for est, g in cells.groupby(level="estimator", sort=False):
-        rep = g[g["estimable"] >= REPORTED_SHARE]
-        keys = rep.index.droplevel("estimator")
-        d = df[(df["estimator"] == est) & (df["status"] == "ok")].set_index(CELL)
-        d = d[d.index.isin(keys)]
-        kw = int(((d["ci_low"] <= d["truth_w"]) & (d["truth_w"] <= d["ci_high"])).sum())
-        k = int(((d["ci_low"] <= d["truth"]) & (d["truth"] <= d["ci_high"])).sum())
-        lo, hi = wilson_interval(kw, max(len(d), 1))
-        exp_z, exp_cov = chance_failures(rep["estimable"] * rep["studies"])
-        rows.append(
-            {
-                "estimator": est,
-                "cells": len(rep),
-                "not_reported": len(g) - len(rep),
-                "estimates": len(d),
-                "coverage_w": kw / max(len(d), 1),
-                "wilson": f"{lo:.3f}–{hi:.3f}",
-                "min_cell_cov_w": rep["cov_w"].min(),
-                "cells_cov_w<0.90": int((rep["cov_w"] < COVERAGE_CELL_MIN).sum()),
-                "expected<0.90": exp_cov,
-                "cells_|z_w|>2.5": int((rep["z_w"].abs() > Z_MAX).sum()),
-                "expected>2.5": exp_z,
-                "max_|z_w|": rep["z_w"].abs().max(),
-                "bonferroni_z": bonferroni_z(len(rep)),
-                "cells_over_bonferroni": int((rep["z_w"].abs() > bonferroni_z(len(rep))).sum()),
-                "coverage_exact_day": k / max(len(d), 1),
-            }
-        )
-    return pd.DataFrame(rows).set_index("estimator")
-
-
-def breakdown(cells: pd.DataFrame) -> pd.DataFrame:
-    """Reported cells by estimator and week, split into planted-zero and non-zero contrasts:
-    mean windowed coverage and the cells over |z| 2.5 beside the chance expectation."""
-    rep = cells[cells["estimable"] >= REPORTED_SHARE].reset_index()
-    rep["planted"] = np.where(rep["truth"].abs() < 1e-9, "zero", "non-zero")
-    rows = []
-    for key, g in rep.groupby(["estimator", "week", "planted"], sort=True):
-        exp_z, _ = chance_failures(g["estimable"] * g["studies"])
-        rows.append(
-            {
-                "estimator": key[0],
-                "week": key[1],
-                "planted": key[2],
-                "cells": len(g),
-                "mean_cov_w": g["cov_w"].mean(),
-                "min_cov_w": g["cov_w"].min(),
-                "mean_z_w": g["z_w"].mean(),
-                "cells_|z_w|>2.5": int((g["z_w"].abs() > Z_MAX).sum()),
-                "expected": exp_z,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def print_summary(df: pd.DataFrame, cells_csv: Path | None = None) -> None:
-    """The pooled table, the breakdown by week, the failing cells and the cells left out of
-    the reported grid; ``cells_csv`` also gets the whole per-cell table."""
-    pd.set_option("display.width", 250)
-    pd.set_option("display.max_rows", 400)
-    pd.set_option("display.max_colwidth", 90)
+def row_notes(rows: pd.DataFrame) -> None:
+    """What per-cell sums do not keep: the IPTW diagnostics, exceptions other than a
+    refusal, seconds per study."""
     ff = lambda v: f"{v:.3f}"  # noqa: E731
-    tables = []
-    for scen, g in df.groupby("scenario", sort=False):
-        cells = cell_table(g)
-        tables.append(cells.assign(scenario=scen))
-        print(
-            f"\n== scenario {scen}: {g['seed'].nunique()} studies, "
-            f"{g['patients'].iloc[0]} patients each =="
-        )
-        print(pooled_table(cells, g).to_string(float_format=ff))
-        print("\nby week, planted zero or not:")
-        print(breakdown(cells).to_string(index=False, float_format=ff))
-        rep = cells[cells["estimable"] >= REPORTED_SHARE].reset_index()
-        badw = rep[(rep["cov_w"] < COVERAGE_CELL_MIN) | (rep["z_w"].abs() > Z_MAX)]
-        print(f"\ncells failing a per-cell target against the windowed estimand ({len(badw)}):")
-        print(badw.drop(columns=["reason"]).to_string(index=False, float_format=ff))
-        out = cells[cells["estimable"] < REPORTED_SHARE].reset_index()
-        why = out.groupby(["estimator", "reason"]).size().rename("cells").reset_index()
-        print(f"\ncells not in the reported grid ({len(out)}), by estimator and reason:")
-        print(why.to_string(index=False))
+    for scen, g in rows.groupby("scenario", sort=False):
+        print(f"\n== scenario {scen}: {g['seed'].nunique()} studies, rows only ==")
         if "iptw_status" in g.columns:
             ip = g[(g["estimator"] == "iptw") & (g["status"] == "ok")]
-            print("\nIPTW diagnostics: share of estimates flagged")
+            print("IPTW diagnostics: share of estimates flagged")
             print(
                 ip.groupby("condition")
                 .agg(
@@ -526,9 +385,6 @@ def print_summary(df: pd.DataFrame, cells_csv: Path | None = None) -> None:
             f"\nper study: emulate+import {per_study['emulate_import_s'].mean():.1f} s, "
             f"analyse {per_study['analyse_s'].mean():.1f} s (mean over studies)"
         )
-    if cells_csv is not None:
-        pd.concat(tables).reset_index().to_csv(cells_csv, index=False, float_format="%.4f")
-        print(f"\nper-cell table: {cells_csv}")
 
 
 def run(
@@ -549,57 +405,23 @@ def run(
         f"{time.perf_counter() - t0:.0f} s wall; rows in {csv}",
         flush=True,
     )
-    print_summary(pd.read_csv(csv, keep_default_na=True))
-
-
-def planted_again(seed: int, patients: int, scenario_name: str) -> dict:
-    """Re-emulate one study (the emulator is deterministic per seed) for its planted truths."""
-    from emulator import emulate
-
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = emulate(Path(tmp) / "emu", scenario=scenario_name, seed=seed, patients=patients)
-        return planted(json.loads(Path(summary.ground_truth).read_text(encoding="utf-8")))
-
-
-def regrade(csv: Path, out: Path, workers: int) -> None:
-    """Give the rows of a run whose emulator predates the windowed truth their ``truth_w``.
-
-    Each study is emulated again with the current emulator; its exact-day ``difference``
-    must equal the run's ``truth`` (same seed, same draws), otherwise the study's data
-    changed and the run cannot be regraded.
-    """
-    df = pd.read_csv(csv)
-    studies = df[["scenario", "seed", "patients"]].drop_duplicates().to_numpy().tolist()
-    with ProcessPoolExecutor(workers) as pool:
-        truths = pool.map(
-            planted_again, [s[1] for s in studies], [s[2] for s in studies], [s[0] for s in studies]
-        )
-        by_study = {(sc, int(se)): t for (sc, se, _), t in zip(studies, truths, strict=True)}
-    keys = list(zip(*(df[c] for c in ["scenario", "seed", *CELL]), strict=True))
-    new = np.array([by_study[(k[0], int(k[1]))][(*k[2:6], int(k[6]))] for k in keys])
-    drift = np.nanmax(np.abs(new[:, 0] - df["truth"].to_numpy()))
-    if not drift < 1e-6:
-        raise SystemExit(f"{csv}: re-emulated truths differ from the run's by {drift}")
-    df["truth_w"] = new[:, 1]
-    df.to_csv(out, index=False)
-    print(f"{len(studies)} studies regraded (exact-day truths equal to {drift:.1e}); {out}")
+    summary([csv], None, None)
 
 
 def main() -> None:
-    """Command line: ``run ...``, ``summary CSV ... [--cells OUT]`` or ``regrade CSV OUT W``."""
-    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
-        args = sys.argv[2:]
-        cells = Path(args[args.index("--cells") + 1]) if "--cells" in args else None
-        paths = [a for i, a in enumerate(args) if a != "--cells" and args[i - 1] != "--cells"]
-        print_summary(pd.concat([pd.read_csv(p) for p in paths], ignore_index=True), cells)
+    """Command line: ``run ...`` or ``summary FILE ... [--cells OUT] [--sums OUT]``."""
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "summary":
+        flags = [f for f in ("--cells", "--sums") if f in args]
+        outs = {f: Path(args[args.index(f) + 1]) for f in flags}
+        taken = {i for flag in outs for i in (args.index(flag), args.index(flag) + 1)}
+        paths = [Path(a) for i, a in enumerate(args[1:], 1) if i not in taken]
+        summary(paths, outs.get("--cells"), outs.get("--sums"))
         return
-    if len(sys.argv) == 5 and sys.argv[1] == "regrade":
-        regrade(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
-        return
-    if len(sys.argv) < 8 or sys.argv[1] != "run":
+    if len(args) < 7 or args[0] != "run":
         raise SystemExit(__doc__.split("Run::")[1])
-    scenario, grid, n, patients, workers, csv = sys.argv[2:8]
-    first = int(sys.argv[8]) if len(sys.argv) > 8 else 1000
+    scenario, grid, n, patients, workers, csv = args[1:7]
+    first = int(args[7]) if len(args) > 7 else 1000
     run(scenario, grid, int(n), int(patients), int(workers), Path(csv), first)
 
 

@@ -130,9 +130,17 @@ def test_ancova_matches_hand_ols_and_cluster_sandwich(frame: AnalysisFrame) -> N
     r3 = ancova(frame, se="hc3", flexible=False)
     se3 = (r3.ci_high - r3.ci_low) / 2 / stats.t.ppf(0.975, n - k)
     assert r3.estimate == pytest.approx(beta[0], abs=1e-8)
+    # HC2's interval takes the Bell-McCaffrey df: Satterthwaite on the quadratic form
+    # u'diag(a^2/(1-h))u = e'M D M e, written out as n x n matrices here
+    a = (xtx_inv @ x.T)[0]
+    m = np.eye(n) - x @ xtx_inv @ x.T
+    omega = m @ np.diag(a**2 / (1 - h)) @ m
+    df_bm = np.trace(omega) ** 2 / np.trace(omega @ omega)
+    assert 2 < df_bm < n - k - 2  # a few high-leverage episodes carry the contrast
     r2 = ancova(frame, se="hc2", flexible=False)
-    se2 = (r2.ci_high - r2.ci_low) / 2 / stats.t.ppf(0.975, n - k)
+    se2 = (r2.ci_high - r2.ci_low) / 2 / stats.t.ppf(0.975, df_bm)
     assert se2 == pytest.approx(np.sqrt(v_hc2[0, 0]), abs=1e-8)
+    assert "Bell–McCaffrey" in r2.estimator
     assert se2 < se3  # HC3 divides by (1 - h)^2: always at least as wide
     assert se3 == pytest.approx(np.sqrt(v_hc3[0, 0]), abs=1e-8)
     assert r.n == {a: int((d["arm"] == a).sum()) for a in ARMS}

@@ -171,6 +171,19 @@ def test_an_empty_or_one_patient_arm_is_refused(n_first: int) -> None:
         mice_sensitivity(df, arms=ARMS, covariates=(), clinic_effects=False)
 
 
+def test_iptw_refuses_a_propensity_model_larger_than_the_smaller_arm() -> None:
+    # intercept, baseline, age, sex, symptom duration: 5 parameters
+    df = _plain(40, seed=4)
+    kept = lambda k: pd.concat([df[df["arm"] == ARMS[1]], df[df["arm"] == ARMS[0]].head(k)])  # noqa: E731
+    kw = {"arms": ARMS, "se": "hc2", "clinic_effects": False}
+    with pytest.raises(InputError, match="5 parameters but the smaller arm only 4 episodes"):
+        iptw(kept(4), **kw)
+    r = iptw(kept(5), **kw)  # as many episodes as parameters: estimated
+    assert r.n[ARMS[0]] == 5 and np.isfinite(r.ci_low)
+    r = ancova(kept(4), **kw)  # ANCOVA needs residual df over both arms only
+    assert r.n[ARMS[0]] == 4 and np.isfinite(r.ci_low)
+
+
 def test_a_design_the_data_cannot_identify_is_refused() -> None:
     df = _plain(2)
     with pytest.raises(InputError, match=r"parameters but only rank|no residual degree"):

@@ -65,7 +65,8 @@ def ancova(
     arm coefficient). Negative = less pain for lower-is-better instruments.
 
     Variance: see :func:`ols_fit` (``se="auto"`` → cluster-robust by clinic with ≥ 20 clinics,
-    else HC2 with a :class:`StatisticalWarning`).
+    else HC2 with a :class:`StatisticalWarning`; the arm contrast's interval then takes the
+    Bell–McCaffrey degrees of freedom, :func:`~ionto_analytics.compare.fit.bell_mccaffrey_df`).
 
     Parameters
     ----------
@@ -104,7 +105,7 @@ def ancova(
     formula = "follow_up ~ treated + " + " + ".join(terms)
     fit, var_text, notes = ols_fit(formula, d, se, cluster, min_clusters)
     notes.append(spline_note(d, adjust, splines_n, "ANCOVA"))
-    coefs = coef_table(fit, alpha)
+    coefs = coef_table(fit, alpha, "treated")
     row = coefs.set_index("term").loc["treated"]
     t_arm = d.loc[d["treated"] == 1, "change"]
     c_arm = d.loc[d["treated"] == 0, "change"]

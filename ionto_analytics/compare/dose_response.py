@@ -27,7 +27,7 @@ import patsy
 import statsmodels.api as sm
 from scipy import stats
 
-from ionto_analytics.compare.fit import SeType, ols_fit
+from ionto_analytics.compare.fit import SeType, coef_table, ols_fit
 from ionto_analytics.compare.frame import (
     DEFAULT_COVARIATES,
     AnalysisFrame,
@@ -133,14 +133,14 @@ def dose_response(
     curve = pd.DataFrame(
         {"x": grid, "estimate": est, "ci_low": est - q * sd, "ci_high": est + q * sd}
     )
-    ci = lin.conf_int(alpha=alpha).loc["dose_mA_min"]  # type: ignore[attr-defined]
+    slope = coef_table(lin, alpha, "dose_mA_min").set_index("term").loc["dose_mA_min"]
     return ComparisonResult.from_fit(
         af,
         d,
-        estimate=lin.params["dose_mA_min"],  # type: ignore[attr-defined]
-        ci_low=ci.iloc[0],
-        ci_high=ci.iloc[1],
-        p_value=lin.pvalues["dose_mA_min"],  # type: ignore[attr-defined]
+        estimate=slope["estimate"],
+        ci_low=slope["ci_low"],
+        ci_high=slope["ci_high"],
+        p_value=slope["p_value"],
         excluded=excluded,
         estimator=f"dose response: OLS, linear slope and cr() spline (df={spline_df}), {var_text}",
         estimand=(

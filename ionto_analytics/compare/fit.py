@@ -10,7 +10,7 @@ Examples
 >>> df = pd.DataFrame({"y": [1.0, 2.0, 2.5, 4.0, 5.5], "x": [0.0, 1.0, 2.0, 3.0, 4.0]})
 >>> fit, variance, notes = ols_fit("y ~ x", df, se="hc2", cluster=None)
 >>> variance, coef_table(fit, 0.05)["term"].tolist()
-('HC2 robust', ['Intercept', 'x'])
+('HC2 robust, Bell–McCaffrey t df for the contrast', ['Intercept', 'x'])
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ionto_analytics.errors import InputError, StatisticalWarning
 __all__ = [
     "MIN_CLUSTERS",
     "SeType",
+    "bell_mccaffrey_df",
     "check_arms_present",
     "check_identifiable",
     "choose_se",
@@ -138,8 +139,10 @@ def ols_fit(
 
     ``cluster``: CR1 sandwich ``G/(G−1)·(N−1)/(N−K)`` with t(G − 1) reference (statsmodels
     ``cov_type="cluster"``). ``hc2`` / ``hc3``: MacKinnon–White HC2 / HC3 with t(N − K)
-    reference. ``auto``: :func:`choose_se` on the number of clusters; when that gives HC2 a
-    :class:`StatisticalWarning` says so (choose explicitly to silence it).
+    reference, except the contrast of an HC2 fit: :func:`coef_table` gives it the
+    Bell–McCaffrey df (:func:`bell_mccaffrey_df`). ``auto``: :func:`choose_se` on the
+    number of clusters; when that gives HC2 a :class:`StatisticalWarning` says so (choose
+    explicitly to silence it).
     """
     notes: list[str] = []
     coded = with_categories(data, formula)
@@ -167,7 +170,8 @@ def ols_fit(
         design = model.wexog  # the (weighted) design matrix
         leverage = np.einsum("ij,ij->i", design, design @ np.linalg.pinv(design.T @ design))
         if np.nanmax(leverage) < 1 - 1e-8:
-            return model.fit(cov_type=name, use_t=True), f"{name} robust", notes
+            bm = ", Bell–McCaffrey t df for the contrast" if name == "HC2" else ""
+            return model.fit(cov_type=name, use_t=True), f"{name} robust{bm}", notes
         # HC2 and HC3 divide by 1 - leverage: an episode fitted exactly (alone in its clinic,
         # say) makes them undefined; HC1 needs no leverage and is the usual fallback.
         msg = (
@@ -248,11 +252,60 @@ def logistic_coefficients(
     return alpha
 
 
-def coef_table(fit: object, alpha: float) -> pd.DataFrame:
+def bell_mccaffrey_df(fit: object, term: str) -> float:
+    """Degrees of freedom of the HC2 variance of one coefficient (Bell & McCaffrey 2002).
+
+    HC2's ``V = Σ a_i² e_i² / (1 − h_i)`` with ``a = e_k'(X'X)⁻¹X'`` is, under homoskedastic
+    normal errors, a quadratic form ``ε'MDMε`` (``M = I − H``, ``D = diag(a_i²/(1 − h_i))``);
+    Satterthwaite's approximation gives ``df = tr(MDM)² / tr((MDM)²)``. With ``X = QR``,
+    ``tr(MDM) = Σ d_i(1 − h_i)`` and ``tr((MDM)²) = Σ d_i²(1 − 2h_i) + ‖Q'DQ‖²_F``, so the
+    cost is ``O(n k²)``, not ``O(n²)``. The df is ``n − k`` for a balanced design and smaller
+    when a few high-leverage episodes (a small clinic, the tail of a spline) carry the
+    contrast, where ``t(n − k)`` intervals under-cover (Imbens & Kolesár 2016 recommend HC2
+    with this df). Weighted fits use the whitened design (``wexog``).
+
+    Examples
+    --------
+    Two arms and nothing else: the Welch–Satterthwaite df at equal variances.
+
+    >>> df = pd.DataFrame({"y": np.arange(12.0), "treated": [1] * 3 + [0] * 9})
+    >>> fit, _, _ = ols_fit("y ~ treated", df, se="hc2", cluster=None)
+    >>> n1, n0 = 3, 9
+    >>> welch = (1 / n1 + 1 / n0) ** 2 / (1 / (n1**2 * (n1 - 1)) + 1 / (n0**2 * (n0 - 1)))
+    >>> round(bell_mccaffrey_df(fit, "treated"), 6) == round(welch, 6), round(welch, 2)
+    (True, 3.46)
+    """
+    x = np.asarray(fit.model.wexog, dtype=float)  # type: ignore[attr-defined]
+    k = list(fit.model.exog_names).index(term)  # type: ignore[attr-defined]
+    q, r = np.linalg.qr(x)
+    a = np.linalg.solve(r, q.T)[k]  # row k of (X'X)⁻¹X' = R⁻¹Q'
+    h = np.einsum("ij,ij->i", q, q)
+    d = a**2 / (1 - h)
+    qdq = q.T @ (q * d[:, None])
+    return float((d @ (1 - h)) ** 2 / (d**2 @ (1 - 2 * h) + np.sum(qdq**2)))
+
+
+def coef_table(fit: object, alpha: float, contrast: str | None = None) -> pd.DataFrame:
     """Tidy coefficients of a statsmodels fit: ``term``, ``estimate``, ``se``, ``ci_low``,
-    ``ci_high``, ``p_value`` (intervals at level 1 − ``alpha``)."""
+    ``ci_high``, ``p_value`` (intervals at level 1 − ``alpha``) and ``df``, the t reference's
+    degrees of freedom.
+
+    The ``contrast`` row (the arm or dose coefficient an estimator reports) of an HC2 fit
+    takes its interval and p-value from ``t(`` :func:`bell_mccaffrey_df` ``)``; every other
+    row, and every other variance, the fit's own reference (``n − k``, or ``G − 1``
+    clustered).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2, 2.5, 4, 5.5, 5], "treated": [1, 1, 0, 0, 0, 0]})
+    >>> fit, _, _ = ols_fit("y ~ treated", df, se="hc2", cluster=None)
+    >>> tab = coef_table(fit, 0.05, "treated").set_index("term")
+    >>> [round(float(v), 2) for v in tab["df"]]
+    [4.0, 2.08]
+    """
     ci = fit.conf_int(alpha=alpha)  # type: ignore[attr-defined]
-    return pd.DataFrame(
+    df_fit = getattr(fit, "df_resid_inference", None) or fit.df_resid  # type: ignore[attr-defined]
+    tab = pd.DataFrame(
         {
             "term": fit.params.index,  # type: ignore[attr-defined]
             "estimate": fit.params.to_numpy(),  # type: ignore[attr-defined]
@@ -260,11 +313,18 @@ def coef_table(fit: object, alpha: float) -> pd.DataFrame:
             "ci_low": ci.iloc[:, 0].to_numpy(),
             "ci_high": ci.iloc[:, 1].to_numpy(),
             "p_value": fit.pvalues.to_numpy(),  # type: ignore[attr-defined]
+            "df": float(df_fit),
         }
     )
+    if contrast is not None and fit.cov_type == "HC2":  # type: ignore[attr-defined]
+        i = list(tab["term"]).index(contrast)
+        df_bm = bell_mccaffrey_df(fit, contrast)
+        low, high, p = t_interval(tab.at[i, "estimate"], tab.at[i, "se"], df_bm, alpha)
+        tab.loc[i, ["ci_low", "ci_high", "p_value", "df"]] = [low, high, p, df_bm]
+    return tab
 
 
-def t_interval(est: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+def t_interval(est: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
     """``est ± t(df) · se`` and the two-sided p-value (for a variance not from the fit, e.g.
     a bootstrap).
 

@@ -303,12 +303,12 @@ def ipcw(
        cases by weighted least squares.
     3. Variance: ``variance="sandwich"`` (default), the WLS sandwich of
        :func:`~ionto_analytics.compare.fit.ols_fit` (``se="auto"``: clinic-cluster with
-       ≥ 20 clinics, else HC2), the weights treated as known (the censoring models'
-       estimation is not propagated; usually conservative). ``"bootstrap"``: ``n_boot``
-       resamples of episodes (of clinics when the sandwich is clinic-clustered), drawn
-       from ``numpy.random.default_rng(seed)``, refitting the censoring models and the
-       weighted regression each time; the t reference of the sandwich (df ``G − 1`` or
-       ``n − k``).
+       ≥ 20 clinics, else HC2 with Bell–McCaffrey df), the weights treated as known (the
+       censoring models' estimation is not propagated; usually conservative).
+       ``"bootstrap"``: ``n_boot`` resamples of episodes (of clinics when the sandwich is
+       clinic-clustered), drawn from ``numpy.random.default_rng(seed)``, refitting the
+       censoring models and the weighted regression each time; the t reference of the
+       sandwich (df ``G − 1`` or ``n − k``).
 
     Valid when the follow-up is missing at random given the observed history of every
     instrument and the baseline set, and the censoring models are right. With nobody lost
@@ -371,7 +371,7 @@ def ipcw(
     formula = "follow_up ~ treated + " + " + ".join(terms)
     fit, var_text, notes = ols_fit(formula, d, se, cluster, min_clusters, weights=w)
     notes.append(spline_note(d, adjust, splines_n, "IPCW outcome model"))
-    coefs = coef_table(fit, alpha)
+    coefs = coef_table(fit, alpha, "treated")
     row = coefs.set_index("term").loc["treated"]
     estimate, ci_low, ci_high, p_value = (
         row[c] for c in ("estimate", "ci_low", "ci_high", "p_value")
