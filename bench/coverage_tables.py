@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from pathlib import Path
 
@@ -60,8 +61,13 @@ SUMS += ["sum_err", "ss_err", "sum_n", "sum_truth_w", "sum_truth"]
 
 
 def code_fingerprint(root: Path = ROOT) -> str:
-    """12 hex digits of SHA-256 over every file of :data:`CODE_DIRS` (path and bytes; caches
-    left out), committed or not.
+    """12 hex digits of SHA-256 over the code of :data:`CODE_DIRS`, committed or not.
+
+    A Python file counts by its syntax tree without docstrings (:func:`_code_only`): a
+    corrected docstring, comment or line break does not make a new experiment, a changed
+    expression does. Other files (scenarios, schemas) count byte for byte, Markdown not at
+    all. The tree's text is that of the running Python's ``ast``, so parts made under
+    another minor version of Python get another fingerprint.
 
     Examples
     --------
@@ -71,10 +77,33 @@ def code_fingerprint(root: Path = ROOT) -> str:
     h = hashlib.sha256()
     for top in CODE_DIRS:
         for p in sorted((root / top).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc":
-                h.update(p.relative_to(root).as_posix().encode())
-                h.update(p.read_bytes())
+            if not p.is_file() or "__pycache__" in p.parts or p.suffix in (".pyc", ".md"):
+                continue
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(_code_only(p.read_text("utf-8")) if p.suffix == ".py" else p.read_bytes())
     return h.hexdigest()[:12]
+
+
+def _code_only(source: str) -> bytes:
+    r"""The syntax tree of ``source`` without docstrings, as text (no line numbers).
+
+    Examples
+    --------
+    >>> old = "def f():\n    'Old words.'\n    return 1  # one\n"
+    >>> _code_only(old) == _code_only("def f():\n    return 1\n")
+    True
+    >>> _code_only("x = 1\n") == _code_only("x = 2\n")
+    False
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        scoped = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        if isinstance(node, scoped) and node.body:
+            first = node.body[0]
+            value = first.value if isinstance(first, ast.Expr) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def seed_ranges(seeds: set[int]) -> str:
