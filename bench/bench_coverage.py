@@ -48,7 +48,7 @@ Run::
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED]``; ``GRID`` is ``core``
 (:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
-= 350 cells, about half of them estimable; about 100 s of one core per 1,000-patient study
+= 350 cells, about half of them estimable; about 90 s of one core per 1,000-patient study
 on a quiet machine, see bench/RESULTS.md).
 Rows are appended to the CSV after every study, so a partial run is usable; each row
 carries the code fingerprint (:func:`coverage_tables.code_fingerprint`). ``summary`` prints
