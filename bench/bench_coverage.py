@@ -343,17 +343,18 @@ def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) ->
     (:func:`coverage_tables.combine` refuses different code or a seed counted twice), the
     total optionally written to ``sums_csv``; then what only rows tell (:func:`row_notes`)."""
     frames = [pd.read_csv(p, keep_default_na=True) for p in paths]
-    rows = [f for f in frames if "status" in f.columns]
     parts = [f for f in frames if "graded" in f.columns]
-    if rows:
-        parts.append(cell_sums(pd.concat(rows, ignore_index=True)))
+    runs = [f for f in frames if "status" in f.columns]
+    rows = pd.concat(runs, ignore_index=True) if runs else None
+    if rows is not None:
+        parts.append(cell_sums(rows))
     total = combine(parts)
     if sums_csv is not None:
         total.to_csv(sums_csv, index=False, float_format="%.10g")
         print(f"per-cell sums: {sums_csv}")
     print_tables(total, cells_csv)
-    if rows:
-        row_notes(pd.concat(rows, ignore_index=True))
+    if rows is not None:
+        row_notes(rows)
 
 
 def row_notes(rows: pd.DataFrame) -> None:
