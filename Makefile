@@ -57,9 +57,10 @@ lab: setup  ## JupyterLab on notebooks/ against the demo store
 dictionary: setup  ## regenerate data_schemas/README.md from the models
 	$(BIN)/python -m data_schemas.dictionary
 
-reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R, r-cran-mice, r-cran-metafor)
+reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R, r-cran-mice, r-cran-metafor, r-cran-pbkrtest, r-cran-clubsandwich)
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_datasets.py
 	Rscript tests/reference/mmrm_reference.R
+	Rscript tests/reference/small_sample_reference.R  # needs r-cran-pbkrtest, r-cran-clubsandwich
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_mice_dataset.py
 	Rscript tests/reference/mice_reference.R  # needs r-cran-mice
 	Rscript tests/reference/metafor_reference.R  # needs r-cran-metafor

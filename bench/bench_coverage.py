@@ -46,7 +46,8 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more ...] \
         [--cells cells.csv] [--sums sums.csv]
 
-(``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED]``; ``GRID`` is ``core``
+(``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED] [--estimators a,b]``,
+``--estimators`` a comma-separated subset of :data:`ESTIMATORS`; ``GRID`` is ``core``
 (:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
 = 350 cells, about half of them estimable; about 90 s of one core per 1,000-patient study
 on a quiet machine, see bench/RESULTS.md).
@@ -144,8 +145,10 @@ def estimate_cell(
     episodes: pd.DataFrame,
     outcomes: pd.DataFrame,
     cell: tuple[str, str, str, str],
+    estimators: tuple[str, ...] = ESTIMATORS,
 ) -> list[dict]:
-    """Rows (one per estimator and week) of one condition × instrument × arm pair."""
+    """Rows (one per estimator of ``estimators`` and week) of one condition × instrument ×
+    arm pair."""
     from ionto_analytics.compare.ancova import ancova
     from ionto_analytics.compare.frame import comparison_frame
     from ionto_analytics.compare.iptw import iptw
@@ -159,10 +162,10 @@ def estimate_cell(
         try:
             af = comparison_frame(episodes, outcomes, instr, week, (a, b), condition=cond)
         except Exception as err:  # refusal or bug, told apart by _refused
-            rows += [{**_refused(e, err), "week": week} for e in ESTIMATORS]
+            rows += [{**_refused(e, err), "week": week} for e in estimators]
             continue
         frames[week] = af
-        for name in ("ancova", "iptw"):
+        for name in [e for e in ("ancova", "iptw") if e in estimators]:
             try:
                 if name == "ancova":
                     r = ancova(af)
@@ -189,6 +192,8 @@ def estimate_cell(
             except Exception as err:  # refusal or bug, told apart by _refused
                 rows.append({**_refused(name, err), "week": week})
     for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
+        if name not in estimators:
+            continue
         if 2 not in frames:
             rows += [
                 {
@@ -286,8 +291,15 @@ def load_study(
     return episodes, outcomes, truth, emulate_s
 
 
-def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> list[dict]:
-    """One emulated study: emulate, import the EHR export, load, estimate every cell."""
+def study(
+    seed: int,
+    patients: int,
+    scenario_name: str,
+    grid: str = "core",
+    estimators: tuple[str, ...] = ESTIMATORS,
+) -> list[dict]:
+    """One emulated study: emulate, import the EHR export, load, estimate every cell with
+    each of ``estimators``."""
     t0 = time.perf_counter()
     episodes, outcomes, truth, emulate_s = load_study(seed, patients, scenario_name)
     t2 = time.perf_counter()
@@ -313,11 +325,11 @@ def study(seed: int, patients: int, scenario_name: str, grid: str = "core") -> l
                         "arm": a,
                         "versus": b,
                     }
-                    for e in ESTIMATORS
+                    for e in estimators
                     for w in WEEKS
                 ]
             else:
-                part = estimate_cell(ep, oc, (cond, instr, a, b))
+                part = estimate_cell(ep, oc, (cond, instr, a, b), estimators)
             for r in part:
                 r["truth"], r["truth_w"] = truths[(cond, instr, a, b, r["week"])]
             rows += part
@@ -389,14 +401,21 @@ def row_notes(rows: pd.DataFrame) -> None:
 
 
 def run(
-    scenario: str, grid: str, n_studies: int, patients: int, workers: int, csv: Path, first: int
+    scenario: str,
+    grid: str,
+    n_studies: int,
+    patients: int,
+    workers: int,
+    csv: Path,
+    first: int,
+    estimators: tuple[str, ...] = ESTIMATORS,
 ) -> None:
     """Run the studies in a process pool, appending each study's rows to ``csv``."""
     t0 = time.perf_counter()
     seeds = list(range(first, first + n_studies))
     n = n_studies
     with ProcessPoolExecutor(workers) as pool:
-        parts = pool.map(study, seeds, [patients] * n, [scenario] * n, [grid] * n)
+        parts = pool.map(study, seeds, [patients] * n, [scenario] * n, [grid] * n, [estimators] * n)
         for i, part in enumerate(parts):
             pd.DataFrame(part).to_csv(csv, mode="a", header=not csv.exists(), index=False)
             if (i + 1) % 10 == 0:
@@ -419,11 +438,16 @@ def main() -> None:
         paths = [Path(a) for i, a in enumerate(args[1:], 1) if i not in taken]
         summary(paths, outs.get("--cells"), outs.get("--sums"))
         return
-    if len(args) < 7 or args[0] != "run":
+    estimators = ESTIMATORS
+    if "--estimators" in args:
+        i = args.index("--estimators")
+        estimators = tuple(args[i + 1].split(","))
+        args = args[:i] + args[i + 2 :]
+    if len(args) < 7 or args[0] != "run" or not set(estimators) <= set(ESTIMATORS):
         raise SystemExit(__doc__.split("Run::")[1])
     scenario, grid, n, patients, workers, csv = args[1:7]
     first = int(args[7]) if len(args) > 7 else 1000
-    run(scenario, grid, int(n), int(patients), int(workers), Path(csv), first)
+    run(scenario, grid, int(n), int(patients), int(workers), Path(csv), first, estimators)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ Then the estimators end to end on episode and outcome frames (NPRS at baseline a
 6 and 12, 20 clinics, 20% dropping out after week 4, age, sex and symptom duration as the
 adjustment set): ``comparison_frame`` + :func:`~ionto_analytics.compare.mixed.mixed_model`
 and ``comparison_frame`` + :func:`~ionto_analytics.compare.mmrm.mmrm` (unstructured), at
-1,000, 10,000 and 100,000 episodes, once each.
+1,000, 10,000 and 100,000 episodes, once each, each with its default small-sample inference
+(CR2 over episodes; Kenward–Roger) beside the model-based baseline.
 
 Targets: random intercept < 5 s and MMRM < 10 s at 100,000 episodes; >= 50x statsmodels at
 20,000 episodes; peak memory < 2 GB. Run: ``.venv/bin/python bench/bench_mixed.py [max_n]
@@ -123,19 +124,32 @@ def clinic_frames(n: int, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
     return episodes, outcomes
 
 
+ESTIMATOR_RUNS = (
+    ("mixed_model", "CR2 (default)", lambda af: mixed_model(af)),
+    ("mixed_model", "model-based (baseline)", lambda af: mixed_model(af, variance="model")),
+    ("mmrm", "Kenward-Roger (default)", lambda af: mmrm(af)),
+    ("mmrm", "Satterthwaite (baseline)", lambda af: mmrm(af, ddf="satterthwaite")),
+)
+"""Each estimator with its default small-sample inference and the model-based baseline."""
+
+
 def estimators(sizes: list[int]) -> None:
-    """Wall seconds of comparison_frame + mixed_model and comparison_frame + mmrm."""
-    print("episodes | outcome rows | estimator | seconds (frame + fit) | estimate")
+    """Wall seconds of comparison_frame + each estimator, default inference beside the
+    baseline (model-based SE), with the SE each gives."""
+    print("episodes | outcome rows | estimator | inference | seconds (frame + fit) | "
+          "estimate | SE")
     arms = ("ionto+exercise", "exercise")
     for n in sizes:
         episodes, outcomes = clinic_frames(n)
-        for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
+        for name, inference, fit in ESTIMATOR_RUNS:
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = fit(comparison_frame(episodes, outcomes, "nprs", 12, arms))
             t = time.perf_counter() - t0
-            print(f"{n:,} | {len(outcomes):,} | {name} | {t:.2f} | {result.estimate:.3f}")
+            se = result.table.loc[result.table["week"] == 12, "se"].iloc[0]
+            print(f"{n:,} | {len(outcomes):,} | {name} | {inference} | {t:.2f} | "
+                  f"{result.estimate:.3f} | {se:.4f}")
 
 
 def timed(fn, repeats: int, *args) -> tuple[float, object]:

@@ -137,18 +137,31 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     return ref, episodes, outcomes
 
 
-def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
+@pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite"])
+def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
+    """Default: the Kenward–Roger SE and df of kenward_roger_reference.json (R, checked
+    there against pbkrtest); Satterthwaite: nlme's model-based SE."""
     ref, episodes, outcomes = reference_frame()
+    kr = json.loads((REFERENCE / "kenward_roger_reference.json").read_text())
+    kr = kr["emulated_unstructured"]
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False)
+    ask = {} if ddf == "kenward-roger" else {"ddf": ddf}
+    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False, **ask)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     se = dict(zip(ref["names"], ref["se"], strict=True))
+    se_kr = dict(zip(kr["names"], kr["se_kr"], strict=True))
+    df_kr = dict(zip(kr["names"], kr["df_kr"], strict=True))
     tab = r.table.set_index("term")
     for w in (4, 6, 12, 26):
         row = tab.loc[f"{ARMS[0]} − {ARMS[1]} at week {w}"]
-        assert row["estimate"] == pytest.approx(coef[f"factor(week){w}:arm"], rel=1e-6)
-        assert row["se"] == pytest.approx(se[f"factor(week){w}:arm"], rel=1e-6)
-        assert 20 < row["df"] < 200  # Satterthwaite, between patients-per-arm and rows
+        name = f"factor(week){w}:arm"
+        assert row["estimate"] == pytest.approx(coef[name], rel=1e-6)
+        if ddf == "kenward-roger":
+            assert row["se"] == pytest.approx(se_kr[name], rel=1e-6)
+            assert row["df"] == pytest.approx(df_kr[name], rel=1e-5)
+        else:
+            assert row["se"] == pytest.approx(se[name], rel=1e-6)
+            assert 20 < row["df"] < 200  # Satterthwaite, between patients-per-arm and rows
     sd = tab.loc[[f"residual SD at week {w}" for w in (4, 6, 12, 26)], "estimate"]
     np.testing.assert_allclose(sd, np.sqrt(np.diag(ref["covariance"])), rtol=5e-6)
     assert r.estimate == pytest.approx(coef["factor(week)26:arm"], rel=1e-6)
@@ -156,7 +169,8 @@ def test_mmrm_on_a_frame_equals_nlme_gls_unstructured():
         ARMS[0]: int((episodes["arm"] == ARMS[0]).sum()),
         ARMS[1]: int((episodes["arm"] == ARMS[1]).sum()),
     }
-    assert "unstructured" in r.estimator and "Satterthwaite" in r.estimator
+    assert "unstructured" in r.estimator
+    assert ("Kenward–Roger" if ddf == "kenward-roger" else "Satterthwaite") in r.estimator
     json.dumps(r.to_dict())
 
 

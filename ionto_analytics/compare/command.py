@@ -9,8 +9,9 @@ minus second arm*, from ANCOVA (default), a linear mixed model over weeks 4, 6 a
 the chosen week), inverse-probability-of-treatment weighting, an MMRM over the same
 weeks, or inverse-probability-of-censoring weighting. For ANCOVA, IPTW and IPCW the
 variance is cluster-robust by clinic when there are at least 20 clinics, otherwise HC2
-(chosen here explicitly and stated in ``notes``); the mixed model and the MMRM use
-model-based standard errors with Satterthwaite degrees of freedom.
+(chosen here explicitly and stated in ``notes``); the mixed model uses CR2 cluster-robust
+standard errors over episodes (its random intercept is a working model) and the MMRM the
+Kenward–Roger adjusted ones, each with its degrees of freedom.
 ``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
 estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
 

@@ -19,7 +19,7 @@ Examples
 ...                          "instrument": "nprs", "days_from_intake": days,
 ...                          "score": np.clip(score, 0, 10)})
 >>> af = comparison_frame(episodes, outcomes, "nprs", 6, ("ionto+exercise", "exercise"))
->>> r = mixed_model(af, covariates=(), clinic_effects=False)
+>>> r = mixed_model(af, covariates=(), clinic_effects=False)  # CR2 over episodes
 >>> bool(r.ci_low < -1.0 < r.ci_high), r.n
 (True, {'ionto+exercise': 40, 'exercise': 40})
 """
@@ -47,12 +47,15 @@ from ionto_analytics.compare.repeated import (
 )
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.lmm import fit_random_intercept
+from ionto_analytics.lmm import cluster_robust, fit_random_intercept
 
-__all__ = ["ENGINES", "mixed_model"]
+__all__ = ["ENGINES", "VARIANCES", "mixed_model"]
 
 ENGINES: tuple[str, ...] = ("lmm", "statsmodels")
 """Fitting engines of :func:`mixed_model`: the exact fast one (default) and the cross-check."""
+
+VARIANCES: tuple[str, ...] = ("robust", "model")
+"""Variances of :func:`mixed_model`'s contrasts: CR2 over episodes (default), model-based."""
 
 
 def mixed_model(
@@ -63,6 +66,7 @@ def mixed_model(
     clinic_effects: bool = True,
     covariates_by_window: bool | None = None,
     engine: Literal["lmm", "statsmodels"] = "lmm",
+    variance: Literal["robust", "model"] | None = None,
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """Linear mixed model over all follow-up windows; arm contrast at the frame's week.
@@ -78,12 +82,21 @@ def mixed_model(
     week W (arm x window unrestricted; the baseline slope differs by window, the standard
     specification). ``n`` counts episodes, not measurements.
 
+    The random intercept is a working model: it says every pair of an episode's scores has
+    the same covariance, while a patient's course diverges over the weeks (the patient
+    effect grows). The model-based SE is then too small at late windows and too large at
+    early ones (whole-grid coverage 0.921 at week 12, 0.956 at week 2, bench/RESULTS.md), so
+    by default the contrasts take the cluster-robust CR2 covariance over episodes with
+    Satterthwaite df (:mod:`ionto_analytics.lmm.robust`, as R clubSandwich), valid whatever
+    the true covariance; the estimate is the model's. Under dropout the estimate itself is
+    MAR-valid only if the random-intercept covariance holds; the MMRM does not need it.
+
     Engines: ``"lmm"`` (default) is :func:`ionto_analytics.lmm.fit_random_intercept`, exact
-    REML from per-episode sufficient statistics, with a t interval on Satterthwaite degrees
-    of freedom. ``"statsmodels"`` fits the same design with statsmodels ``MixedLM`` as a
-    cross-check: the same estimates (to optimizer tolerance); its SEs come from the joint
-    observed information of fixed effects and variances and differ from the engine's
-    ``(X'V^-1 X)^-1`` by up to about 1 %; Wald z interval.
+    REML from per-episode sufficient statistics. ``"statsmodels"`` fits the same design
+    with statsmodels ``MixedLM`` as a cross-check: the same estimates (to optimizer
+    tolerance); its SEs come from the joint observed information of fixed effects and
+    variances and differ from the engine's ``(X'V^-1 X)^-1`` by up to about 1 %; Wald z
+    interval (``variance="model"`` only).
 
     Valid when follow-up scores are missing at random given the observed history (the
     baseline and earlier windows) and the covariates.
@@ -113,6 +126,10 @@ def mixed_model(
         (:func:`~ionto_analytics.compare.repeated.chosen_design`).
     engine : {"lmm", "statsmodels"}
         Fitting engine (see above).
+    variance : {"robust", "model"} or None
+        ``"robust"``: CR2 over episodes, t interval on its Satterthwaite df (the ``"lmm"``
+        engine only); ``"model"``: the random intercept's ``(X'V^-1 X)^-1``; None
+        (default): ``"robust"`` with the ``"lmm"`` engine, ``"model"`` with statsmodels.
     alpha : float
         1 − confidence level.
 
@@ -124,6 +141,14 @@ def mixed_model(
     """
     if engine not in ENGINES:
         raise InputError(f"mixed_model: engine must be one of {list(ENGINES)}, got {engine!r}")
+    if variance is None:
+        variance = "robust" if engine == "lmm" else "model"
+    if variance not in VARIANCES or (engine == "statsmodels" and variance == "robust"):
+        raise InputError(
+            f"mixed_model: variance must be one of {list(VARIANCES)} (the statsmodels "
+            f"cross-check has variance='model' only), got variance={variance!r} with "
+            f"engine={engine!r}"
+        )
     long, excluded = long_frame(frame, windows, "mixed_model")
     adjust = frame.adjustment(covariates)
     design, chosen = chosen_design(
@@ -138,9 +163,13 @@ def mixed_model(
         fit, notes = engine_fit(
             lambda: fit_random_intercept(y, design.X, groups, method="REML"), "mixed model"
         )
-        table = window_contrasts(fit, design, frame, alpha)
+        if variance == "robust":
+            table = window_contrasts(cluster_robust(fit, y, design.X, groups), design, frame, alpha)
+            interval = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
+        else:
+            table = window_contrasts(fit, design, frame, alpha)
+            interval = "model-based SE, t interval with Satterthwaite df"
         sd = float(np.sqrt(fit.patient_variance))
-        interval = "t interval with Satterthwaite df"
     table = pd.concat(
         [table, pd.DataFrame([{"term": "random intercept SD (episode)", "estimate": sd}])],
         ignore_index=True,

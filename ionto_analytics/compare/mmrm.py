@@ -5,8 +5,10 @@ emulator's patients leave on their observed early improvement), complete-case es
 late weeks are biased by design; an MMRM over all windows uses every score of every
 episode and is valid. The model is the trial statisticians' standard for patient-reported
 outcomes (Mallinckrodt et al. 2008; the FDA/EMA-accepted default in SAS ``PROC MIXED`` and
-R ``mmrm``): one unstructured covariance matrix over the windows, REML, Satterthwaite
-degrees of freedom.
+R ``mmrm``): one unstructured covariance matrix over the windows, REML, Kenward–Roger
+small-sample inference (the adjusted covariance and its degrees of freedom, SAS
+``DDFM=KR``; the whole-grid coverage bench found the model-based SE with Satterthwaite df
+too narrow in cells of 21-40 episodes, 0.923, bench/RESULTS.md).
 
 Examples
 --------
@@ -65,6 +67,7 @@ def mmrm(
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
     covariates_by_window: bool | None = None,
+    ddf: str | None = None,
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """MMRM over all follow-up windows; the arm contrast at the frame's week.
@@ -78,8 +81,8 @@ def mmrm(
 
     Episodes with any pattern of missing windows contribute all their scores. The
     contrast is the coefficient of ``C(week)[W]:treated``, the adjusted difference in mean
-    change at week W, with a t interval on Satterthwaite degrees of freedom (from the
-    REML information of the covariance parameters). Valid when follow-up scores are missing
+    change at week W, with a t interval on the Kenward–Roger adjusted SE and df
+    (:mod:`ionto_analytics.lmm.kenward_roger`). Valid when follow-up scores are missing
     at random given the observed history (baseline, earlier windows, covariates).
 
     Parameters
@@ -104,6 +107,10 @@ def mmrm(
         :data:`~ionto_analytics.compare.repeated.MIN_RESIDUAL_DF_PER_WINDOW` residual
         degrees of freedom, otherwise one each, said in ``notes``
         (:func:`~ionto_analytics.compare.repeated.chosen_design`).
+    ddf : {"kenward-roger", "satterthwaite"} or None
+        Small-sample inference; None (default): Kenward–Roger for the structures linear in
+        their parameters (unstructured, cs, diagonal), Satterthwaite on the model-based SE
+        for the others.
     alpha : float
         1 − confidence level.
 
@@ -117,6 +124,8 @@ def mmrm(
         raise InputError(
             f"mmrm: covariance must be one of {sorted(STRUCTURES)}, got {covariance!r}"
         )
+    if ddf is None:
+        ddf = "kenward-roger" if STRUCTURES[covariance].linear_basis else "satterthwaite"
     week = getattr(frame, "week", None)
     weeks = sorted({*MMRM_WINDOWS, week} if isinstance(week, int) else MMRM_WINDOWS)
     if windows is not None:
@@ -134,6 +143,7 @@ def mmrm(
             long["week"].to_numpy(),
             covariance=covariance,
             method="REML",
+            ddf=ddf,
         ),
         f"MMRM ({covariance})",
     )
@@ -156,7 +166,11 @@ def mmrm(
         excluded=excluded,
         estimator=(
             f"MMRM (REML), {covariance} covariance over weeks {list(fit.windows.tolist())}, "
-            "t interval with Satterthwaite df"
+            + (
+                "t interval with the Kenward–Roger adjusted SE and df"
+                if ddf == "kenward-roger"
+                else "t interval with Satterthwaite df"
+            )
         ),
         estimand=(
             f"adjusted difference in mean change at week {frame.week}, {contrast_text(frame)}, "

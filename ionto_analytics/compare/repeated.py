@@ -51,7 +51,7 @@ from data_schemas.windows import window_label
 from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame, design_terms
 from ionto_analytics.errors import InputError, StatisticalWarning
-from ionto_analytics.lmm import FixedEffectsFit
+from ionto_analytics.lmm import ClusterRobust, FixedEffectsFit
 from ionto_analytics.outcomes import change_from_baseline
 
 __all__ = [
@@ -419,12 +419,13 @@ def engine_fit(fit_call: Callable[[], FitT], what: str) -> tuple[FitT, list[str]
 
 
 def window_contrasts(
-    fit: FixedEffectsFit,
+    fit: FixedEffectsFit | ClusterRobust,
     design: RepeatedDesign,
     frame: AnalysisFrame,
     alpha: float,
 ) -> pd.DataFrame:
-    """The arm contrast at every window: estimate, SE, Satterthwaite df, t interval, p.
+    """The arm contrast at every window: estimate, SE, df, t interval, p (from ``fit``:
+    an engine fit, Satterthwaite or Kenward–Roger as fitted, or its CR2 covariance).
 
     Returns
     -------

@@ -9,7 +9,9 @@ whatever the number of rows. Only numpy and scipy are used.
   compound symmetry, AR(1), their heterogeneous versions, or independent windows).
 
 Every result has ``beta``, ``cov_beta``, ``se``, the variance parameters, ``loglik``, a
-convergence certificate and ``contrast(L)`` with Satterthwaite degrees of freedom.
+convergence certificate and ``contrast(L)`` with Satterthwaite degrees of freedom;
+:func:`fit_mmrm` offers the Kenward–Roger adjustment (``ddf="kenward-roger"``) and
+:func:`cluster_robust` the CR2 covariance of a random-intercept fit.
 
 Examples
 --------
@@ -22,14 +24,17 @@ from .covariance import STRUCTURES
 from .mmrm import fit_mmrm
 from .random_intercept import fit_random_intercept
 from .result import Contrast, Convergence, FixedEffectsFit, MMRMFit, RandomInterceptFit
+from .robust import ClusterRobust, cluster_robust
 
 __all__ = [
     "STRUCTURES",
+    "ClusterRobust",
     "Contrast",
     "Convergence",
     "FixedEffectsFit",
     "MMRMFit",
     "RandomInterceptFit",
+    "cluster_robust",
     "fit_mmrm",
     "fit_random_intercept",
 ]

@@ -98,13 +98,40 @@ def _mean_offdiag_corr(S: np.ndarray, lag1: bool) -> float:
 
 @dataclass(frozen=True)
 class Structure:
-    """One covariance structure: its parameter count, ``Sigma(theta)`` and start values."""
+    """One covariance structure: its parameter count, ``Sigma(theta)`` and start values.
+
+    ``linear_basis``, where ``Sigma`` is linear in some parameters ``phi`` (``Sigma =
+    sum_a phi_a G_a``), gives the matrices ``G_a`` (K, T, T) for the Kenward–Roger
+    adjustment (:mod:`.kenward_roger`); None for the structures that are not.
+    """
 
     name: str
     n_params: Callable[[int], int]
     sigma: Callable[[np.ndarray, int], np.ndarray]
     start: Callable[[np.ndarray], np.ndarray]
     correlation_params: Callable[[int], slice]
+    linear_basis: Callable[[int], np.ndarray] | None = None
+
+
+def _element_basis(T: int) -> np.ndarray:
+    """``G`` of an unstructured matrix: one per element on and below the diagonal.
+
+    Examples
+    --------
+    >>> _element_basis(2).tolist()
+    [[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]]
+    """
+    rows, cols = np.tril_indices(T)
+    G = np.zeros((rows.size, T, T))
+    G[np.arange(rows.size), rows, cols] = 1.0
+    G[np.arange(rows.size), cols, rows] = 1.0
+    return G
+
+
+def _diagonal_basis(T: int) -> np.ndarray:
+    G = np.zeros((T, T, T))
+    G[np.arange(T), np.arange(T), np.arange(T)] = 1.0
+    return G
 
 
 def _het(corr: Callable, r_of: Callable) -> Callable:
@@ -122,6 +149,7 @@ STRUCTURES: dict[str, Structure] = {
         _unstructured,
         _unstructured_start,
         lambda T: slice(0, 0),
+        _element_basis,
     ),
     "cs": Structure(
         "cs",
@@ -131,6 +159,7 @@ STRUCTURES: dict[str, Structure] = {
             [np.log(np.mean(np.diag(S))), _cs_z(_mean_offdiag_corr(S, False), S.shape[0])]
         ),
         lambda T: slice(1, 2),
+        lambda T: np.stack([np.eye(T), np.ones((T, T))]),  # Sigma = a I + b J
     ),
     "ar1": Structure(
         "ar1",
@@ -159,6 +188,7 @@ STRUCTURES: dict[str, Structure] = {
         lambda th, T: np.diag(np.exp(2 * th[:T])),
         lambda S: 0.5 * np.log(np.diag(S)),
         lambda T: slice(0, 0),
+        _diagonal_basis,
     ),
 }
 

@@ -40,11 +40,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize
 
-from data_schemas.errors import StatisticalWarning
+from data_schemas.errors import InputError, StatisticalWarning
 
 from .certify import certify, hessian_from_gradient
 from .checks import check_method, design, full_rank, window_codes
 from .covariance import Structure, at_boundary, get_structure, jacobian
+from .kenward_roger import DDF_METHODS, kenward_roger
 from .linear import spd_inverse
 from .result import MMRMFit
 from .sufficient import PatternStats, pattern_stats
@@ -187,6 +188,7 @@ def fit_mmrm(
     windows: ArrayLike,
     covariance: str = "unstructured",
     method: str = "REML",
+    ddf: str = "satterthwaite",
 ) -> MMRMFit:
     """Fit an MMRM: fixed effects ``X beta`` and one covariance over the windows.
 
@@ -208,12 +210,18 @@ def fit_mmrm(
         ``"diagonal"``.
     method : {"REML", "ML"}
         Restricted (default) or full maximum likelihood.
+    ddf : {"satterthwaite", "kenward-roger"}
+        Small-sample inference: ``"satterthwaite"`` (default) keeps the model-based
+        ``cov_beta = (X'V^{-1}X)^{-1}`` (what nlme and SAS report) and the df from the
+        observed information; ``"kenward-roger"`` (REML only) replaces ``cov_beta`` by the
+        Kenward–Roger adjusted covariance and the df by theirs (:mod:`.kenward_roger`;
+        for the structures linear in their parameters: unstructured, cs, diagonal).
 
     Returns
     -------
     MMRMFit
         ``beta``, ``cov_beta``, ``covariance`` (T x T), ``loglik``, the certificate and
-        ``contrast()`` with Satterthwaite df. A singular covariance or a correlation at
+        ``contrast()`` with the ``ddf`` df. A singular covariance or a correlation at
         +-1 issues a :class:`~data_schemas.errors.StatisticalWarning`.
 
     Examples
@@ -227,6 +235,11 @@ def fit_mmrm(
 one per window first
     """
     reml = check_method(method) == "REML"
+    if ddf not in DDF_METHODS or (ddf == "kenward-roger" and not reml):
+        raise InputError(
+            f"ddf must be one of {list(DDF_METHODS)} (Kenward-Roger with method='REML'), "
+            f"got ddf={ddf!r} with method={method!r}"
+        )
     y_arr, X_arr, codes, n_groups = design(y, X, groups)
     win, labels = window_codes(windows, y_arr.size)
     T = labels.size
@@ -251,11 +264,17 @@ one per window first
     cert = certify(
         grad, hessian, ok, iterations, message, at_boundary=boundary, what=f"MMRM ({covariance})"
     )
-    theta_cov = 2 * np.linalg.pinv(hessian) if boundary else 2 * np.linalg.inv(hessian)
+    if ddf == "kenward-roger":
+        cov_beta, dcov_beta, theta_cov = kenward_roger(
+            structure, ev.W, stats.counts, crit.C_flat, ev.A_inv
+        )
+    else:
+        cov_beta, dcov_beta = ev.A_inv, crit.dcov_beta(theta, ev)
+        theta_cov = 2 * np.linalg.pinv(hessian) if boundary else 2 * np.linalg.inv(hessian)
     return MMRMFit(
         beta=ev.beta,
-        cov_beta=ev.A_inv,
-        dcov_beta=crit.dcov_beta(theta, ev),
+        cov_beta=cov_beta,
+        dcov_beta=dcov_beta,
         theta_cov=theta_cov,
         loglik=-ev.value / 2,
         method="REML" if reml else "ML",
@@ -267,4 +286,5 @@ one per window first
         theta=theta,
         windows=labels,
         n_patterns=stats.counts.size,
+        ddf=ddf,
     )

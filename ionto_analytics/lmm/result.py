@@ -276,6 +276,11 @@ class MMRMFit(FixedEffectsFit):
         The window labels, in the order of ``covariance``'s rows.
     n_patterns : int
         Distinct missingness patterns among the patients.
+    ddf : str
+        ``"satterthwaite"``: ``cov_beta`` is model-based and ``theta_cov`` the observed
+        information of ``theta``; ``"kenward-roger"``: ``cov_beta`` is the Kenward–Roger
+        adjusted covariance, ``dcov_beta`` and ``theta_cov`` are in the parameters of the
+        adjustment (:mod:`.kenward_roger`), so ``contrast()`` gives the KR SE and df.
     """
 
     covariance: np.ndarray
@@ -283,6 +288,7 @@ class MMRMFit(FixedEffectsFit):
     theta: np.ndarray
     windows: np.ndarray
     n_patterns: int
+    ddf: str = "satterthwaite"
 
     @property
     def correlation(self) -> np.ndarray:
