@@ -139,10 +139,10 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
 @pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite"])
 def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
-    """Default: the Kenward–Roger SE and df of kenward_roger_reference.json (R, checked
+    """Default: the Kenward–Roger SE and df of small_sample_reference.json (R, checked
     there against pbkrtest); Satterthwaite: nlme's model-based SE."""
     ref, episodes, outcomes = reference_frame()
-    kr = json.loads((REFERENCE / "kenward_roger_reference.json").read_text())
+    kr = json.loads((REFERENCE / "small_sample_reference.json").read_text())
     kr = kr["emulated_unstructured"]
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
     ask = {} if ddf == "kenward-roger" else {"ddf": ddf}
