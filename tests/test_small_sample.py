@@ -17,13 +17,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from data_schemas.errors import InputError
+from data_schemas.errors import InputError, StatisticalWarning
 from ionto_analytics.lmm import fit_mmrm, fit_random_intercept
 from ionto_analytics.lmm.robust import cluster_robust
 
@@ -124,3 +125,21 @@ def test_cr2_covers_a_growing_patient_effect_that_the_model_based_se_misses():
             covered[name] += int(c.ci_low[0] < 0 < c.ci_high[0])
     assert covered["model"] / 300 < 0.90
     assert 0.92 < covered["cr2"] / 300 < 0.98
+
+
+def test_kenward_roger_falls_back_to_satterthwaite_on_a_degenerate_fit_and_says_so():
+    """Outcomes constant within patient: the correlation runs to 1 (boundary); KR's
+    expansion does not hold there, so the fit keeps the model-based SE, with a warning."""
+    rng = np.random.default_rng(3)
+    n = 40
+    patient = np.repeat(np.arange(n), 3)
+    window = np.tile(np.arange(3), n)
+    X = np.column_stack([np.ones(3 * n), window == 1, window == 2]).astype(float)
+    y = rng.normal(size=n)[patient] * 2 + 1e-6 * rng.normal(size=3 * n)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fit = fit_mmrm(y, X, patient, window, covariance="cs", ddf="kenward-roger")
+    said = [str(w.message) for w in seen if issubclass(w.category, StatisticalWarning)]
+    assert any("Kenward-Roger needs a converged fit" in m for m in said)
+    assert fit.ddf == "satterthwaite"
+    assert np.all(np.isfinite(fit.se))

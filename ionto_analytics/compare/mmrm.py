@@ -168,7 +168,7 @@ def mmrm(
             f"MMRM (REML), {covariance} covariance over weeks {list(fit.windows.tolist())}, "
             + (
                 "t interval with the Kenward–Roger adjusted SE and df"
-                if ddf == "kenward-roger"
+                if fit.ddf == "kenward-roger"
                 else "t interval with Satterthwaite df"
             )
         ),

@@ -66,7 +66,7 @@ def kenward_roger(
     counts: np.ndarray,
     C_flat: np.ndarray,
     cov_beta: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The Kenward–Roger adjusted covariance, its parameter derivatives and ``W``.
 
     Parameters
@@ -85,9 +85,10 @@ def kenward_roger(
 
     Returns
     -------
-    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray) or None
         ``Phi_A`` (p, p); ``d Phi / d phi_a`` (K, p, p); ``W`` (K, K), the covariance of
-        the parameters ``phi`` the adjustment uses.
+        the parameters ``phi`` the adjustment uses. None when the expected information
+        is not positive definite (the caller keeps the model-based covariance).
     """
     T = W.shape[-1]
     p = cov_beta.shape[0]
@@ -109,7 +110,11 @@ def kenward_roger(
         - 2 * np.einsum("ij,abji->ab", cov_beta, Q)
         + np.einsum("aij,bji->ab", PhiP, PhiP)
     )
-    theta_cov = 2 * np.linalg.pinv(0.5 * (info + info.T))
+    info = 0.5 * (info + info.T)
+    values = np.linalg.eigvalsh(info)
+    if values[0] <= 1e-10 * values[-1]:
+        return None  # the parameters are not identified: no adjustment to make
+    theta_cov = 2 * np.linalg.inv(info)
     inner = Q - np.einsum("aij,bjk->abik", P_a, PhiP)  # Q_ab - P_a Phi P_b
     U = np.einsum("ab,abij->ij", theta_cov, inner)
     adjusted = cov_beta + 2 * cov_beta @ U @ cov_beta

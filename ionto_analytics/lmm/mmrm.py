@@ -215,7 +215,11 @@ def fit_mmrm(
         ``cov_beta = (X'V^{-1}X)^{-1}`` (what nlme and SAS report) and the df from the
         observed information; ``"kenward-roger"`` (REML only) replaces ``cov_beta`` by the
         Kenward–Roger adjusted covariance and the df by theirs (:mod:`.kenward_roger`;
-        for the structures linear in their parameters: unstructured, cs, diagonal).
+        for the structures linear in their parameters: unstructured, cs, diagonal). A fit
+        that did not converge, is on the boundary or whose expected information is not
+        positive definite keeps Satterthwaite, with a
+        :class:`~data_schemas.errors.StatisticalWarning` (``ddf`` of the result says
+        which was used).
 
     Returns
     -------
@@ -264,11 +268,21 @@ one per window first
     cert = certify(
         grad, hessian, ok, iterations, message, at_boundary=boundary, what=f"MMRM ({covariance})"
     )
-    if ddf == "kenward-roger":
-        cov_beta, dcov_beta, theta_cov = kenward_roger(
-            structure, ev.W, stats.counts, crit.C_flat, ev.A_inv
-        )
+    adjusted = None
+    if ddf == "kenward-roger" and cert.converged and not boundary:
+        adjusted = kenward_roger(structure, ev.W, stats.counts, crit.C_flat, ev.A_inv)
+    if adjusted is not None:
+        cov_beta, dcov_beta, theta_cov = adjusted
     else:
+        if ddf == "kenward-roger":
+            warnings.warn(
+                f"MMRM ({covariance}): Kenward-Roger needs a converged fit away from the "
+                f"boundary with a positive-definite information; this one is not, so its SEs "
+                f"are model-based with Satterthwaite df",
+                StatisticalWarning,
+                stacklevel=2,
+            )
+            ddf = "satterthwaite"
         cov_beta, dcov_beta = ev.A_inv, crit.dcov_beta(theta, ev)
         theta_cov = 2 * np.linalg.pinv(hessian) if boundary else 2 * np.linalg.inv(hessian)
     return MMRMFit(
