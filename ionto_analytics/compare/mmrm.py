@@ -7,8 +7,10 @@ episode and is valid. The model is the trial statisticians' standard for patient
 outcomes (Mallinckrodt et al. 2008; the FDA/EMA-accepted default in SAS ``PROC MIXED`` and
 R ``mmrm``): one unstructured covariance matrix over the windows, REML, Kenward–Roger
 small-sample inference (the adjusted covariance and its degrees of freedom, SAS
-``DDFM=KR``; the whole-grid coverage bench found the model-based SE with Satterthwaite df
-too narrow in cells of 21-40 episodes, 0.923, bench/RESULTS.md).
+``DDFM=KR``). In the whole-grid coverage bench (bench/RESULTS.md, fifth round) cells of
+21-40 episodes covered 0.921 with the model-based SE and Satterthwaite df, 0.927 with
+Kenward–Roger: the intervals are still 1-2 points short there, and what remains is not the
+small-sample variance of the covariance estimate.
 
 Examples
 --------
