@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_schemas.errors import InputError
-
 from .covariance import Structure
 
 __all__ = ["DDF_METHODS", "kenward_roger"]
@@ -72,7 +70,8 @@ def kenward_roger(
     Parameters
     ----------
     structure : Structure
-        The fitted covariance structure; it must have a ``linear_basis``.
+        The fitted covariance structure; it must have a ``linear_basis`` (the caller,
+        :func:`~ionto_analytics.lmm.fit_mmrm`, refuses the others before fitting).
     W : numpy.ndarray
         Per pattern the inverse of its covariance block, zero outside its windows (P, T, T).
     counts : numpy.ndarray
@@ -92,11 +91,6 @@ def kenward_roger(
     """
     T = W.shape[-1]
     p = cov_beta.shape[0]
-    if structure.linear_basis is None:
-        raise InputError(
-            f"Kenward-Roger needs a covariance linear in its parameters (unstructured, cs, "
-            f"diagonal); {structure.name!r} is not: pass ddf='satterthwaite'"
-        )
     G = structure.linear_basis(T)
     K = G.shape[0]
     WGW = np.einsum("Pij,ajk,Pkl->aPil", W, G, W)  # V^{-1} G_a V^{-1}, per pattern

@@ -248,6 +248,11 @@ one per window first
     win, labels = window_codes(windows, y_arr.size)
     T = labels.size
     structure = get_structure(covariance, T)
+    if ddf == "kenward-roger" and structure.linear_basis is None:
+        raise InputError(
+            f"Kenward-Roger needs a covariance linear in its parameters (unstructured, cs, "
+            f"diagonal); {covariance!r} is not: pass ddf='satterthwaite'"
+        )
     stats = pattern_stats(y_arr, X_arr, codes, n_groups, win, T)
     full_rank(np.einsum("Pjjab->ab", stats.C))
     crit = _Criterion(stats, structure, T, reml)

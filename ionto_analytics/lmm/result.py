@@ -121,6 +121,31 @@ class Contrast:
         return 2 * stats.t.sf(np.abs(self.t), self.df)
 
 
+def contrast_rows(L: ArrayLike, p: int, level: float) -> np.ndarray:
+    """``L`` as rows of ``p`` finite coefficients, and ``level`` in (0, 1), or an InputError.
+
+    Examples
+    --------
+    >>> contrast_rows([0.0, 1.0], 2, 0.95).tolist()
+    [[0.0, 1.0]]
+    >>> contrast_rows([1.0], 2, 0.95)
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: contrast L must have 1 column per fixed effect \
+(expected 2, got shape (1,)); pass one row of 2 coefficients per contrast
+    """
+    L_arr = np.asarray(L, dtype=float)
+    rows = np.atleast_2d(L_arr)
+    if rows.ndim != 2 or rows.shape[1] != p or not np.all(np.isfinite(rows)):
+        raise InputError(
+            f"contrast L must have 1 column per fixed effect (expected {p}, got shape "
+            f"{L_arr.shape}); pass one row of {p} coefficients per contrast"
+        )
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1) (got {level}); e.g. level=0.95")
+    return rows
+
+
 @dataclass(frozen=True)
 class FixedEffectsFit:
     """What every mixed-model fit has: fixed effects, their covariance, a certificate.
@@ -214,16 +239,7 @@ class FixedEffectsFit:
         data_schemas.errors.InputError: contrast L must have 1 column per fixed effect \
 (expected 1, got shape (2,)); pass one row of 1 coefficients per contrast
         """
-        L_arr = np.asarray(L, dtype=float)
-        rows = np.atleast_2d(L_arr)
-        p = self.beta.size
-        if rows.ndim != 2 or rows.shape[1] != p or not np.all(np.isfinite(rows)):
-            raise InputError(
-                f"contrast L must have 1 column per fixed effect (expected {p}, got shape "
-                f"{L_arr.shape}); pass one row of {p} coefficients per contrast"
-            )
-        if not 0 < level < 1:
-            raise InputError(f"level must be in (0, 1) (got {level}); e.g. level=0.95")
+        rows = contrast_rows(L, self.beta.size, level)
         variance = np.einsum("mi,ij,mj->m", rows, self.cov_beta, rows)
         grad = np.einsum("mi,kij,mj->mk", rows, self.dcov_beta, rows)
         spread = np.einsum("mk,kl,ml->m", grad, self.theta_cov, grad)

@@ -45,10 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from data_schemas.errors import InputError
-
 from .checks import design
-from .result import Contrast, RandomInterceptFit
+from .result import Contrast, RandomInterceptFit, contrast_rows
 
 __all__ = ["ClusterRobust", "cluster_robust"]
 
@@ -104,13 +102,8 @@ class ClusterRobust:
         >>> c = r.contrast([0.0, 1.0]); bool(0 < c.df[0] < 12)
         True
         """
-        rows = np.atleast_2d(np.asarray(L, dtype=float))
         p = self.beta.size
-        if rows.shape[1] != p or not np.all(np.isfinite(rows)):
-            raise InputError(
-                f"contrast L must have 1 column per fixed effect (expected {p}, got shape "
-                f"{rows.shape}); pass one row of {p} coefficients per contrast"
-            )
+        rows = contrast_rows(L, p, level)
         M = self.model_cov
         df = np.empty(rows.shape[0])
         for r, c in enumerate(rows):
