@@ -137,20 +137,23 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     return ref, episodes, outcomes
 
 
-@pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite"])
+@pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite", "robust"])
 def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
     """Default: the Kenward–Roger SE and df of small_sample_reference.json (R, checked
-    there against pbkrtest); Satterthwaite: nlme's model-based SE."""
+    there against pbkrtest); Satterthwaite: nlme's model-based SE; ``variance="robust"``:
+    clubSandwich's CR2 SE and Satterthwaite df of the same gls fit."""
     ref, episodes, outcomes = reference_frame()
-    kr = json.loads((REFERENCE / "small_sample_reference.json").read_text())
-    kr = kr["emulated_unstructured"]
+    small = json.loads((REFERENCE / "small_sample_reference.json").read_text())
+    kr, cr2 = small["emulated_unstructured"], small["emulated_unstructured_cr2"]
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
-    ask = {} if ddf == "kenward-roger" else {"ddf": ddf}
+    ask = {"satterthwaite": {"ddf": ddf}, "robust": {"variance": "robust"}}.get(ddf, {})
     r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False, **ask)
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     se = dict(zip(ref["names"], ref["se"], strict=True))
     se_kr = dict(zip(kr["names"], kr["se_kr"], strict=True))
     df_kr = dict(zip(kr["names"], kr["df_kr"], strict=True))
+    se_cr2 = dict(zip(cr2["names"], cr2["se_cr2"], strict=True))
+    df_cr2 = dict(zip(cr2["names"], cr2["df_cr2"], strict=True))
     tab = r.table.set_index("term")
     for w in (4, 6, 12, 26):
         row = tab.loc[f"{ARMS[0]} − {ARMS[1]} at week {w}"]
@@ -159,6 +162,9 @@ def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
         if ddf == "kenward-roger":
             assert row["se"] == pytest.approx(se_kr[name], rel=1e-6)
             assert row["df"] == pytest.approx(df_kr[name], rel=1e-5)
+        elif ddf == "robust":
+            assert row["se"] == pytest.approx(se_cr2[name], rel=1e-6)
+            assert row["df"] == pytest.approx(df_cr2[name], rel=1e-5)
         else:
             assert row["se"] == pytest.approx(se[name], rel=1e-6)
             assert 20 < row["df"] < 200  # Satterthwaite, between patients-per-arm and rows
@@ -170,7 +176,8 @@ def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
         ARMS[1]: int((episodes["arm"] == ARMS[1]).sum()),
     }
     assert "unstructured" in r.estimator
-    assert ("Kenward–Roger" if ddf == "kenward-roger" else "Satterthwaite") in r.estimator
+    said = {"kenward-roger": "Kenward–Roger", "robust": "CR2"}.get(ddf, "Satterthwaite")
+    assert said in r.estimator
     json.dumps(r.to_dict())
 
 
@@ -206,6 +213,10 @@ def test_mmrm_refuses_what_it_cannot_fit():
     af = comparison_frame(episodes, outcomes, "nprs", 6, ARMS)
     with pytest.raises(InputError, match="covariance must be one of"):
         mmrm(af, covariance="toeplitz")
+    with pytest.raises(InputError, match="variance must be one of"):
+        mmrm(af, variance="sandwich")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="CR2 brings its own df"):
+        mmrm(af, variance="robust", ddf="kenward-roger")
     with pytest.raises(InputError, match="week 6 must be one of windows"):
         mmrm(af, windows=(4, 12))
     with pytest.raises(InputError, match="AnalysisFrame of comparison_frame"):

@@ -105,6 +105,32 @@ def test_cr2_matches_clubsandwich(key):
     assert np.max(np.abs(robust.se / fit.se - 1)) > 0.02  # not the model-based SE again
 
 
+def test_cr2_of_an_unstructured_mmrm_matches_clubsandwich_on_gls():
+    """The MMRM's ``variance="robust"``: CR2 over patients of the unstructured gls fit,
+    with missing windows (each pattern's block of Sigma is the working covariance)."""
+    fixed, ref = KR["emulated_unstructured"], KR["emulated_unstructured_cr2"]
+    data = pd.read_csv(REFERENCE / ref["data"])
+    X = np.array(fixed["design"], dtype=float)
+    fit = fit_mmrm(data.y, X, data.patient, data.week)
+    assert data.groupby("patient").size().nunique() > 1  # missing windows are exercised
+    robust = cluster_robust(fit, data.y, X, data.patient, data.week)
+    assert rel(robust.se, ref["se_cr2"]) < 1e-6
+    assert rel(robust.contrast(np.eye(X.shape[1])).df, ref["df_cr2"]) < 1e-5
+    assert np.max(np.abs(robust.se / fit.se - 1)) > 0.02
+
+
+def test_cr2_of_an_mmrm_needs_its_windows_and_the_model_based_covariance():
+    y, X, patient, window = simulated(30, seed=2)
+    fit = fit_mmrm(y, X, patient, window)
+    with pytest.raises(InputError, match="needs the windows"):
+        cluster_robust(fit, y, X, patient)
+    with pytest.raises(InputError, match="not the fit's"):
+        cluster_robust(fit, y, X, patient, window + 1)
+    kr = fit_mmrm(y, X, patient, window, ddf="kenward-roger")
+    with pytest.raises(InputError, match="ddf='satterthwaite'"):
+        cluster_robust(kr, y, X, patient, window)
+
+
 def test_cr2_covers_a_growing_patient_effect_that_the_model_based_se_misses():
     """Random intercept fitted to scores whose patient effect grows (SD 0.5, 1, 2 over three
     windows): 300 data sets of 40 episodes; the arm contrast at the last window."""

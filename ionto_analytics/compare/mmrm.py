@@ -39,6 +39,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -53,12 +54,15 @@ from ionto_analytics.compare.repeated import (
 )
 from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError
-from ionto_analytics.lmm import STRUCTURES, fit_mmrm
+from ionto_analytics.lmm import STRUCTURES, cluster_robust, fit_mmrm
 
-__all__ = ["MMRM_WINDOWS", "mmrm"]
+__all__ = ["MMRM_WINDOWS", "VARIANCES", "mmrm"]
 
 MMRM_WINDOWS: tuple[int, ...] = (4, 6, 12)
 """Follow-up weeks of the MMRM besides the frame's own week."""
+
+VARIANCES: tuple[str, ...] = ("model", "robust")
+"""Variances of :func:`mmrm`'s contrasts: model-based (Kenward–Roger), CR2 over episodes."""
 
 
 def mmrm(
@@ -70,6 +74,7 @@ def mmrm(
     clinic_effects: bool = True,
     covariates_by_window: bool | None = None,
     ddf: str | None = None,
+    variance: Literal["model", "robust"] = "model",
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """MMRM over all follow-up windows; the arm contrast at the frame's week.
@@ -113,6 +118,11 @@ def mmrm(
         Small-sample inference; None (default): Kenward–Roger for the structures linear in
         their parameters (unstructured, cs, diagonal), Satterthwaite on the model-based SE
         for the others.
+    variance : {"model", "robust"}
+        ``"model"`` (default): the model-based covariance of the fixed effects, adjusted by
+        ``ddf``; ``"robust"``: the CR2 cluster-robust covariance over episodes with its
+        Satterthwaite df (:func:`ionto_analytics.lmm.cluster_robust`; the estimate is the
+        same), valid when the one covariance matrix does not hold for both arms.
     alpha : float
         1 − confidence level.
 
@@ -126,8 +136,14 @@ def mmrm(
         raise InputError(
             f"mmrm: covariance must be one of {sorted(STRUCTURES)}, got {covariance!r}"
         )
+    if variance not in VARIANCES or (variance == "robust" and ddf not in (None, "satterthwaite")):
+        raise InputError(
+            f"mmrm: variance must be one of {list(VARIANCES)} (CR2 brings its own df: no "
+            f"ddf with variance='robust'), got variance={variance!r}, ddf={ddf!r}"
+        )
     if ddf is None:
-        ddf = "kenward-roger" if STRUCTURES[covariance].linear_basis else "satterthwaite"
+        linear = STRUCTURES[covariance].linear_basis is not None
+        ddf = "kenward-roger" if linear and variance == "model" else "satterthwaite"
     week = getattr(frame, "week", None)
     weeks = sorted({*MMRM_WINDOWS, week} if isinstance(week, int) else MMRM_WINDOWS)
     if windows is not None:
@@ -137,19 +153,25 @@ def mmrm(
     design, chosen = chosen_design(
         long, adjust, clinic_effects, weeks, covariates_by_window, "mmrm"
     )
+    y, groups = long["follow_up"].to_numpy(dtype=float), long["episode_id"].to_numpy()
+    windows_of_rows = long["week"].to_numpy()
     fit, notes = engine_fit(
         lambda: fit_mmrm(
-            long["follow_up"].to_numpy(dtype=float),
-            design.X,
-            long["episode_id"].to_numpy(),
-            long["week"].to_numpy(),
-            covariance=covariance,
-            method="REML",
-            ddf=ddf,
+            y, design.X, groups, windows_of_rows, covariance=covariance, method="REML", ddf=ddf
         ),
         f"MMRM ({covariance})",
     )
-    table = window_contrasts(fit, design, frame, alpha)
+    if variance == "robust":
+        robust = cluster_robust(fit, y, design.X, groups, windows_of_rows)
+        table = window_contrasts(robust, design, frame, alpha)
+        interval = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
+    else:
+        table = window_contrasts(fit, design, frame, alpha)
+        interval = (
+            "t interval with the Kenward–Roger adjusted SE and df"
+            if fit.ddf == "kenward-roger"
+            else "t interval with Satterthwaite df"
+        )
     sd = pd.DataFrame(
         {
             "term": [f"residual SD at week {w}" for w in fit.windows],
@@ -168,11 +190,7 @@ def mmrm(
         excluded=excluded,
         estimator=(
             f"MMRM (REML), {covariance} covariance over weeks {list(fit.windows.tolist())}, "
-            + (
-                "t interval with the Kenward–Roger adjusted SE and df"
-                if fit.ddf == "kenward-roger"
-                else "t interval with Satterthwaite df"
-            )
+            f"{interval}"
         ),
         estimand=(
             f"adjusted difference in mean change at week {frame.week}, {contrast_text(frame)}, "

@@ -83,7 +83,10 @@ def _unstructured_start(S: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         L = np.diag(np.sqrt(np.diag(S)))
     rows, cols = np.tril_indices(T)
-    return np.where(rows == cols, np.log(np.abs(L[rows, cols])), L[rows, cols])
+    values = L[rows, cols]
+    diagonal = rows == cols
+    values[diagonal] = np.log(np.abs(values[diagonal]))
+    return values
 
 
 def _mean_offdiag_corr(S: np.ndarray, lag1: bool) -> float:

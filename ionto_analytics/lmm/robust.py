@@ -45,8 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import design
-from .result import Contrast, RandomInterceptFit, contrast_rows
+from data_schemas.errors import InputError
+
+from .checks import design, window_codes
+from .result import Contrast, MMRMFit, RandomInterceptFit, contrast_rows
 
 __all__ = ["ClusterRobust", "cluster_robust"]
 
@@ -124,37 +126,86 @@ class ClusterRobust:
         return Contrast(rows @ self.beta, np.sqrt(variance), df, level)
 
 
+def _working_blocks(
+    fit: RandomInterceptFit | MMRMFit,
+    codes: np.ndarray,
+    n_groups: int,
+    windows: ArrayLike | None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(rows, Theta)`` per set of episodes sharing a working covariance: ``rows`` (m, k)
+    the row indices of each episode (by window for an MMRM), ``Theta`` (k, k)."""
+    n = codes.size
+    if isinstance(fit, MMRMFit):
+        if windows is None:
+            raise InputError("cluster_robust of an MMRM fit needs the windows of its rows")
+        win, labels = window_codes(windows, n)
+        if not np.array_equal(labels, fit.windows):
+            raise InputError(
+                f"cluster_robust: the windows {labels.tolist()} are not the fit's "
+                f"{fit.windows.tolist()}: pass the windows the MMRM was fitted on"
+            )
+        T = labels.size
+        seen = np.zeros((n_groups, T), dtype=bool)
+        seen[codes, win] = True
+        key = seen @ (1 << np.arange(T))
+        order = np.lexsort((win, codes))
+    else:
+        key = np.bincount(codes, minlength=n_groups)
+        order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=n_groups)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    blocks = []
+    for value in np.unique(key):
+        members = np.flatnonzero(key == value)
+        k = int(sizes[members[0]])
+        rows = order[starts[members][:, None] + np.arange(k)[None, :]]
+        if isinstance(fit, MMRMFit):
+            mask = seen[members[0]]
+            theta = fit.covariance[np.ix_(mask, mask)]
+        else:
+            theta = fit.residual_variance * np.eye(k) + fit.patient_variance * np.ones((k, k))
+        blocks.append((rows, theta))
+    return blocks
+
+
 def cluster_robust(
-    fit: RandomInterceptFit, y: ArrayLike, X: ArrayLike, groups: ArrayLike
+    fit: RandomInterceptFit | MMRMFit,
+    y: ArrayLike,
+    X: ArrayLike,
+    groups: ArrayLike,
+    windows: ArrayLike | None = None,
 ) -> ClusterRobust:
-    """The CR2 covariance over the groups of a random-intercept fit (see the module).
+    """The CR2 covariance over the groups of a random-intercept or MMRM fit (see the module).
 
     Parameters
     ----------
-    fit : RandomInterceptFit
-        The fit of ``y`` on ``X`` by ``groups``
-        (:func:`~ionto_analytics.lmm.fit_random_intercept`): its working covariance per
-        group of ``k`` rows is ``sigma^2 I + tau^2 J``.
+    fit : RandomInterceptFit or MMRMFit
+        The fit of ``y`` on ``X`` by ``groups``: its working covariance of an episode of
+        ``k`` rows is ``sigma^2 I + tau^2 J``
+        (:func:`~ionto_analytics.lmm.fit_random_intercept`), or the rows and columns of
+        ``fit.covariance`` of the windows it was seen in (:func:`~ionto_analytics.lmm.fit_mmrm`).
     y, X, groups : array_like
         The fit's data.
+    windows : array_like or None
+        The window of each row, as passed to :func:`~ionto_analytics.lmm.fit_mmrm` (an
+        MMRM fit only).
 
     Returns
     -------
     ClusterRobust
     """
+    if isinstance(fit, MMRMFit) and fit.ddf != "satterthwaite":
+        raise InputError(
+            "cluster_robust needs the model-based (X'V^-1 X)^-1 of the MMRM, not its "
+            "Kenward-Roger adjustment: fit it with ddf='satterthwaite'"
+        )
     y_arr, X_arr, codes, n_groups = design(y, X, groups)
     M = fit.cov_beta
     resid = y_arr - X_arr @ fit.beta
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes, minlength=n_groups)
-    starts = np.r_[0, np.cumsum(sizes)[:-1]]
     meat = np.zeros_like(M)
     F_parts, X_parts, theta_parts = [], [], []
-    for k in np.unique(sizes):
-        members = np.flatnonzero(sizes == k)
-        idx = order[starts[members][:, None] + np.arange(k)[None, :]]  # (m, k) rows
+    for idx, theta in _working_blocks(fit, codes, n_groups, windows):
         Xk, ek = X_arr[idx], resid[idx]
-        theta = fit.residual_variance * np.eye(k) + fit.patient_variance * np.ones((k, k))
         W = np.linalg.inv(theta)
         root = _sym_power(theta[None], 0.5)[0]  # D_i' = D_i, D_i' D_i = Theta
         B = root @ (theta - np.einsum("mki,ij,mlj->mkl", Xk, M, Xk)) @ root

@@ -14,7 +14,8 @@
 #   the first case before it is used on the second.
 # CR2 (the mixed model's default): clubSandwich::vcovCR(type = "CR2") and
 #   coef_test(test = "Satterthwaite") (Pustejovsky & Tipton 2018) on nlme::lme random-intercept
-#   fits of ri_unbalanced.csv and Orthodont.
+#   fits of ri_unbalanced.csv and Orthodont, and on the unstructured gls fit above
+#   (emulated_unstructured_cr2: the MMRM's variance = "robust").
 suppressPackageStartupMessages({
   library(nlme)
   library(lme4)
@@ -108,6 +109,14 @@ out[["emulated_unstructured"]] <- list(
   se_model = unname(sqrt(diag(vcov(fit)))),
   se_kr = unname(sqrt(diag(dense$adjusted))), df_kr = unname(dense$df),
   covariance = Sigma, design = unname(as.data.frame(X)))
+
+# --- CR2 of the same unstructured gls fit ------------------------------------------
+test <- coef_test(fit, vcov = "CR2", cluster = emulated$patient, test = "Satterthwaite")
+out[["emulated_unstructured_cr2"]] <- list(
+  data = "mmrm_emulated.csv", names = colnames(X),
+  se_cr2 = unname(sqrt(diag(as.matrix(vcovCR(fit, cluster = emulated$patient,
+                                               type = "CR2"))))),
+  df_cr2 = unname(test$df_Satt))
 
 # --- CR2 of random-intercept lme fits ------------------------------------------------
 lme_control <- lmeControl(maxIter = 1000, msMaxIter = 1000, niterEM = 1000,
