@@ -59,6 +59,7 @@ dictionary: setup  ## regenerate data_schemas/README.md from the models
 
 reference: setup  ## regenerate tests/reference/ (data sets, then the R fits; needs R, r-cran-mice, r-cran-metafor, r-cran-pbkrtest, r-cran-clubsandwich)
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_datasets.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_singular_cell.py
 	Rscript tests/reference/mmrm_reference.R
 	Rscript tests/reference/small_sample_reference.R  # needs r-cran-pbkrtest, r-cran-clubsandwich
 	PYTHONPATH=$(CURDIR) $(BIN)/python tests/reference/make_mice_dataset.py

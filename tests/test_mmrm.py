@@ -33,7 +33,7 @@ from ionto_analytics.compare.frame import comparison_frame
 from ionto_analytics.compare.mixed import mixed_model
 from ionto_analytics.compare.mmrm import mmrm
 from ionto_analytics.compare.spec import ComparisonSpec
-from ionto_analytics.errors import InputError
+from ionto_analytics.errors import InputError, StatisticalWarning
 
 ARMS = ("ionto+exercise", "exercise")
 REFERENCE = Path(__file__).parent / "reference"
@@ -303,3 +303,26 @@ def test_a_thin_window_falls_back_to_one_coefficient_per_covariate_or_is_refused
     after_fallback = r"residual degree.* for its variance: adjust for fewer covariates, leave"
     with pytest.raises(InputError, match=after_fallback):
         mmrm(tiny)
+
+
+def test_a_singular_unstructured_fit_falls_back_in_the_prespecified_order():
+    """A cell of the emulated grid (tests/reference/make_singular_cell.py): 20 episodes,
+    21 fixed effects over 4 windows; the unstructured covariance is singular. The result
+    is the first structure of MMRM_FALLBACK that converges, with CR2 SEs and df below the
+    number of episodes (the non-converged fit had reported df of about 1e6); without a
+    fallback the call is refused."""
+    episodes = pd.read_csv(REFERENCE / "singular_cell_episodes.csv")
+    outcomes = pd.read_csv(REFERENCE / "singular_cell_outcomes.csv")
+    arms = ("exercise+manual", "exercise")
+    af = comparison_frame(episodes, outcomes, "nprs", 2, arms, condition="rheumatoid")
+    with pytest.raises(InputError, match=r"no covariance structure converged.*20 episodes"):
+        mmrm(af, windows=(2, 4, 6, 12), fallback=())
+    with pytest.warns(StatisticalWarning, match="fitted heterogeneous_ar1 instead"):
+        r = mmrm(af, windows=(2, 4, 6, 12))
+    assert "heterogeneous_ar1 covariance" in r.estimator and "CR2" in r.estimator
+    assert any("unstructured covariance did not converge" in n for n in r.notes)
+    contrasts = r.table.dropna(subset=["se"])
+    assert len(contrasts) == 4 and (contrasts["df"] < 20).all()
+    assert np.isfinite(contrasts[["ci_low", "ci_high"]].to_numpy()).all()
+    with pytest.raises(InputError, match="fallback structures"):
+        mmrm(af, fallback=("toeplitz",))

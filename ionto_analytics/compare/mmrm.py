@@ -7,10 +7,15 @@ episode and is valid. The model is the trial statisticians' standard for patient
 outcomes (Mallinckrodt et al. 2008; the FDA/EMA-accepted default in SAS ``PROC MIXED`` and
 R ``mmrm``): one unstructured covariance matrix over the windows, REML, Kenward–Roger
 small-sample inference (the adjusted covariance and its degrees of freedom, SAS
-``DDFM=KR``). In the whole-grid coverage bench (bench/RESULTS.md, fifth round) cells of
-21-40 episodes covered 0.921 with the model-based SE and Satterthwaite df, 0.927 with
-Kenward–Roger: the intervals are still 1-2 points short there, and what remains is not the
-small-sample variance of the covariance estimate.
+``DDFM=KR``). When the unstructured matrix cannot be estimated (a small cell: 20 episodes,
+21 fixed effects over 4 windows can make it singular), the structures of
+:data:`MMRM_FALLBACK` are tried in the order an analysis plan pre-specifies, and the first
+that converges is used with the CR2 cluster-robust variance; the result says so. Before
+this fallback such fits were reported as they stood, with a normal reference (df of about
+1e6), and were a part of the MMRM's short coverage in cells of 21-40 episodes
+(bench/RESULTS.md, sixth round). ``variance="robust"`` takes CR2 for every fit; on the
+whole default grid it covered as Kenward–Roger did (0.937 and 0.938 over 20 studies), so
+the model-based default stays.
 
 Examples
 --------
@@ -38,7 +43,10 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -53,16 +61,76 @@ from ionto_analytics.compare.repeated import (
     window_contrasts,
 )
 from ionto_analytics.compare.result import ComparisonResult
-from ionto_analytics.errors import InputError
-from ionto_analytics.lmm import STRUCTURES, cluster_robust, fit_mmrm
+from ionto_analytics.errors import InputError, StatisticalWarning
+from ionto_analytics.lmm import STRUCTURES, MMRMFit, cluster_robust, fit_mmrm
 
-__all__ = ["MMRM_WINDOWS", "VARIANCES", "mmrm"]
+__all__ = ["MMRM_FALLBACK", "MMRM_WINDOWS", "VARIANCES", "mmrm"]
 
 MMRM_WINDOWS: tuple[int, ...] = (4, 6, 12)
 """Follow-up weeks of the MMRM besides the frame's own week."""
 
 VARIANCES: tuple[str, ...] = ("model", "robust")
 """Variances of :func:`mmrm`'s contrasts: model-based (Kenward–Roger), CR2 over episodes."""
+
+MMRM_FALLBACK: tuple[str, ...] = ("heterogeneous_ar1", "heterogeneous_cs", "cs")
+"""Covariance structures tried in this order when the requested one does not converge to an
+interior optimum (a statistical analysis plan's pre-specified sequence: from the most to the
+least flexible); a fallback structure's contrasts take the CR2 variance, which holds when
+the simpler structure does not."""
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """The fit that was kept: structure, variance, the fit and its notes."""
+
+    covariance: str
+    variance: str
+    fit: MMRMFit
+    notes: list[str]
+
+
+def _fit_in_order(
+    fit_one: Callable[[str, str], MMRMFit],
+    requested: str,
+    fallback: Sequence[str],
+    ddf: str,
+    variance: str,
+) -> _Fitted:
+    """The first of ``requested`` then ``fallback`` that converges away from the boundary.
+
+    ``fit_one(structure, ddf)`` fits one structure. The requested structure keeps ``ddf``
+    and ``variance``; a fallback one takes Satterthwaite on the model-based covariance and
+    CR2. Refuses (InputError) when none converges.
+    """
+    failures = []
+    for structure in [requested, *[f for f in fallback if f != requested]]:
+        own = structure == requested
+        chosen_variance = variance if own else "robust"
+        chosen_ddf = ddf if own and chosen_variance == "model" else "satterthwaite"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit, notes = engine_fit(partial(fit_one, structure, chosen_ddf), f"MMRM ({structure})")
+        cert = fit.convergence
+        if cert.converged and not cert.at_boundary:
+            for c in caught:  # what the kept fit said beyond its notes
+                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+            if failures:
+                note = (
+                    f"mmrm: {'; '.join(failures)}; fitted {structure} instead (the "
+                    f"pre-specified order {' > '.join([requested, *fallback])}), with CR2 "
+                    f"cluster-robust SEs"
+                )
+                warnings.warn(note, StatisticalWarning, stacklevel=3)
+                notes.insert(0, note)
+            return _Fitted(structure, chosen_variance, fit, notes)
+        why = "a boundary optimum" if cert.at_boundary else cert.message.split("; ")[-1]
+        failures.append(f"the {structure} covariance did not converge ({why})")
+    raise InputError(
+        f"mmrm: no covariance structure converged on these data ({'; '.join(failures)}): "
+        f"with {fit.n_groups} episodes and {fit.beta.size} fixed effects over "
+        f"{fit.windows.size} windows the covariance is not identified: fit fewer windows or "
+        f"covariates, or use ancova at one week"
+    )
 
 
 def mmrm(
@@ -75,6 +143,7 @@ def mmrm(
     covariates_by_window: bool | None = None,
     ddf: str | None = None,
     variance: Literal["model", "robust"] = "model",
+    fallback: Sequence[str] = MMRM_FALLBACK,
     alpha: float = 0.05,
 ) -> ComparisonResult:
     """MMRM over all follow-up windows; the arm contrast at the frame's week.
@@ -123,6 +192,12 @@ def mmrm(
         ``ddf``; ``"robust"``: the CR2 cluster-robust covariance over episodes with its
         Satterthwaite df (:func:`ionto_analytics.lmm.cluster_robust`; the estimate is the
         same), valid when the one covariance matrix does not hold for both arms.
+    fallback : sequence of str
+        Structures tried in order when ``covariance`` does not converge to an interior
+        optimum (with few episodes an unstructured matrix can be singular):
+        :data:`MMRM_FALLBACK` by default, their contrasts with the CR2 variance; said in
+        ``notes`` and ``estimator``. ``()``: no fallback. When none converges the call is
+        refused (InputError).
     alpha : float
         1 − confidence level.
 
@@ -153,15 +228,22 @@ def mmrm(
     design, chosen = chosen_design(
         long, adjust, clinic_effects, weeks, covariates_by_window, "mmrm"
     )
+    unknown = [f for f in fallback if f not in STRUCTURES]
+    if unknown:
+        raise InputError(f"mmrm: fallback structures {unknown} are not among {sorted(STRUCTURES)}")
     y, groups = long["follow_up"].to_numpy(dtype=float), long["episode_id"].to_numpy()
     windows_of_rows = long["week"].to_numpy()
-    fit, notes = engine_fit(
-        lambda: fit_mmrm(
-            y, design.X, groups, windows_of_rows, covariance=covariance, method="REML", ddf=ddf
+    kept = _fit_in_order(
+        lambda structure, chosen_ddf: fit_mmrm(
+            y, design.X, groups, windows_of_rows, structure, method="REML", ddf=chosen_ddf
         ),
-        f"MMRM ({covariance})",
+        covariance,
+        fallback,
+        ddf,
+        variance,
     )
-    if variance == "robust":
+    fit = kept.fit
+    if kept.variance == "robust":
         robust = cluster_robust(fit, y, design.X, groups, windows_of_rows)
         table = window_contrasts(robust, design, frame, alpha)
         interval = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
@@ -189,7 +271,7 @@ def mmrm(
         p_value=main["p_value"],
         excluded=excluded,
         estimator=(
-            f"MMRM (REML), {covariance} covariance over weeks {list(fit.windows.tolist())}, "
+            f"MMRM (REML), {kept.covariance} covariance over weeks {list(fit.windows.tolist())}, "
             f"{interval}"
         ),
         estimand=(
@@ -198,6 +280,6 @@ def mmrm(
         ),
         alpha=alpha,
         table=pd.concat([table, sd], ignore_index=True),
-        notes=[*chosen, *notes],
+        notes=[*chosen, *kept.notes],
         adjustment_set=design.adjustment_set,
     )
