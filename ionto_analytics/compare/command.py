@@ -11,7 +11,8 @@ weeks, or inverse-probability-of-censoring weighting. For ANCOVA, IPTW and IPCW 
 variance is cluster-robust by clinic when there are at least 20 clinics, otherwise HC2
 (chosen here explicitly and stated in ``notes``); the mixed model uses CR2 cluster-robust
 standard errors over episodes (its random intercept is a working model) and the MMRM the
-Kenward–Roger adjusted ones, each with its degrees of freedom.
+Kenward–Roger adjusted ones, each with its degrees of freedom (an MMRM whose unstructured
+covariance does not converge falls back to simpler structures with CR2 SEs, in ``notes``).
 ``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
 estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
 
