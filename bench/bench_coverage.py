@@ -47,7 +47,8 @@ Run::
         [--cells cells.csv] [--sums sums.csv]
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED] [--estimators a,b]``,
-``--estimators`` a comma-separated subset of :data:`ESTIMATORS`; ``GRID`` is ``core``
+``--estimators`` a comma-separated subset of :data:`ESTIMATORS` and
+:data:`OPTIONAL_ESTIMATORS`; ``GRID`` is ``core``
 (:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
 = 350 cells, about half of them estimable; about 90 s of one core per 1,000-patient study
 on a quiet machine, see bench/RESULTS.md).
@@ -67,6 +68,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,10 @@ from coverage_tables import cell_sums, code_fingerprint, combine, print_tables
 
 ESTIMATORS = ("ancova", "iptw", "mixed_model", "mmrm")
 """The estimators of the grid."""
+
+OPTIONAL_ESTIMATORS = ("mmrm_cr2",)
+"""Run only when named in ``--estimators``: ``mmrm_cr2`` is :func:`ia.mmrm` with
+``variance="robust"`` (CR2 for every fit, in place of Kenward–Roger)."""
 
 WEEKS = (2, 4, 6, 12)
 """The truth weeks (``emulator.outcomes.TRUTH_WEEKS``), also the repeated models' windows."""
@@ -191,7 +197,12 @@ def estimate_cell(
                     )
             except Exception as err:  # refusal or bug, told apart by _refused
                 rows.append({**_refused(name, err), "week": week})
-    for name, fit in (("mixed_model", mixed_model), ("mmrm", mmrm)):
+    repeated = (
+        ("mixed_model", mixed_model),
+        ("mmrm", mmrm),
+        ("mmrm_cr2", partial(mmrm, variance="robust")),
+    )
+    for name, fit in repeated:
         if name not in estimators:
             continue
         if 2 not in frames:
@@ -443,7 +454,8 @@ def main() -> None:
         i = args.index("--estimators")
         estimators = tuple(args[i + 1].split(","))
         args = args[:i] + args[i + 2 :]
-    if len(args) < 7 or args[0] != "run" or not set(estimators) <= set(ESTIMATORS):
+    known = set(ESTIMATORS + OPTIONAL_ESTIMATORS)
+    if len(args) < 7 or args[0] != "run" or not set(estimators) <= known:
         raise SystemExit(__doc__.split("Run::")[1])
     scenario, grid, n, patients, workers, csv = args[1:7]
     first = int(args[7]) if len(args) > 7 else 1000
