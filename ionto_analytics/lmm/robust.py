@@ -1,4 +1,4 @@
-"""Cluster-robust (CR2) covariance of a random-intercept fit, with Satterthwaite df.
+"""Cluster-robust (CR2) covariance of a random-intercept or MMRM fit, with Satterthwaite df.
 
 A random intercept says every pair of an episode's scores has the same covariance. When
 the patient effect grows over the weeks (it does in the emulator, and in natural history:
@@ -20,8 +20,11 @@ and for a contrast ``c``, with ``g_i = A_i W_i X_i M c`` and ``u_i = X_i' g_i``:
     df = (sum_i g_i' Theta_i g_i - u_i' M u_i)^2 / sum_ij (delta_ij g_i' Theta_i g_i - u_i' M u_j)^2
 
 as R clubSandwich computes them (``vcovCR(type = "CR2")``, ``coef_test(test =
-"Satterthwaite")`` on an ``nlme::lme`` fit; tests/reference/). Episodes are taken by size,
-so every step is a batch of ``k x k`` matrices (``k`` ≤ the number of windows).
+"Satterthwaite")`` on an ``nlme::lme`` or ``nlme::gls`` fit; tests/reference/). For an
+MMRM fit ``Theta_i`` is the block of its unstructured (or other) ``Sigma`` of the windows
+episode ``i`` was seen in, and the sandwich holds whether or not one matrix fits both
+arms. Episodes are taken by size (random intercept) or by missingness pattern (MMRM), so
+every step is a batch of ``k x k`` matrices (``k`` ≤ the number of windows).
 
 Examples
 --------
@@ -49,6 +52,7 @@ from data_schemas.errors import InputError
 
 from .checks import design, window_codes
 from .result import Contrast, MMRMFit, RandomInterceptFit, contrast_rows
+from .sufficient import missingness_patterns
 
 __all__ = ["ClusterRobust", "cluster_robust"]
 
@@ -144,10 +148,7 @@ def _working_blocks(
                 f"cluster_robust: the windows {labels.tolist()} are not the fit's "
                 f"{fit.windows.tolist()}: pass the windows the MMRM was fitted on"
             )
-        T = labels.size
-        seen = np.zeros((n_groups, T), dtype=bool)
-        seen[codes, win] = True
-        key = seen @ (1 << np.arange(T))
+        seen, key = missingness_patterns(codes, n_groups, win, labels.size)
         order = np.lexsort((win, codes))
     else:
         key = np.bincount(codes, minlength=n_groups)

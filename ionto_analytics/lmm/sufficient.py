@@ -34,7 +34,7 @@ from scipy import sparse
 
 from data_schemas.errors import InputError
 
-__all__ = ["PatternStats", "SizeStats", "pattern_stats", "size_stats"]
+__all__ = ["PatternStats", "SizeStats", "missingness_patterns", "pattern_stats", "size_stats"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,22 @@ def _refuse_duplicates(codes: np.ndarray, windows: np.ndarray, T: int) -> None:
         )
 
 
+def missingness_patterns(
+    codes: np.ndarray, n_groups: int, windows: np.ndarray, T: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which windows each patient was seen in (n_groups, T) and its pattern as an integer.
+
+    Examples
+    --------
+    >>> seen, key = missingness_patterns(np.array([0, 0, 1]), 2, np.array([0, 1, 1]), 2)
+    >>> seen.tolist(), key.tolist()
+    ([[True, True], [False, True]], [3, 2])
+    """
+    seen = np.zeros((n_groups, T), dtype=bool)
+    seen[codes, windows] = True
+    return seen, seen @ (1 << np.arange(T))
+
+
 def pattern_stats(
     y: np.ndarray,
     X: np.ndarray,
@@ -124,9 +140,7 @@ def pattern_stats(
     """Compute :class:`PatternStats`: one GEMM of size ``(T p)^2`` per pattern."""
     _refuse_duplicates(codes, windows, T)
     p = X.shape[1]
-    seen = np.zeros((n_groups, T), dtype=bool)
-    seen[codes, windows] = True
-    pattern_id = seen @ (1 << np.arange(T))
+    _, pattern_id = missingness_patterns(codes, n_groups, windows, T)
     order = np.argsort(pattern_id, kind="stable")
     position = np.empty(n_groups, dtype=np.intp)
     position[order] = np.arange(n_groups)
