@@ -39,6 +39,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.compare.repeated import (
+    CR2_INTERVAL,
     RepeatedDesign,
     chosen_design,
     engine_fit,
@@ -165,7 +166,7 @@ def mixed_model(
         )
         if variance == "robust":
             table = window_contrasts(cluster_robust(fit, y, design.X, groups), design, frame, alpha)
-            interval = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
+            interval = CR2_INTERVAL
         else:
             table = window_contrasts(fit, design, frame, alpha)
             interval = "model-based SE, t interval with Satterthwaite df"

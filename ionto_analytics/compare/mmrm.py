@@ -55,6 +55,7 @@ import pandas as pd
 from ionto_analytics.compare.fit import contrast_text
 from ionto_analytics.compare.frame import AnalysisFrame
 from ionto_analytics.compare.repeated import (
+    CR2_INTERVAL,
     chosen_design,
     engine_fit,
     long_frame,
@@ -216,6 +217,9 @@ def mmrm(
             f"mmrm: variance must be one of {list(VARIANCES)} (CR2 brings its own df: no "
             f"ddf with variance='robust'), got variance={variance!r}, ddf={ddf!r}"
         )
+    unknown = [f for f in fallback if f not in STRUCTURES]
+    if unknown:
+        raise InputError(f"mmrm: fallback structures {unknown} are not among {sorted(STRUCTURES)}")
     if ddf is None:
         linear = STRUCTURES[covariance].linear_basis is not None
         ddf = "kenward-roger" if linear and variance == "model" else "satterthwaite"
@@ -228,9 +232,6 @@ def mmrm(
     design, chosen = chosen_design(
         long, adjust, clinic_effects, weeks, covariates_by_window, "mmrm"
     )
-    unknown = [f for f in fallback if f not in STRUCTURES]
-    if unknown:
-        raise InputError(f"mmrm: fallback structures {unknown} are not among {sorted(STRUCTURES)}")
     y, groups = long["follow_up"].to_numpy(dtype=float), long["episode_id"].to_numpy()
     windows_of_rows = long["week"].to_numpy()
     kept = _fit_in_order(
@@ -246,7 +247,7 @@ def mmrm(
     if kept.variance == "robust":
         robust = cluster_robust(fit, y, design.X, groups, windows_of_rows)
         table = window_contrasts(robust, design, frame, alpha)
-        interval = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
+        interval = CR2_INTERVAL
     else:
         table = window_contrasts(fit, design, frame, alpha)
         interval = (

@@ -55,6 +55,7 @@ from ionto_analytics.lmm import ClusterRobust, FixedEffectsFit
 from ionto_analytics.outcomes import change_from_baseline
 
 __all__ = [
+    "CR2_INTERVAL",
     "MIN_PER_ARM_AND_WINDOW",
     "MIN_RESIDUAL_DF_PER_WINDOW",
     "RepeatedDesign",
@@ -69,6 +70,9 @@ FitT = TypeVar("FitT", bound=FixedEffectsFit)
 
 MIN_PER_ARM_AND_WINDOW = 2
 """Fewest episodes with a score each arm needs in each window of a repeated-measures model."""
+
+CR2_INTERVAL = "CR2 cluster-robust SE over episodes, t interval with Satterthwaite df"
+"""How a result names the interval of :func:`ionto_analytics.lmm.cluster_robust`."""
 
 MIN_RESIDUAL_DF_PER_WINDOW = 10
 """Fewest residual degrees of freedom (scores minus the window's own mean parameters) a
