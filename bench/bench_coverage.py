@@ -49,9 +49,10 @@ Run::
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED] [--estimators a,b]``,
 ``--estimators`` a comma-separated subset of :data:`ESTIMATORS` and
 :data:`OPTIONAL_ESTIMATORS`; ``GRID`` is ``core``
-(:data:`CORE_GRID`) or ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
+(:data:`CORE_GRID`), ``all`` (every cell: 35 condition × instrument pairs × 10 arm pairs
 = 350 cells, about half of them estimable; about 90 s of one core per 1,000-patient study
-on a quiet machine, see bench/RESULTS.md).
+on a quiet machine, see bench/RESULTS.md) or a CSV of cells (``condition, instrument, arm,
+versus``), to replicate chosen cells on new seeds.
 Rows are appended to the CSV after every study, so a partial run is usable; each row
 carries the code fingerprint (:func:`coverage_tables.code_fingerprint`). ``summary`` prints
 the tables of whatever its files hold: run rows, or per-cell sums written by an earlier
@@ -267,11 +268,19 @@ def early_refusal(ep: pd.DataFrame, oc: pd.DataFrame, cell: tuple[str, str, str,
 def grid_cells(
     truths: dict[tuple[str, str, str, str, int], float], grid: str
 ) -> list[tuple[str, str, str, str]]:
-    """The (condition, instrument, first, second) cells of ``grid`` ("core" or "all")."""
+    """The (condition, instrument, first, second) cells of ``grid``: "core", "all", or the
+    path of a CSV with columns ``condition, instrument, arm, versus`` (a replication of chosen
+    cells, e.g. those a first run flagged, on new seeds)."""
     if grid == "core":
         return list(CORE_GRID)
+    if grid.endswith(".csv"):
+        listed = pd.read_csv(grid)[["condition", "instrument", "arm", "versus"]]
+        unknown = [c for c in listed.itertuples(index=False) if (*c, 2) not in truths]
+        if unknown:
+            raise SystemExit(f"{grid}: cells not planted by the scenario: {unknown[:3]}")
+        return [tuple(c) for c in listed.itertuples(index=False)]
     if grid != "all":
-        raise SystemExit(f"grid must be 'core' or 'all', got {grid!r}")
+        raise SystemExit(f"grid must be 'core', 'all' or a cells .csv, got {grid!r}")
     pairs = sorted({(c, i) for c, i, *_ in truths})
     return [(c, i, a, b) for c, i in pairs for a, b in arm_pairs()]
 
