@@ -45,6 +45,7 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py run default core 200 1000 2 /tmp/c.csv
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more ...] \
         [--cells cells.csv] [--sums sums.csv]
+    PYTHONPATH=. .venv/bin/python bench/bench_coverage.py replicate AGAIN.csv FIRST.csv [...]
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED] [--estimators a,b]``,
 ``--estimators`` a comma-separated subset of :data:`ESTIMATORS` and
@@ -73,8 +74,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from coverage_tables import cell_sums, code_fingerprint, combine, print_tables
+from coverage_tables import (
+    Z_MAX,
+    cell_sums,
+    code_fingerprint,
+    combine,
+    print_tables,
+    replication_table,
+)
 
 ESTIMATORS = ("ancova", "iptw", "mixed_model", "mmrm")
 """The estimators of the grid."""
@@ -369,18 +378,47 @@ def study(
     return rows
 
 
-def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) -> None:
-    """Print the tables of run rows and/or per-cell sums (``paths``: files of either kind,
-    told apart by their columns): the rows are reduced to sums, every part is added
-    (:func:`coverage_tables.combine` refuses different code or a seed counted twice), the
-    total optionally written to ``sums_csv``; then what only rows tell (:func:`row_notes`)."""
+def load_sums(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The per-cell sums of ``paths`` (files of run rows or of sums, told apart by their
+    columns) added up (:func:`coverage_tables.combine`), and the run rows if any."""
     frames = [pd.read_csv(p, keep_default_na=True) for p in paths]
     parts = [f for f in frames if "graded" in f.columns]
     runs = [f for f in frames if "status" in f.columns]
     rows = pd.concat(runs, ignore_index=True) if runs else None
     if rows is not None:
         parts.append(cell_sums(rows))
-    total = combine(parts)
+    return combine(parts), rows
+
+
+def replicate(again: Path, firsts: list[Path]) -> None:
+    """Print, for each first run (a file of rows or sums), the cells it flagged beside the
+    same cells in ``again`` (a run of them on new seeds, e.g. ``GRID`` =
+    ``bench/results/replication_cells.csv``), then how the flagged cells replicated."""
+    pd.set_option("display.width", 250)
+    new, _ = load_sums([again])
+    for path in firsts:
+        first, _ = load_sums([path])
+        tab = replication_table(first, new)
+        print(
+            f"\n== {path.name}: {len(tab)} flagged (estimator, cell, week), again on "
+            f"{new['seeds'].iloc[0]} =="
+        )
+        print(tab.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        sign = np.sign(tab["z_first"])
+        print(
+            f"same sign again {float((sign == np.sign(tab['z_again'])).mean()):.2f} "
+            f"(chance 0.50); mean signed z again {float((sign * tab['z_again']).mean()):+.2f} "
+            f"(if the first biases were real {float((sign * tab['z_expected']).mean()):+.2f}, "
+            f"if chance 0); |z again| > {Z_MAX}: {int((tab['z_again'].abs() > Z_MAX).sum())}"
+        )
+
+
+def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) -> None:
+    """Print the tables of run rows and/or per-cell sums (``paths``: files of either kind,
+    told apart by their columns): the rows are reduced to sums, every part is added
+    (:func:`coverage_tables.combine` refuses different code or a seed counted twice), the
+    total optionally written to ``sums_csv``; then what only rows tell (:func:`row_notes`)."""
+    total, rows = load_sums(paths)
     if sums_csv is not None:
         total.to_csv(sums_csv, index=False, float_format="%.10g")
         print(f"per-cell sums: {sums_csv}")
@@ -451,6 +489,9 @@ def run(
 def main() -> None:
     """Command line: ``run ...`` or ``summary FILE ... [--cells OUT] [--sums OUT]``."""
     args = sys.argv[1:]
+    if len(args) >= 3 and args[0] == "replicate":
+        replicate(Path(args[1]), [Path(a) for a in args[2:]])
+        return
     if len(args) >= 2 and args[0] == "summary":
         flags = [f for f in ("--cells", "--sums") if f in args]
         outs = {f: Path(args[args.index(f) + 1]) for f in flags}

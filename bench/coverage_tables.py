@@ -369,3 +369,40 @@ def print_tables(sums: pd.DataFrame, cells_csv: Path | None = None) -> None:
     if cells_csv is not None:
         pd.concat(tables).reset_index().to_csv(cells_csv, index=False, float_format="%.4f")
         print(f"\nper-cell table: {cells_csv}")
+
+
+def replication_table(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
+    """Each (estimator, cell, week) of the reported grid that ``first`` flagged (|z_w| >
+    :data:`Z_MAX`), beside the same estimator, cell and week in ``again``, a run on new seeds.
+
+    Both are per-cell sums (:func:`cell_sums`). ``z_expected`` is the z the new run would
+    show if the first run's bias were the true one (``bias_first / (sd_again / √graded)``).
+    A real bias replicates with the first run's sign and about that size; a cell that
+    crossed the threshold by chance (over hundreds of cells some do) shows a ``z_again`` of
+    either sign, spread as a standard normal.
+
+    Examples
+    --------
+    >>> def sums(seed0, errs):
+    ...     return cell_sums(pd.DataFrame({"scenario": "s", "code": "c", "estimator": "e",
+    ...         "seed": range(seed0, seed0 + len(errs)), "condition": "x", "instrument": "nprs",
+    ...         "arm": "a", "versus": "b", "week": 6, "status": "ok", "reason": "",
+    ...         "estimate": errs, "ci_low": -9.0, "ci_high": 9.0, "n": 50, "truth": 0.0,
+    ...         "truth_w": 0.0}))
+    >>> t = replication_table(sums(0, [1.0, 1.2, 0.9, 1.1]), sums(10, [1.0, -1.0, 0.5, -0.4]))
+    >>> t[["z_first", "z_again", "z_expected"]].round(2).values.tolist()
+    [[16.27, 0.06, 2.34]]
+    """
+    keys = ["estimator", *CELL]
+    a = cell_table(first).reset_index()
+    a = a[(a["estimable"] >= REPORTED_SHARE) & (a["z_w"].abs() > Z_MAX)]
+    b = cell_table(again).reset_index()
+    sd = (b["bias_w"] / b["z_w"]) * np.sqrt(b["graded"])
+    b = b.assign(sd_again=sd)[[*keys, "graded", "bias_w", "z_w", "cov_w", "sd_again"]]
+    out = a[[*keys, "graded", "bias_w", "z_w"]].merge(
+        b, on=keys, how="left", suffixes=("_first", "_again")
+    )
+    out["z_expected"] = out["bias_w_first"] / (out["sd_again"] / np.sqrt(out["graded_again"]))
+    return out.drop(columns="sd_again").rename(
+        columns={"z_w_first": "z_first", "z_w_again": "z_again", "cov_w": "cov_again"}
+    )
