@@ -22,7 +22,12 @@ from sqlalchemy import text
 from data_schemas import store
 from ionto_analytics.report import ReportFiles, write_report
 from ionto_analytics.report.model import column_heading
-from ionto_analytics.report.pdf import chromium_command, find_chromium
+from ionto_analytics.report.pdf import (
+    PRINT_LAYOUT,
+    PRINT_WIDTH_PX,
+    chromium_command,
+    find_chromium,
+)
 from tests.report_fixtures import QUARTER, ReportStore, build_report_store
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -293,3 +298,29 @@ def test_pdf_text_has_every_table_column(written: ReportFiles) -> None:
                 missing += [(t.key, v) for v in last if v.replace(",", "").isdigit()
                             and v not in done.stdout]  # fmt: skip
     assert missing == []
+
+
+def _printed_column_px() -> float:
+    """The printed page's content width in CSS px, from the template's ``@page`` rule."""
+    template = Path(write_report.__code__.co_filename).parent / "templates" / "report.html.j2"
+    rule = re.search(
+        r"@page\s*\{\s*size:\s*A4 landscape;\s*margin:\s*(\d+)mm", template.read_text()
+    )
+    assert rule, "the template's @page rule changed: update this test"
+    return (297 - 2 * int(rule.group(1))) / 25.4 * 96
+
+
+def test_pdf_layout_draws_every_figure_at_the_printed_width(
+    written: ReportFiles, chromium: str
+) -> None:
+    """The layout the PDF is printed from draws each plotly figure as wide as the printed
+    column (less the body's padding): a figure drawn in a narrower window stays narrow on
+    paper and loses the labels that run past its edge."""
+    column = _printed_column_px()
+    assert abs(PRINT_WIDTH_PX - column) < 1
+    dom = _run(chromium, *PRINT_LAYOUT, "--dump-dom", written.html.resolve().as_uri()).stdout
+    widths = [float(w) for w in re.findall(r'<svg class="main-svg"[^>]*?width="([\d.]+)"', dom)]
+    n_figures = sum(len(s.figures) for s in written.report.sections)
+    assert len(widths) >= n_figures
+    narrow = [w for w in widths if not column - 64 <= w <= column]
+    assert narrow == []

@@ -24,7 +24,15 @@ from pathlib import Path
 
 from ionto_analytics.errors import IontoError
 
-__all__ = ["CHROMIUM_FLAGS", "PdfError", "chromium_command", "find_chromium", "print_pdf"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "PRINT_LAYOUT",
+    "PRINT_WIDTH_PX",
+    "PdfError",
+    "chromium_command",
+    "find_chromium",
+    "print_pdf",
+]
 
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless",
@@ -39,6 +47,21 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--hide-scrollbars",
 )
 """Flags for every headless run (offline, no sandbox: we run as a service user or root)."""
+
+PRINT_WIDTH_PX = 1032
+"""Width of the printed page's content in CSS pixels: A4 landscape (297 mm) less the
+template's 12 mm ``@page`` margins, at 96 px per inch. Chromium lays the page out in a window
+this wide before printing, so every plotly figure (drawn once, at its container's width) is
+drawn at the width it will have on paper: in the default 800 px window a figure was drawn
+narrow and the forest plot's axis title and "favours" labels were cut at its right edge."""
+
+PRINT_LAYOUT: tuple[str, ...] = (
+    f"--window-size={PRINT_WIDTH_PX},800",
+    "--virtual-time-budget=15000",
+    "--run-all-compositor-stages-before-draw",
+)
+"""How the page is laid out before it is printed: at the paper's width, with a virtual-time
+budget that lets plotly draw every chart."""
 
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -101,8 +124,7 @@ def print_pdf(
             exe,
             Path(profile),
             "--no-pdf-header-footer",
-            "--virtual-time-budget=15000",
-            "--run-all-compositor-stages-before-draw",
+            *PRINT_LAYOUT,
             f"--print-to-pdf={pdf}",
             Path(html).resolve().as_uri(),
         )
