@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from bench_coverage import load_study, planted
+from coverage_tables import paired_table
 
 from ionto_analytics.compare.ancova import ancova
 from ionto_analytics.compare.frame import comparison_frame
@@ -162,24 +163,24 @@ def paired(with_dropout: Path, without: Path) -> pd.DataFrame:
     """What the dropout did: per cell and estimator, the mean over the seeds of both runs of
     the estimate with dropout minus the estimate of the same patients without (its z), and
     the bias of the estimates without dropout (the part the dropout is not to blame for)."""
-    keys = ["seed", "instrument", "week", "estimator"]
     a, b = (pd.read_csv(c) for c in (with_dropout, without))
-    both = a[a["status"] == "ok"].merge(b[b["status"] == "ok"], on=keys, suffixes=("", "_without"))
-    both = both.assign(
-        effect=both["estimate"] - both["estimate_without"],
-        error_without=both["estimate_without"] - both["truth_w"],
-    )
-    g = both.groupby(["instrument", "week", "estimator"])
-    return pd.DataFrame(
-        {
-            "studies": g.size(),
-            "dropout_effect": g["effect"].mean(),
-            "dropout_effect_z": g["effect"].mean() / (g["effect"].std() / np.sqrt(g.size())),
-            "bias_without_dropout": g["error_without"].mean(),
-            "z_without_dropout": g["error_without"].mean()
-            / (g["error_without"].std() / np.sqrt(g.size())),
+    t = paired_table(a, b, ["instrument", "week", "estimator"])
+    return t.rename(
+        columns={
+            "difference": "dropout_effect",
+            "difference_z": "dropout_effect_z",
+            "bias_b": "bias_without_dropout",
+            "z_b": "z_without_dropout",
         }
-    )
+    )[
+        [
+            "studies",
+            "dropout_effect",
+            "dropout_effect_z",
+            "bias_without_dropout",
+            "z_without_dropout",
+        ]
+    ]
 
 
 def main(argv: list[str]) -> None:

@@ -406,3 +406,43 @@ def replication_table(first: pd.DataFrame, again: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="sd_again").rename(
         columns={"z_w_first": "z_first", "z_w_again": "z_again", "cov_w": "cov_again"}
     )
+
+
+def paired_table(a: pd.DataFrame, b: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Two runs on the same seeds (rows of ``bench_coverage`` or ``bench_ipcw``), e.g. with
+    and without dropout: per group of ``by``, the mean over the seeds both estimated of
+    ``a``'s estimate minus ``b``'s (what the scenario change did, with its paired z), and the
+    bias and z of each run against its windowed truth.
+
+    Examples
+    --------
+    >>> run = lambda est: pd.DataFrame({"seed": [1, 2, 3], "week": 6, "status": "ok",
+    ...     "estimate": est, "truth_w": 0.0})
+    >>> t = paired_table(run([1.0, 1.5, 0.5]), run([0.1, 0.4, -0.2]), ["week"])
+    >>> t[["studies", "difference", "bias_a", "bias_b"]].round(2).values.tolist()
+    [[3.0, 0.9, 1.0, 0.1]]
+    """
+    keys = ["seed", *by]
+    ok = [r[r["status"] == "ok"] for r in (a, b)]
+    both = ok[0].merge(ok[1], on=keys, suffixes=("_a", "_b"))
+    both = both.assign(
+        difference=both["estimate_a"] - both["estimate_b"],
+        error_a=both["estimate_a"] - both["truth_w_a"],
+        error_b=both["estimate_b"] - both["truth_w_b"],
+    )
+    g = both.groupby(by)
+
+    def z(col: str) -> pd.Series:
+        return g[col].mean() / (g[col].std() / np.sqrt(g.size()))
+
+    return pd.DataFrame(
+        {
+            "studies": g.size(),
+            "difference": g["difference"].mean(),
+            "difference_z": z("difference"),
+            "bias_a": g["error_a"].mean(),
+            "z_a": z("error_a"),
+            "bias_b": g["error_b"].mean(),
+            "z_b": z("error_b"),
+        }
+    )
