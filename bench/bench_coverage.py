@@ -46,6 +46,7 @@ Run::
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py summary /tmp/c.csv [more ...] \
         [--cells cells.csv] [--sums sums.csv]
     PYTHONPATH=. .venv/bin/python bench/bench_coverage.py replicate AGAIN.csv FIRST.csv [...]
+    PYTHONPATH=. .venv/bin/python bench/bench_coverage.py paired A.csv[,A2.csv] B.csv[,...]
 
 (``run SCENARIO GRID STUDIES PATIENTS WORKERS CSV [FIRST_SEED] [--estimators a,b]``,
 ``--estimators`` a comma-separated subset of :data:`ESTIMATORS` and
@@ -81,6 +82,7 @@ from coverage_tables import (
     cell_sums,
     code_fingerprint,
     combine,
+    paired_table,
     print_tables,
     replication_table,
 )
@@ -413,6 +415,19 @@ def replicate(again: Path, firsts: list[Path]) -> None:
         )
 
 
+def paired(a: list[Path], b: list[Path]) -> None:
+    """Print what changed between two runs of the same seeds and cells (files of rows, e.g.
+    the default scenario and a copy with ``dropout.rate: 0``, whose patients and scores are
+    the same): per estimator and cell, the mean paired difference of the estimates (its z)
+    and each run's bias against the windowed truth."""
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_rows", 400)
+    rows = [pd.concat([pd.read_csv(f) for f in files], ignore_index=True) for files in (a, b)]
+    t = paired_table(*rows, ["estimator", "condition", "instrument", "arm", "versus", "week"])
+    print(f"a = {', '.join(map(str, a))}\nb = {', '.join(map(str, b))}")
+    print(t.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
 def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) -> None:
     """Print the tables of run rows and/or per-cell sums (``paths``: files of either kind,
     told apart by their columns): the rows are reduced to sums, every part is added
@@ -489,6 +504,10 @@ def run(
 def main() -> None:
     """Command line: ``run ...`` or ``summary FILE ... [--cells OUT] [--sums OUT]``."""
     args = sys.argv[1:]
+    if len(args) == 3 and args[0] == "paired":
+        a, b = ([Path(f) for f in arg.split(",")] for arg in args[1:])
+        paired(a, b)
+        return
     if len(args) >= 3 and args[0] == "replicate":
         replicate(Path(args[1]), [Path(a) for a in args[2:]])
         return
