@@ -426,6 +426,46 @@ def paired(a: list[Path], b: list[Path]) -> None:
     t = paired_table(*rows, ["estimator", "condition", "instrument", "arm", "versus", "week"])
     print(f"a = {', '.join(map(str, a))}\nb = {', '.join(map(str, b))}")
     print(t.to_string(float_format=lambda v: f"{v:.3f}"))
+    t = t.reset_index()
+    t["predicted"] = dropout_direction(t)
+    late = t[(t["week"] >= 6) & (t["predicted"] != 0)]
+    signed = late["predicted"] * late["difference_z"]
+    print(
+        "\nweeks 6 and 12, pairs whose arms differ in early improvement: mean of the paired z "
+        "signed in the direction dropout on early improvement predicts (against the arm that "
+        "improves more by week 1), per estimator (0 if the dropout changed nothing):"
+    )
+    print(
+        late.assign(signed_z=signed)
+        .groupby("estimator")["signed_z"]
+        .agg(["size", "mean", lambda s: float((s > 0).mean())])
+        .rename(columns={"size": "cell_weeks", "<lambda_0>": "share_positive"})
+        .to_string(float_format=lambda v: f"{v:.2f}")
+    )
+
+
+def dropout_direction(t: pd.DataFrame, scenario: str = "default") -> pd.Series:
+    """Sign of the change a dropout on early improvement predicts in each row's estimate
+    (``arm − versus`` of the change from baseline): +1, −1, or 0 where the arms improve
+    alike by week 1.
+
+    The emulator drops more of the patients who improved most by visit 3 (about week 1).
+    The arm whose structural improvement at week 1 is larger
+    (:func:`emulator.truth.structural_smd`: iontophoresis peaks at week 2, manual therapy's
+    time constant is 1.5 weeks) loses more of its best responders, so among the patients
+    still measured later it looks worse: its change is less negative on a lower-is-better
+    instrument (+) and less positive on a higher-is-better one (−).
+    """
+    from emulator.scenario import load_scenario
+    from emulator.truth import structural_smd
+    from ionto_analytics.instruments import get_instrument
+
+    s = load_scenario(scenario)
+    ref = s["effects"]["dose_reference_mA_min"]
+    early = {a: float(structural_smd(s, a, 1.0, ref)) for a in set(t["arm"]) | set(t["versus"])}
+    ahead = np.sign([early[a] - early[b] for a, b in zip(t["arm"], t["versus"], strict=True)])
+    lower = [-1.0 if get_instrument(i).higher_is_better else 1.0 for i in t["instrument"]]
+    return pd.Series(ahead * np.asarray(lower), index=t.index)
 
 
 def summary(paths: list[Path], cells_csv: Path | None, sums_csv: Path | None) -> None:
