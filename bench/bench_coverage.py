@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from coverage_tables import (
+    CELL,
     Z_MAX,
     cell_sums,
     code_fingerprint,
@@ -423,7 +424,7 @@ def paired(a: list[Path], b: list[Path]) -> None:
     pd.set_option("display.width", 250)
     pd.set_option("display.max_rows", 400)
     rows = [pd.concat([pd.read_csv(f) for f in files], ignore_index=True) for files in (a, b)]
-    t = paired_table(*rows, ["estimator", "condition", "instrument", "arm", "versus", "week"])
+    t = paired_table(*rows, ["estimator", *CELL])
     print(f"a = {', '.join(map(str, a))}\nb = {', '.join(map(str, b))}")
     print(t.to_string(float_format=lambda v: f"{v:.3f}"))
     t = t.reset_index()
