@@ -300,13 +300,10 @@ def test_pdf_text_has_every_table_column(written: ReportFiles) -> None:
     assert missing == []
 
 
-def _printed_column_px() -> float:
-    """The printed page's content width in CSS px, from the template's ``@page`` rule."""
-    template = Path(write_report.__code__.co_filename).parent / "templates" / "report.html.j2"
-    rule = re.search(
-        r"@page\s*\{\s*size:\s*A4 landscape;\s*margin:\s*(\d+)mm", template.read_text()
-    )
-    assert rule, "the template's @page rule changed: update this test"
+def _printed_column_px(html: Path) -> float:
+    """The printed page's content width in CSS px, from the report's ``@page`` rule."""
+    rule = re.search(r"@page\s*\{\s*size:\s*A4 landscape;\s*margin:\s*(\d+)mm", html.read_text())
+    assert rule, "the report's @page rule changed: update this test"
     return (297 - 2 * int(rule.group(1))) / 25.4 * 96
 
 
@@ -316,7 +313,7 @@ def test_pdf_layout_draws_every_figure_at_the_printed_width(
     """The layout the PDF is printed from draws each plotly figure as wide as the printed
     column (less the body's padding): a figure drawn in a narrower window stays narrow on
     paper and loses the labels that run past its edge."""
-    column = _printed_column_px()
+    column = _printed_column_px(written.html)
     assert abs(PRINT_WIDTH_PX - column) < 1
     dom = _run(chromium, *PRINT_LAYOUT, "--dump-dom", written.html.resolve().as_uri()).stdout
     widths = [float(w) for w in re.findall(r'<svg class="main-svg"[^>]*?width="([\d.]+)"', dom)]
