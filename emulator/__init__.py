@@ -7,12 +7,14 @@ Examples
 'default'
 """
 
-from .engine import EmulationSummary, emulate
+from .engine import ChunkDraws, EmulationSummary, draw_episodes, emulate
 from .scenario import ScenarioError, load_scenario, shipped_scenarios, validate_scenario
 
 __all__ = [
+    "ChunkDraws",
     "EmulationSummary",
     "ScenarioError",
+    "draw_episodes",
     "emulate",
     "load_scenario",
     "shipped_scenarios",

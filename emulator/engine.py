@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,56 @@ def _devices(
     return pd.DataFrame(rows)
 
 
-def _chunk(
-    net: _Network, ci: int, first: int, n: int, start: np.datetime64, end: np.datetime64
-) -> dict[str, Any]:
-    s, clinics = net.scenario, net.clinics
-    g = streams(net.seed, ci)
+@dataclass(frozen=True)
+class ChunkDraws:
+    """The clinical draws of one chunk of episodes, before anything is exported.
+
+    Attributes
+    ----------
+    episodes : pandas.DataFrame
+        One row per episode: covariates (``severity_z``, ``age``, ``female``,
+        ``symptom_duration_months``, ``clinic``), ``baseline_<instrument>``,
+        ``instruments``, ``planned_arm``, ``true_arm``, the care plan and ``dropped``.
+    dose : numpy.ndarray
+        Potential cumulative correct-polarity dose (mA·min) per episode.
+    calendar : pandas.DataFrame
+        Every planned visit before dropout (``episode_row``, ``seq``, ``day``, ``kind``).
+    scores : pandas.DataFrame
+        Every planned score before dropout (``visit_row`` into ``calendar``,
+        ``episode_row``, ``instrument``, ``score``).
+    kept : numpy.ndarray
+        Per ``calendar`` row, whether the visit happens (dropout and follow-up response).
+    truth_rng : numpy.random.Generator
+        The chunk's truth stream, for :class:`emulator.outcomes.TruthAccumulator`.
+    """
+
+    episodes: pd.DataFrame = field(repr=False)
+    dose: np.ndarray = field(repr=False)
+    calendar: pd.DataFrame = field(repr=False)
+    scores: pd.DataFrame = field(repr=False)
+    kept: np.ndarray = field(repr=False)
+    truth_rng: np.random.Generator = field(repr=False)
+
+
+def _draw(
+    s: dict[str, Any],
+    clinics: list[Clinic],
+    dev: pd.DataFrame,
+    g: dict[str, np.random.Generator],
+    first: int,
+    n: int,
+    start: np.datetime64,
+    end: np.datetime64,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Who comes, which arm, the plan of care, visits, scores and dropout of one chunk.
+
+    Returns ``(eps, plans, dose, visits, scores, keep)``: the episodes, every potential
+    iontophoresis session, the potential dose, the planned visits and scores before
+    dropout, and which visits happen.
+    """
     eps = make_episodes(g["population"], s, clinics, first, n, start, end)
     planned, true = assign_arms(g["assignment"], s, clinics, eps)
     eps["planned_arm"], eps["true_arm"] = planned, true
-    dev = net.devices
     has_unit = np.array(
         [(dev["clinic"].eq(c.index) & dev["kind"].eq("clinic_unit")).any() for c in clinics]
     )
@@ -160,6 +201,15 @@ def _chunk(
     scores = observe(g["outcomes"], s, clinics, eps, visits, dose)
     dropped, last_seq, keep = apply_dropout(g["dropout"], s, eps, plan, visits, scores)
     eps["dropped"], eps["last_seq"] = dropped, last_seq
+    return eps, plans, dose, visits, scores, keep
+
+
+def _chunk(
+    net: _Network, ci: int, first: int, n: int, start: np.datetime64, end: np.datetime64
+) -> dict[str, Any]:
+    s, clinics = net.scenario, net.clinics
+    g = streams(net.seed, ci)
+    eps, plans, dose, visits, scores, keep = _draw(s, clinics, net.devices, g, first, n, start, end)
     # Identifiers.
     idx = eps["episode_index"].to_numpy()
     prefix = np.array(
@@ -339,6 +389,66 @@ pass patients=None for the scenario's default of 1500
     return int(value)
 
 
+def _settings(
+    scenario: str | Path,
+    seed: int,
+    clinics: int | None,
+    patients: int | None,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> tuple[dict[str, Any], int, int, np.datetime64, np.datetime64]:
+    """The validated scenario, clinic and episode counts and window of intake dates."""
+    s = load_scenario(scenario)
+    d = s["defaults"]
+    n_clinics = _count("clinics", clinics, d["clinics"])
+    n_pat = _count("patients", patients, d["patients"])
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(
+            f"emulate: seed must be a non-negative integer (got {seed!r}); pass e.g. seed=0"
+        )
+    start64 = np.datetime64(str(start or d["start"]), "D")
+    end64 = np.datetime64(str(end or d["end"]), "D")
+    if end64 < start64:
+        raise InputError(
+            f"emulate: the window of intake dates must end on or after its start "
+            f"(got start {start64}, end {end64}); swap them"
+        )
+    return s, n_clinics, n_pat, start64, end64
+
+
+def draw_episodes(
+    *,
+    scenario: str | Path = "default",
+    seed: int = 0,
+    clinics: int | None = None,
+    patients: int | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Iterator[ChunkDraws]:
+    """The clinical draws of :func:`emulate`, chunk by chunk, in memory and exporting nothing.
+
+    Same arguments, same random streams: the episodes, arms, visits and scores are those
+    :func:`emulate` exports for the same scenario and seed (before dropout, with ``kept``
+    marking the visits that happen). For checks of the data-generating process itself at
+    sizes no export could reach (millions of episodes).
+
+    Examples
+    --------
+    >>> first = next(draw_episodes(seed=3, patients=40))
+    >>> len(first.episodes), bool(first.kept.all())
+    (40, False)
+    """
+    s, n_clinics, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
+    cl = resolve_clinics(s, n_clinics)
+    devices = _devices(streams(seed)["devices"], s, cl, start64)
+    for ci, first in enumerate(range(0, n_pat, CHUNK)):
+        g = streams(seed, ci)
+        n = min(CHUNK, n_pat - first)
+        eps, _, dose, visits, scores, keep = _draw(s, cl, devices, g, first, n, start64, end64)
+        calendar = visits[["episode_row", "seq", "day", "kind"]]
+        yield ChunkDraws(eps, dose, calendar, scores, keep, g["truth"])
+
+
 def emulate(
     out_dir: Path,
     *,
@@ -379,21 +489,7 @@ def emulate(
         ``clinics`` or ``patients`` below 1, a negative seed, or ``end`` before ``start``.
     """
     out_dir = Path(out_dir)
-    s = load_scenario(scenario)
-    d = s["defaults"]
-    n_clinics = _count("clinics", clinics, d["clinics"])
-    n_pat = _count("patients", patients, d["patients"])
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InputError(
-            f"emulate: seed must be a non-negative integer (got {seed!r}); pass e.g. seed=0"
-        )
-    start64 = np.datetime64(str(start or d["start"]), "D")
-    end64 = np.datetime64(str(end or d["end"]), "D")
-    if end64 < start64:
-        raise InputError(
-            f"emulate: the window of intake dates must end on or after its start "
-            f"(got start {start64}, end {end64}); swap them"
-        )
+    s, n_clinics, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
     for sub in ("devices", "ehr", "fhir", "ground_truth.json", "scenario.yaml", "manifest.json"):
         p = out_dir / sub
         if p.is_dir():

@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from data_schemas.vocabulary import ARMS, CONDITIONS, END_REASONS, INSTRUMENT_RANGES
-from emulator import EmulationSummary, emulate, load_scenario
+from emulator import EmulationSummary, draw_episodes, emulate, load_scenario
+from emulator.outcomes import TruthAccumulator
+from emulator.scenario import resolve_clinics
+from emulator.truth import effect_table
 
-from .emulator_fixtures import small_run, small_truth
+from .emulator_fixtures import SMALL, small_run, small_truth
 
 __all__ = ["small_run", "small_truth"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,3 +215,30 @@ def test_summary_is_a_dataframe(small_run: EmulationSummary) -> None:
     df = small_run.summary()
     assert list(df.columns) == ["table", "n"]
     assert "ground_truth.json" in small_run.files
+
+
+def test_in_memory_draws_are_what_emulate_exports(
+    small_run: EmulationSummary, small_truth: dict[str, Any]
+) -> None:
+    """``draw_episodes`` gives the exported run's episodes, arms, dropout, visit and score
+    counts, and, fed to the truth accumulator, its planted effects to the last digit."""
+    s = load_scenario("default")
+    acc = TruthAccumulator(s)
+    clinics = resolve_clinics(s, SMALL["clinics"])
+    seen, visits, scores = [], 0, 0
+    for chunk in draw_episodes(**SMALL):
+        e = chunk.episodes
+        seen += [
+            (f"EP{i:07d}", arm, bool(d))
+            for i, arm, d in zip(e["episode_index"], e["true_arm"], e["dropped"], strict=True)
+        ]
+        visits += int(chunk.kept.sum())
+        scores += int(chunk.kept[chunk.scores["visit_row"].to_numpy()].sum())
+        acc.add(chunk.truth_rng, clinics, e, chunk.dose, chunk.calendar)
+    key = [
+        (r["episode_id"], r["true_arm"], r["dropped_out"])
+        for r in small_truth["answer_key"]["episodes"]
+    ]
+    assert seen == key
+    assert (visits, scores) == (small_run.counts["visits"], small_run.counts["outcomes"])
+    assert effect_table(s, acc) == small_truth["effects"]
