@@ -130,3 +130,35 @@ def assign_arms(
         dtype=object,
     )
     return planned, true
+
+
+def true_arm_probabilities(
+    scenario: dict[str, Any], clinics: list[Clinic], eps: pd.DataFrame
+) -> np.ndarray:
+    """Probability of each *delivered* arm (columns in ``ARMS`` order) for each episode.
+
+    :func:`arm_probabilities` of the planned arm, with the share ``deviation_no_ionto`` of
+    every planned iontophoresis arm moved to the arm :data:`NO_IONTO` names: the propensity
+    score of the arm an analysis sees, known exactly here (an oracle for checks of the
+    data-generating process).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from emulator.scenario import load_scenario, resolve_clinics
+    >>> s = load_scenario()
+    >>> eps = pd.DataFrame({"severity_z": [0.0], "age": [47], "female": [True],
+    ...                     "symptom_duration_months": [4.0], "clinic": [0],
+    ...                     "contraindicated": [False]})
+    >>> p = true_arm_probabilities(s, resolve_clinics(s, 1), eps)
+    >>> bool(abs(p.sum() - 1) < 1e-12)
+    True
+    """
+    planned = arm_probabilities(scenario, clinics, eps)
+    dev = scenario["assignment"]["deviation_no_ionto"]
+    out = planned.copy()
+    for arm, instead in NO_IONTO.items():
+        j, k = ARMS.index(arm), ARMS.index(instead)
+        out[:, j] -= dev * planned[:, j]
+        out[:, k] += dev * planned[:, j]
+    return out

@@ -278,6 +278,23 @@ class TruthAccumulator:
         self.dose_sum: dict[str, float] = {}
         self.n_condition: dict[str, int] = {}
 
+    def merge(self, other: TruthAccumulator) -> None:
+        """Add another accumulator's sums (chunks accumulated elsewhere, e.g. in a worker).
+
+        Examples
+        --------
+        >>> from emulator.scenario import load_scenario
+        >>> a, b = TruthAccumulator(load_scenario()), TruthAccumulator(load_scenario())
+        >>> a.counts[("bursitis", "nprs")], b.counts[("bursitis", "nprs")] = 3, 4
+        >>> a.merge(b)
+        >>> a.counts
+        {('bursitis', 'nprs'): 7}
+        """
+        for name in ("sums", "counts", "window_sums", "window_counts", "dose_sum", "n_condition"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
     def add(
         self,
         rng: np.random.Generator,

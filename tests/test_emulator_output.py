@@ -242,3 +242,23 @@ def test_in_memory_draws_are_what_emulate_exports(
     assert seen == key
     assert (visits, scores) == (small_run.counts["visits"], small_run.counts["outcomes"])
     assert effect_table(s, acc) == small_truth["effects"]
+
+
+def test_truth_accumulated_in_parts_and_merged_is_the_whole() -> None:
+    """Chunks split between two accumulators (as parallel workers do) and merged give the
+    planted effects of one accumulator over every chunk."""
+    s = load_scenario("default")
+    clinics = resolve_clinics(s, 6)
+    whole, parts = TruthAccumulator(s), (TruthAccumulator(s), TruthAccumulator(s))
+    chunks = list(draw_episodes(seed=3, patients=1300, clinics=6))
+    assert len(chunks) == 3
+    for k, chunk in enumerate(chunks):
+        state = chunk.truth_rng.bit_generator.state
+        args = (clinics, chunk.episodes, chunk.dose, chunk.calendar)
+        whole.add(chunk.truth_rng, *args)
+        chunk.truth_rng.bit_generator.state = state
+        parts[k % 2].add(chunk.truth_rng, *args)
+    parts[0].merge(parts[1])
+    merged, expected = (pd.DataFrame(effect_table(s, a)) for a in (parts[0], whole))
+    assert parts[0].counts == whole.counts and len(merged) == len(expected) > 1000
+    pd.testing.assert_frame_equal(merged, expected, atol=2e-6, rtol=0)

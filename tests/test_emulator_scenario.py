@@ -13,7 +13,7 @@ import yaml
 
 from data_schemas.vocabulary import ARMS
 from emulator import emulate
-from emulator.assignment import arm_probabilities
+from emulator.assignment import arm_probabilities, assign_arms, true_arm_probabilities
 from emulator.scenario import (
     ScenarioError,
     load_scenario,
@@ -165,6 +165,36 @@ def test_severity_squared_makes_treatment_choice_non_linear() -> None:
     s["assignment"]["ionto"]["severity_squared"] = 0.6
     curved = arm_probabilities(s, clinics, eps)[:, ionto].sum(axis=1)
     assert curved[0] == pytest.approx(curved[2]) and curved[0] > curved[1] + 0.3
+
+
+def test_true_arm_probabilities_are_the_delivered_arms_frequencies() -> None:
+    """Over 200,000 draws of three covariate profiles (one contraindicated), the delivered
+    arms of ``assign_arms`` fall with the frequencies ``true_arm_probabilities`` states,
+    which move the no-prescription share of each planned iontophoresis arm elsewhere."""
+    s = copy.deepcopy(load_scenario())
+    s["assignment"]["deviation_no_ionto"] = 0.2
+    n = 200_000
+    eps = pd.DataFrame(
+        {
+            "severity_z": np.tile([-1.0, 0.5, 1.5], n // 2)[:n],
+            "age": 55,
+            "female": True,
+            "symptom_duration_months": 6.0,
+            "clinic": 1,
+            "contraindicated": np.tile([False, False, True], n // 2)[:n],
+        }
+    )
+    clinics = resolve_clinics(s, 2)
+    p = true_arm_probabilities(s, clinics, eps)
+    planned = arm_probabilities(s, clinics, eps)
+    assert not np.allclose(p, planned)
+    _, true = assign_arms(np.random.default_rng(11), s, clinics, eps)
+    for profile in range(3):
+        rows = np.arange(n) % 3 == profile
+        seen = np.array([(true[rows] == a).mean() for a in ARMS])
+        expected = p[rows][0]
+        sd = np.sqrt(expected * (1 - expected) / rows.sum())
+        assert np.all(np.abs(seen - expected) <= 4 * sd + 1e-12), (profile, seen, expected)
 
 
 def test_stress_scenario_differs_in_the_three_mechanisms() -> None:
