@@ -31,16 +31,25 @@ leaves under confounding when the instrument's floor or ceiling bends the outcom
 complete-case analysis. ``z_study`` rescales each bias to the coverage study's precision
 (``studies`` studies of ``patients`` episodes), to compare with its per-cell z.
 
+A third subcommand, ``package``, runs the toolkit's own :func:`ia.ancova` and
+:func:`ia.iptw` (defaults: restricted cubic splines, every intake score, clinic) on one
+large frame of the same draws for the planted-0 cells of chosen conditions: the episode
+and outcome frames are built from the draws in the loaders' shape (no export, no import),
+so what the linear oracle leaves there can be compared with what the toolkit leaves.
+
 Run::
 
     export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
     PYTHONPATH=. nice -n 5 .venv/bin/python bench/bench_design_bias.py run \\
         default 2000 200 10000 2 /tmp/design_bias.csv
     PYTHONPATH=. .venv/bin/python bench/bench_design_bias.py summary /tmp/design_bias.csv
+    PYTHONPATH=. nice -n 5 .venv/bin/python bench/bench_design_bias.py package \
+        default 3000 50 10000 complete plantar_fasciitis,achilles_tendinopathy /tmp/pkg.csv
 
 (``run SCENARIO FIRST_SEED SEEDS PATIENTS WORKERS CSV``: seeds ``FIRST_SEED`` onwards, each a
 network of the scenario's clinics with ``PATIENTS`` episodes; ``summary CSV [STUDIES
-[PATIENTS]]`` prints the tables, by default at 200 studies of 1,000 episodes.)
+[PATIENTS]]`` prints the tables, by default at 200 studies of 1,000 episodes; ``package
+SCENARIO FIRST_SEED SEEDS PATIENTS MODE CONDITIONS CSV``, ``MODE`` one of :data:`MODES`.)
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+import warnings
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -55,8 +65,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import ionto_analytics as ia
 from data_schemas.vocabulary import ARMS
 from data_schemas.windows import nearest_in_window
+from device_import.parsers.ehr_csv import WEEKS_PER_MONTH
 from emulator import draw_episodes, load_scenario
 from emulator.assignment import covariates, true_arm_probabilities
 from emulator.outcomes import TRUTH_WEEKS, TruthAccumulator
@@ -289,11 +301,112 @@ def summary(csv: Path, studies: int = 200, patients: int = 1000) -> None:
     print(worst[cols].round(3).to_string(index=False))
 
 
+def package_frames(
+    scenario: str, first: int, seeds: int, patients: int, mode: str, conditions: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Episode and outcome frames of the draws of ``conditions``, in the loaders' shape."""
+    episodes, outcomes = [], []
+    for seed in range(first, first + seeds):
+        for chunk in draw_episodes(scenario=scenario, seed=seed, patients=patients):
+            e = chunk.episodes[chunk.episodes["condition"].isin(conditions)]
+            ids = f"s{seed}e" + e["episode_index"].astype(str)
+            episodes.append(
+                pd.DataFrame(
+                    {
+                        "episode_id": ids.to_numpy(),
+                        "patient_id": (f"s{seed}p" + e["person_index"].astype(str)).to_numpy(),
+                        "clinic_id": e["clinic"].map("clinic_{:02d}".format).to_numpy(),
+                        "condition": e["condition"].to_numpy(),
+                        "arm": e["true_arm"].to_numpy(),
+                        "age_years": e["age"].to_numpy(float),
+                        "sex": e["sex"].astype(str).to_numpy(),
+                        "symptom_duration_weeks": (
+                            e["symptom_duration_months"].to_numpy(float) * WEEKS_PER_MONTH
+                        ).round(2),
+                        "n_visits": e["n_visits"].to_numpy(),
+                    }
+                )
+            )
+            sc = chunk.scores
+            row = sc["episode_row"].to_numpy()
+            keep = chunk.episodes["condition"].isin(conditions).to_numpy()[row]
+            keep &= (sc["instrument"] != "groc").to_numpy()
+            if mode == "observed":
+                keep &= chunk.kept[sc["visit_row"].to_numpy()]
+            sc = sc[keep]
+            index = chunk.episodes["episode_index"].to_numpy()[sc["episode_row"].to_numpy()]
+            row_ids = f"s{seed}e" + pd.Series(index).astype(str)
+            outcomes.append(
+                pd.DataFrame(
+                    {
+                        "episode_id": row_ids.astype(str).to_numpy(),
+                        "instrument": sc["instrument"].to_numpy(),
+                        "score": sc["score"].to_numpy(float),
+                        "days_from_intake": chunk.calendar["day"].to_numpy()[
+                            sc["visit_row"].to_numpy()
+                        ],
+                    }
+                )
+            )
+    return pd.concat(episodes, ignore_index=True), pd.concat(outcomes, ignore_index=True)
+
+
+def package(
+    scenario: str,
+    first: int,
+    seeds: int,
+    patients: int,
+    mode: str,
+    conditions: list[str],
+    csv: Path,
+) -> pd.DataFrame:
+    """The toolkit's ANCOVA and IPTW on the planted-0 cells of one large frame."""
+    t0 = time.perf_counter()
+    episodes, outcomes = package_frames(scenario, first, seeds, patients, mode, conditions)
+    print(f"{len(episodes)} episodes, {len(outcomes)} scores: {time.perf_counter() - t0:.0f} s")
+    rows = []
+    for cond in conditions:
+        ids = episodes.loc[episodes["condition"] == cond, "episode_id"]
+        instruments = sorted(outcomes.loc[outcomes["episode_id"].isin(ids), "instrument"].unique())
+        for instr, (a, b), week in itertools.product(instruments, sorted(ZERO_PAIRS), (6, 12)):
+            af = ia.comparison_frame(episodes, outcomes, instr, week, (a, b), condition=cond)
+            for name, estimator in (("ancova", ia.ancova), ("iptw", ia.iptw)):
+                with warnings.catch_warnings():  # the few-clusters notes, every cell alike
+                    warnings.simplefilter("ignore")
+                    r = estimator(af).to_dict()
+                se = (r["ci_high"] - r["ci_low"]) / (2 * 1.959964)
+                rows.append(
+                    {
+                        "mode": mode,
+                        "estimator": name,
+                        "condition": cond,
+                        "instrument": instr,
+                        "arm": a,
+                        "versus": b,
+                        "week": week,
+                        "estimate": r["estimate"],
+                        "se": se,
+                        "z": r["estimate"] / se,
+                        "episodes": seeds * patients,
+                    }
+                )
+                print(" ".join(str(v) for v in rows[-1].values()), flush=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(csv, index=False, float_format="%.6g")
+    print(f"{len(table)} estimates in {time.perf_counter() - t0:.0f} s -> {csv}")
+    return table
+
+
 def main(args: list[str]) -> None:
     """Command line: see the module docstring."""
     if len(args) >= 2 and args[1] == "run" and len(args) == 8:
         scenario, first, seeds, patients, workers, csv = args[2:8]
         run(scenario, int(first), int(seeds), int(patients), int(workers), Path(csv))
+    elif len(args) == 9 and args[1] == "package" and args[6] in MODES:
+        scenario, first, seeds, patients, mode, conditions, csv = args[2:9]
+        package(
+            scenario, int(first), int(seeds), int(patients), mode, conditions.split(","), Path(csv)
+        )
     elif len(args) >= 3 and args[1] == "summary":
         summary(Path(args[2]), *(int(a) for a in args[3:5]))
     else:
