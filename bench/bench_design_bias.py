@@ -141,8 +141,7 @@ def seed_sums(scenario: str, seed: int, patients: int) -> tuple[Sums, TruthAccum
         eps = chunk.episodes
         truth.add(chunk.truth_rng, clinics, eps, chunk.dose, chunk.calendar)
         p = true_arm_probabilities(s, clinics, eps)
-        arm_of = {a: j for j, a in enumerate(ARMS)}
-        arm = eps["true_arm"].map(arm_of).to_numpy()
+        arm = eps["true_arm"].map(ARMS.index).to_numpy()
         weight = 1.0 / p[np.arange(len(eps)), arm]
         scores = chunk.scores[chunk.scores["instrument"] != "groc"]
         day = chunk.calendar["day"].to_numpy()[scores["visit_row"].to_numpy()]

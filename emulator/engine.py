@@ -396,8 +396,9 @@ def _settings(
     patients: int | None,
     start: dt.date | None,
     end: dt.date | None,
-) -> tuple[dict[str, Any], int, int, np.datetime64, np.datetime64]:
-    """The validated scenario, clinic and episode counts and window of intake dates."""
+) -> tuple[dict[str, Any], list[Clinic], pd.DataFrame, int, np.datetime64, np.datetime64]:
+    """The validated scenario, its clinics and devices, the episode count and the window
+    of intake dates: what :func:`emulate` and :func:`draw_episodes` share."""
     s = load_scenario(scenario)
     d = s["defaults"]
     n_clinics = _count("clinics", clinics, d["clinics"])
@@ -413,7 +414,8 @@ def _settings(
             f"emulate: the window of intake dates must end on or after its start "
             f"(got start {start64}, end {end64}); swap them"
         )
-    return s, n_clinics, n_pat, start64, end64
+    cl = resolve_clinics(s, n_clinics)
+    return s, cl, _devices(streams(seed)["devices"], s, cl, start64), n_pat, start64, end64
 
 
 def draw_episodes(
@@ -438,9 +440,7 @@ def draw_episodes(
     >>> len(first.episodes), bool(first.kept.all())
     (40, False)
     """
-    s, n_clinics, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
-    cl = resolve_clinics(s, n_clinics)
-    devices = _devices(streams(seed)["devices"], s, cl, start64)
+    s, cl, devices, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
     for ci, first in enumerate(range(0, n_pat, CHUNK)):
         g = streams(seed, ci)
         n = min(CHUNK, n_pat - first)
@@ -489,7 +489,7 @@ def emulate(
         ``clinics`` or ``patients`` below 1, a negative seed, or ``end`` before ``start``.
     """
     out_dir = Path(out_dir)
-    s, n_clinics, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
+    s, cl, devices, n_pat, start64, end64 = _settings(scenario, seed, clinics, patients, start, end)
     for sub in ("devices", "ehr", "fhir", "ground_truth.json", "scenario.yaml", "manifest.json"):
         p = out_dir / sub
         if p.is_dir():
@@ -497,8 +497,6 @@ def emulate(
         elif p.exists():
             p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    cl = resolve_clinics(s, n_clinics)
-    devices = _devices(streams(seed)["devices"], s, cl, start64)
     net = _Network(s, cl, devices, seed, out_dir, id_keys(seed))
     shutil.copyfile(scenario_path(scenario), out_dir / "scenario.yaml")
     ehr = EhrCsvWriter(out_dir, [c.key for c in cl])
@@ -555,7 +553,7 @@ def emulate(
         truth,
         key,
         counts,
-        {"clinics": n_clinics, "patients": n_pat, "start": str(start64), "end": str(end64)},
+        {"clinics": len(cl), "patients": n_pat, "start": str(start64), "end": str(end64)},
     )
     files = sorted(
         [
