@@ -63,8 +63,11 @@ import sys
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,6 +82,7 @@ from emulator.assignment import covariates, true_arm_probabilities
 from emulator.outcomes import TRUTH_WEEKS, TruthAccumulator
 from emulator.scenario import resolve_clinics
 from emulator.truth import effect_table
+from ionto_analytics.compare.adjustment import MIN_SPLINE_VALUES
 from ionto_analytics.compare.frame import AnalysisFrame
 
 MODES = ("observed", "complete")
@@ -375,11 +379,27 @@ def tensor_ancova(frame: AnalysisFrame) -> tuple[float, float]:
         if c.startswith("intake_")
         and not c.endswith("_missing")
         and c != f"intake_{frame.instrument}"
-        and d[c].nunique() >= 10
+        and d[c].nunique() >= MIN_SPLINE_VALUES
     ]
     formula = f"change ~ treated + {spline('baseline', 4)} * ({' + '.join(others)})"
     fit = smf.ols(formula, data=d).fit(cov_type="HC1")
     return float(fit.params["treated"]), float(fit.bse["treated"])
+
+
+def _toolkit_estimate(estimator: Callable[..., Any], frame: AnalysisFrame) -> tuple[float, float]:
+    """Estimate and SE (from the 95 % interval) of a toolkit estimator with its defaults."""
+    with warnings.catch_warnings():  # the few-clusters notes, every cell alike
+        warnings.simplefilter("ignore")
+        r = estimator(frame).to_dict()
+    return r["estimate"], (r["ci_high"] - r["ci_low"]) / (2 * 1.959964)
+
+
+PACKAGE_ESTIMATORS: dict[str, Callable[[AnalysisFrame], tuple[float, float]]] = {
+    "ancova": partial(_toolkit_estimate, ia.ancova),
+    "iptw": partial(_toolkit_estimate, ia.iptw),
+    "ancova_tensor": tensor_ancova,
+}
+"""What ``package`` fits on each cell's frame: name → (estimate, SE)."""
 
 
 def package(
@@ -401,15 +421,8 @@ def package(
         instruments = sorted(outcomes.loc[outcomes["episode_id"].isin(ids), "instrument"].unique())
         for instr, (a, b), week in itertools.product(instruments, sorted(ZERO_PAIRS), (6, 12)):
             af = ia.comparison_frame(episodes, outcomes, instr, week, (a, b), condition=cond)
-            for name in ("ancova", "iptw", "ancova_tensor"):
-                if name == "ancova_tensor":
-                    estimate, se = tensor_ancova(af)
-                else:
-                    with warnings.catch_warnings():  # the few-clusters notes, every cell alike
-                        warnings.simplefilter("ignore")
-                        r = getattr(ia, name)(af).to_dict()
-                    estimate = r["estimate"]
-                    se = (r["ci_high"] - r["ci_low"]) / (2 * 1.959964)
+            for name, fit in PACKAGE_ESTIMATORS.items():
+                estimate, se = fit(af)
                 rows.append(
                     {
                         "mode": mode,
