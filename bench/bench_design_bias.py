@@ -82,7 +82,7 @@ from emulator.assignment import covariates, true_arm_probabilities
 from emulator.outcomes import TRUTH_WEEKS, TruthAccumulator
 from emulator.scenario import resolve_clinics
 from emulator.truth import effect_table
-from ionto_analytics.compare.adjustment import MIN_SPLINE_VALUES
+from ionto_analytics.compare.adjustment import continuous_columns
 from ionto_analytics.compare.frame import AnalysisFrame
 
 MODES = ("observed", "complete")
@@ -373,14 +373,8 @@ def tensor_ancova(frame: AnalysisFrame) -> tuple[float, float]:
     d["log_duration"] = np.log(d["symptom_duration_weeks"])
     spline = 'cr({}, df={}, constraints="center")'.format
     others = [spline("age_years", 3), spline("log_duration", 3), "C(sex)", "C(clinic_id)"]
-    others += [
-        spline(c, 3)
-        for c in frame.adjust_for
-        if c.startswith("intake_")
-        and not c.endswith("_missing")
-        and c != f"intake_{frame.instrument}"
-        and d[c].nunique() >= MIN_SPLINE_VALUES
-    ]
+    intakes = [c for c in frame.adjust_for if c.startswith("intake_")]
+    others += [spline(c, 3) for c in continuous_columns(d, intakes)]
     formula = f"change ~ treated + {spline('baseline', 4)} * ({' + '.join(others)})"
     fit = smf.ols(formula, data=d).fit(cov_type="HC1")
     return float(fit.params["treated"]), float(fit.bse["treated"])
