@@ -91,9 +91,10 @@ from coverage_tables import (
 ESTIMATORS = ("ancova", "iptw", "mixed_model", "mmrm")
 """The estimators of the grid."""
 
-OPTIONAL_ESTIMATORS = ("mmrm_cr2",)
+OPTIONAL_ESTIMATORS = ("mmrm_cr2", "mmrm_aic")
 """Run only when named in ``--estimators``: ``mmrm_cr2`` is :func:`ia.mmrm` with
-``variance="robust"`` (CR2 for every fit, in place of Kenward–Roger)."""
+``variance="robust"`` (CR2 for every fit, in place of Kenward–Roger); ``mmrm_aic`` with
+``covariance="aic"`` (the structure of smallest REML AIC, CR2 unless unstructured)."""
 
 WEEKS = (2, 4, 6, 12)
 """The truth weeks (``emulator.outcomes.TRUTH_WEEKS``), also the repeated models' windows."""
@@ -214,6 +215,7 @@ def estimate_cell(
         ("mixed_model", mixed_model),
         ("mmrm", mmrm),
         ("mmrm_cr2", partial(mmrm, variance="robust")),
+        ("mmrm_aic", partial(mmrm, covariance="aic")),
     )
     for name, fit in repeated:
         if name not in estimators:

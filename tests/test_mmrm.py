@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -326,3 +327,48 @@ def test_a_singular_unstructured_fit_falls_back_in_the_prespecified_order():
     assert np.isfinite(contrasts[["ci_low", "ci_high"]].to_numpy()).all()
     with pytest.raises(InputError, match="fallback structures"):
         mmrm(af, fallback=("toeplitz",))
+
+
+def test_covariance_by_aic_ranks_the_structures_by_the_reml_log_likelihoods_r_reports():
+    """``covariance="aic"`` on the nlme reference data: every candidate's AIC in the note is
+    -2 logLik + 2k with nlme's REML logLik (k = 10, 5, 5, 2 covariance parameters), the
+    smallest (unstructured) is kept, and its contrasts are those of the plain unstructured
+    fit (Kenward–Roger)."""
+    ref = json.loads((REFERENCE / "reference_fits.json").read_text())
+    k = {"unstructured": 10, "heterogeneous_ar1": 5, "heterogeneous_cs": 5, "cs": 2}
+    want = {s: -2 * ref[f"emulated_{s}"]["logLik"] + 2 * n for s, n in k.items()}
+    _, episodes, outcomes = reference_frame()
+    af = comparison_frame(episodes, outcomes, "prtee", 12, ARMS, covariates=())
+    ask = {"windows": (4, 6, 12, 26), "covariates": (), "covariates_by_window": False}
+    r = mmrm(af, covariance="aic", **ask)
+    note = next(n for n in r.notes if "smallest REML AIC" in n)
+    said = {s: float(a) for s, a in re.findall(r"([a-z_0-9]+) (\d+\.\d)", note)}
+    assert said.keys() == want.keys()
+    for s, a in want.items():
+        assert said[s] == pytest.approx(a, abs=0.051)
+    assert min(want, key=want.get) == "unstructured" and "unstructured covariance" in r.estimator
+    plain = mmrm(af, **ask)
+    assert r.estimate == pytest.approx(plain.estimate, rel=1e-10)
+    assert (r.ci_low, r.ci_high) == pytest.approx((plain.ci_low, plain.ci_high), rel=1e-10)
+    assert "smallest AIC" in r.estimator and "Kenward–Roger" in r.estimator
+
+
+def test_covariance_by_aic_on_a_small_cell_keeps_a_converged_simpler_structure_with_cr2():
+    """The singular cell (20 episodes): the unstructured matrix does not converge and is
+    named in the note; the kept structure has the smallest AIC of those that converged and
+    takes CR2 with df below the number of episodes."""
+    episodes = pd.read_csv(REFERENCE / "singular_cell_episodes.csv")
+    outcomes = pd.read_csv(REFERENCE / "singular_cell_outcomes.csv")
+    arms = ("exercise+manual", "exercise")
+    af = comparison_frame(episodes, outcomes, "nprs", 2, arms, condition="rheumatoid")
+    r = mmrm(af, windows=(2, 4, 6, 12), covariance="aic")
+    note = next(n for n in r.notes if "smallest REML AIC" in n)
+    assert "the unstructured covariance did not converge" in note
+    aics = {s: float(a) for s, a in re.findall(r"([a-z_0-9]+) (\d+\.\d)", note.split("(AIC")[1])}
+    kept = min(aics, key=aics.get)
+    assert kept != "unstructured" and f"{kept} covariance (the smallest AIC)" in r.estimator
+    assert "CR2" in r.estimator
+    contrasts = r.table.dropna(subset=["se"])
+    assert len(contrasts) == 4 and (contrasts["df"] < 20).all()
+    with pytest.raises(InputError, match=r"or 'aic', got 'toeplitz'"):
+        mmrm(af, covariance="toeplitz")

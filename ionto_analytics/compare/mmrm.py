@@ -66,7 +66,7 @@ from ionto_analytics.compare.result import ComparisonResult
 from ionto_analytics.errors import InputError, StatisticalWarning
 from ionto_analytics.lmm import STRUCTURES, MMRMFit, cluster_robust, fit_mmrm
 
-__all__ = ["MMRM_FALLBACK", "MMRM_WINDOWS", "VARIANCES", "mmrm"]
+__all__ = ["BY_AIC", "MMRM_FALLBACK", "MMRM_WINDOWS", "VARIANCES", "mmrm"]
 
 MMRM_WINDOWS: tuple[int, ...] = (4, 6, 12)
 """Follow-up weeks of the MMRM besides the frame's own week."""
@@ -81,6 +81,17 @@ least flexible); a fallback structure's contrasts take the CR2 variance, which h
 the simpler structure does not."""
 
 
+BY_AIC = "aic"
+"""``covariance=BY_AIC``: fit the unstructured matrix and every structure of ``fallback``,
+keep the converged one with the smallest REML AIC (``-2 log L + 2 k``, k covariance
+parameters; the fixed effects are the same in every candidate, so REML AICs compare). The
+unstructured matrix keeps ``ddf`` and ``variance``; a simpler structure takes CR2, as a
+fallback does. A pre-specified selection of the kind analysis plans write for small
+trials: with 20-60 episodes the 10 parameters of a 4-window unstructured matrix are
+estimated poorly and its Kenward–Roger intervals run short (bench/RESULTS.md, eleventh
+round)."""
+
+
 @dataclass(frozen=True)
 class _Fitted:
     """The fit that was kept: structure, variance, the fit and its notes."""
@@ -89,6 +100,38 @@ class _Fitted:
     variance: str
     fit: MMRMFit
     notes: list[str]
+
+
+def _attempt(
+    fit_one: Callable[[str, str], MMRMFit],
+    structure: str,
+    as_requested: bool,
+    ddf: str,
+    variance: str,
+) -> tuple[_Fitted, str, list[warnings.WarningMessage]]:
+    """Fit one structure: the fit, why it cannot be kept ("" if it can), its warnings.
+
+    ``as_requested``: the structure keeps ``ddf`` and ``variance``; otherwise it takes
+    Satterthwaite on the model-based covariance and CR2. A fit is kept when it converged
+    away from the boundary.
+    """
+    chosen_variance = variance if as_requested else "robust"
+    chosen_ddf = ddf if as_requested and chosen_variance == "model" else "satterthwaite"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit, notes = engine_fit(partial(fit_one, structure, chosen_ddf), f"MMRM ({structure})")
+    cert = fit.convergence
+    why = ""
+    if not cert.converged or cert.at_boundary:
+        reason = "a boundary optimum" if cert.at_boundary else cert.message.split("; ")[-1]
+        why = f"the {structure} covariance did not converge ({reason})"
+    return _Fitted(structure, chosen_variance, fit, notes), why, caught
+
+
+def _told(caught: Sequence[warnings.WarningMessage]) -> None:
+    """Warn again what the kept fit said beyond its notes."""
+    for c in caught:
+        warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
 
 
 def _fit_in_order(
@@ -106,33 +149,68 @@ def _fit_in_order(
     """
     failures = []
     for structure in [requested, *[f for f in fallback if f != requested]]:
-        own = structure == requested
-        chosen_variance = variance if own else "robust"
-        chosen_ddf = ddf if own and chosen_variance == "model" else "satterthwaite"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fit, notes = engine_fit(partial(fit_one, structure, chosen_ddf), f"MMRM ({structure})")
-        cert = fit.convergence
-        if cert.converged and not cert.at_boundary:
-            for c in caught:  # what the kept fit said beyond its notes
-                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
-            if failures:
-                note = (
-                    f"mmrm: {'; '.join(failures)}; fitted {structure} instead (the "
-                    f"pre-specified order {' > '.join([requested, *fallback])}), with CR2 "
-                    f"cluster-robust SEs"
-                )
-                warnings.warn(note, StatisticalWarning, stacklevel=3)
-                notes.insert(0, note)
-            return _Fitted(structure, chosen_variance, fit, notes)
-        why = "a boundary optimum" if cert.at_boundary else cert.message.split("; ")[-1]
-        failures.append(f"the {structure} covariance did not converge ({why})")
-    raise InputError(
+        fitted, why, caught = _attempt(fit_one, structure, structure == requested, ddf, variance)
+        if why:
+            failures.append(why)
+            continue
+        _told(caught)
+        if failures:
+            note = (
+                f"mmrm: {'; '.join(failures)}; fitted {structure} instead (the "
+                f"pre-specified order {' > '.join([requested, *fallback])}), with CR2 "
+                f"cluster-robust SEs"
+            )
+            warnings.warn(note, StatisticalWarning, stacklevel=3)
+            fitted.notes.insert(0, note)
+        return fitted
+    raise _not_identified(fitted.fit, failures)
+
+
+def _not_identified(fit: MMRMFit, failures: Sequence[str]) -> InputError:
+    """The refusal when no structure converged (``fit``: the last one tried)."""
+    return InputError(
         f"mmrm: no covariance structure converged on these data ({'; '.join(failures)}): "
         f"with {fit.n_groups} episodes and {fit.beta.size} fixed effects over "
         f"{fit.windows.size} windows the covariance is not identified: fit fewer windows or "
         f"covariates, or use ancova at one week"
     )
+
+
+def _fit_by_aic(
+    fit_one: Callable[[str, str], MMRMFit],
+    candidates: Sequence[str],
+    ddf: str,
+    variance: str,
+) -> _Fitted:
+    """The converged structure of ``candidates`` with the smallest REML AIC.
+
+    ``fit_one(structure, ddf)`` fits one structure. The unstructured matrix keeps ``ddf``
+    and ``variance``; any other takes Satterthwaite on the model-based covariance and CR2.
+    Refuses (InputError) when none converges.
+    """
+    kept: list[tuple[float, _Fitted, list[warnings.WarningMessage]]] = []
+    failures = []
+    for structure in candidates:
+        fitted, why, caught = _attempt(
+            fit_one, structure, structure == "unstructured", ddf, variance
+        )
+        if why:
+            failures.append(why)
+        else:
+            aic = -2.0 * fitted.fit.loglik + 2.0 * fitted.fit.theta.size
+            kept.append((aic, fitted, caught))
+    if not kept:
+        raise _not_identified(fitted.fit, failures)
+    _, best, caught = min(kept, key=lambda k: k[0])
+    _told(caught)
+    listed = ", ".join(f"{f.covariance} {a:.1f}" for a, f, _ in kept)
+    robust = "" if best.covariance == "unstructured" else ", with CR2 cluster-robust SEs"
+    failed = "".join(f"; {f}" for f in failures)
+    note = (
+        f"mmrm: covariance chosen by the smallest REML AIC: {best.covariance}{robust} "
+        f"(AIC {listed}{failed})"
+    )
+    return _Fitted(best.covariance, best.variance, best.fit, [note, *best.notes])
 
 
 def mmrm(
@@ -171,7 +249,9 @@ def mmrm(
         Follow-up weeks of the model; None: :data:`MMRM_WINDOWS` and the frame's week.
     covariance : str
         ``"unstructured"`` (default), ``"cs"`` (compound symmetry), ``"ar1"``,
-        ``"heterogeneous_cs"``, ``"heterogeneous_ar1"`` or ``"diagonal"``.
+        ``"heterogeneous_cs"``, ``"heterogeneous_ar1"`` or ``"diagonal"``; or
+        ``"aic"`` (:data:`BY_AIC`): the converged one of ``"unstructured"`` and
+        ``fallback`` with the smallest REML AIC, said in ``notes`` and ``estimator``.
     covariates : sequence of str or None
         Adjustment covariates besides baseline and clinic; None: the frame's own
         (:attr:`AnalysisFrame.adjust_for`).
@@ -198,7 +278,8 @@ def mmrm(
         Structures tried in order when ``covariance`` does not converge to an interior
         optimum (with few episodes an unstructured matrix can be singular):
         :data:`MMRM_FALLBACK` by default, their contrasts with the CR2 variance; said in
-        ``notes`` and ``estimator``. ``()``: no fallback. When none converges the call is
+        ``notes`` and ``estimator``. ``()``: no fallback. With ``covariance="aic"``: the
+        candidates besides the unstructured matrix. When none converges the call is
         refused (InputError).
     alpha : float
         1 − confidence level.
@@ -209,9 +290,10 @@ def mmrm(
         ``table`` holds the arm contrast at every window (with ``df``) and the estimated
         SD of the scores at each window.
     """
-    if covariance not in STRUCTURES:
+    if covariance not in STRUCTURES and covariance != BY_AIC:
         raise InputError(
-            f"mmrm: covariance must be one of {sorted(STRUCTURES)}, got {covariance!r}"
+            f"mmrm: covariance must be one of {sorted(STRUCTURES)} or {BY_AIC!r}, got "
+            f"{covariance!r}"
         )
     if variance not in VARIANCES or (variance == "robust" and ddf not in (None, "satterthwaite")):
         raise InputError(
@@ -222,7 +304,8 @@ def mmrm(
     if unknown:
         raise InputError(f"mmrm: fallback structures {unknown} are not among {sorted(STRUCTURES)}")
     if ddf is None:
-        linear = STRUCTURES[covariance].linear_basis is not None
+        first = "unstructured" if covariance == BY_AIC else covariance
+        linear = STRUCTURES[first].linear_basis is not None
         ddf = "kenward-roger" if linear and variance == "model" else "satterthwaite"
     week = getattr(frame, "week", None)
     weeks = sorted({*MMRM_WINDOWS, week} if isinstance(week, int) else MMRM_WINDOWS)
@@ -235,15 +318,17 @@ def mmrm(
     )
     y, groups = long["follow_up"].to_numpy(dtype=float), long["episode_id"].to_numpy()
     windows_of_rows = long["week"].to_numpy()
-    kept = _fit_in_order(
-        lambda structure, chosen_ddf: fit_mmrm(
+
+    def fit_one(structure: str, chosen_ddf: str) -> MMRMFit:
+        return fit_mmrm(
             y, design.X, groups, windows_of_rows, structure, method="REML", ddf=chosen_ddf
-        ),
-        covariance,
-        fallback,
-        ddf,
-        variance,
-    )
+        )
+
+    if covariance == BY_AIC:
+        candidates = list(dict.fromkeys(["unstructured", *fallback]))
+        kept = _fit_by_aic(fit_one, candidates, ddf, variance)
+    else:
+        kept = _fit_in_order(fit_one, covariance, fallback, ddf, variance)
     fit = kept.fit
     if kept.variance == "robust":
         robust = cluster_robust(fit, y, design.X, groups, windows_of_rows)
@@ -273,7 +358,9 @@ def mmrm(
         p_value=main["p_value"],
         excluded=excluded,
         estimator=(
-            f"MMRM (REML), {kept.covariance} covariance over weeks {list(fit.windows.tolist())}, "
+            f"MMRM (REML), {kept.covariance} covariance"
+            f"{' (the smallest AIC)' if covariance == BY_AIC else ''} over weeks "
+            f"{list(fit.windows.tolist())}, "
             f"{interval}"
         ),
         estimand=(
