@@ -17,9 +17,9 @@ Every cell of the whole grid whose arm pair has between ``min`` (exclusive) and 
 episodes with a follow-up score, every week, the emulated study imported as in
 ``bench_coverage.py``. ``run`` appends one row per fit, variance and week to a CSV after each
 study; ``summary`` prints, per rule, coverage by cell size, week and the unstructured fit's
-smallest correlation eigenvalue, and the rule ``aic`` paired with ``current`` on the same
-fits (coverage difference with its SE, the shift of the estimate in SE, cells with
-|bias z| > 2.5).
+smallest correlation eigenvalue and the median interval width, and the rule ``aic`` paired
+with ``current`` on the same fits (coverage difference with its SE, the ratio of interval
+widths, the shift of the estimate in SE, cells with |bias z| > 2.5).
 
 Run::
 
@@ -162,18 +162,25 @@ def summary(paths: list[Path]) -> None:
     print(f"{v['seed'].nunique()} studies, {v['fit'].nunique()} cell fits")
     table = []
     for name, d in picked.items():
+        width = 2 * stats.t.ppf(0.975, d["df"]) * d["se"]
         row = {"rule": name, "estimates": len(d), "coverage": d["covered"].mean()}
+        row["median width"] = width.median()
         for by in ("episodes", "week", "eigenvalue"):
             row |= {f"{by} {k}": g.mean() for k, g in d.groupby(by, observed=True)["covered"]}
         table.append(row)
     print(pd.DataFrame(table).round(3).to_string(index=False))
     a = picked["current"].set_index(["fit", "week"])
     b = picked["aic"].set_index(["fit", "week"])
-    j = a.join(b[["covered", "est", "se"]].add_suffix("_aic"), how="inner")
+    j = a.join(b[["covered", "est", "se", "df"]].add_suffix("_aic"), how="inner")
     diff = j["covered_aic"].astype(int) - j["covered"].astype(int)
+    ratio = (stats.t.ppf(0.975, j["df_aic"]) * j["se_aic"]) / (
+        stats.t.ppf(0.975, j["df"]) * j["se"]
+    )
     print(
         f"aic - current, paired on {len(j)} estimates: coverage {diff.mean():+.4f} "
-        f"(SE {diff.std() / np.sqrt(len(j)):.4f}); estimate shift in current SEs by week "
+        f"(SE {diff.std() / np.sqrt(len(j)):.4f}); interval width ratio median "
+        f"{ratio.median():.3f} (quartiles {ratio.quantile(0.25):.3f}-{ratio.quantile(0.75):.3f}); "
+        "estimate shift in current SEs by week "
         + ", ".join(
             f"{w}: {g.mean():+.3f}"
             for w, g in ((j["est_aic"] - j["est"]) / j["se"]).groupby(level=1)
