@@ -69,21 +69,19 @@ def cell_rows(ep: pd.DataFrame, oc: pd.DataFrame, cell: tuple, seed: int, truths
         design, _ = chosen_design(long, af.adjustment(None), True, list(WEEKS), None, "mmrm")
     except InputError:
         return []
-    y, g, w = long["follow_up"].to_numpy(float), long["episode_id"].to_numpy(), long["week"]
-    w = w.to_numpy()
+    y, g = long["follow_up"].to_numpy(float), long["episode_id"].to_numpy()
+    w = long["week"].to_numpy()
     rows = []
     for structure in STRUCTURES:
-        fits = {
-            "model": fit_mmrm(
-                y, design.X, g, w, structure, ddf=MODEL_DDF.get(structure, "satterthwaite")
-            )
-        }
-        plain = (
-            fits["model"] if structure not in MODEL_DDF else fit_mmrm(y, design.X, g, w, structure)
+        model = fit_mmrm(
+            y, design.X, g, w, structure, ddf=MODEL_DDF.get(structure, "satterthwaite")
         )
-        cert = fits["model"].convergence
-        tables = {"model": window_contrasts(fits["model"], design, af, 0.05)}
-        tables["cr2"] = window_contrasts(cluster_robust(plain, y, design.X, g, w), design, af, 0.05)
+        plain = model if structure not in MODEL_DDF else fit_mmrm(y, design.X, g, w, structure)
+        cert = model.convergence
+        tables = {
+            "model": window_contrasts(model, design, af, 0.05),
+            "cr2": window_contrasts(cluster_robust(plain, y, design.X, g, w), design, af, 0.05),
+        }
         mineig = float(np.linalg.eigvalsh(plain.correlation).min())
         for variance, tab in tables.items():
             for c in tab.itertuples():
@@ -156,9 +154,9 @@ def summary(paths: list[Path]) -> None:
     v["episodes"] = pd.cut(v["n_ep"], cuts, include_lowest=True)
     un = v[v["structure"] == "unstructured"].drop_duplicates("fit").set_index("fit")["mineig"]
     v["eigenvalue"] = pd.cut(v["fit"].map(un), [-1, 0.05, 0.1, 0.2, 1])
+    kept = choices(v)
     picked = {
-        name: v[v["kept"].to_numpy() == v["fit"].map(c).to_numpy()]
-        for name, c in choices(v).items()
+        name: v[v["kept"].to_numpy() == v["fit"].map(c).to_numpy()] for name, c in kept.items()
     }
     print(f"{v['seed'].nunique()} studies, {v['fit'].nunique()} cell fits")
     table = []
@@ -185,7 +183,7 @@ def summary(paths: list[Path]) -> None:
             for w, g in ((j["est_aic"] - j["est"]) / j["se"]).groupby(level=1)
         )
     )
-    share = choices(v)["aic"].str.split("|").str[0].value_counts(normalize=True).round(3)
+    share = kept["aic"].str.split("|").str[0].value_counts(normalize=True).round(3)
     print("structures aic keeps:", share.to_dict())
     keys = ["condition", "instrument", "arm", "versus", "week"]
     for name, d in (("current", a), ("aic", b)):
