@@ -143,6 +143,11 @@ def _told(caught: Sequence[warnings.WarningMessage]) -> None:
         warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
 
 
+def _candidates(requested: str, fallback: Sequence[str]) -> list[str]:
+    """``requested`` then the structures of ``fallback``, each once."""
+    return list(dict.fromkeys([requested, *fallback]))
+
+
 def _fit_in_order(
     fit_one: Callable[[str, str], MMRMFit],
     requested: str,
@@ -157,7 +162,7 @@ def _fit_in_order(
     CR2. Refuses (InputError) when none converges.
     """
     failures = []
-    for structure in [requested, *[f for f in fallback if f != requested]]:
+    for structure in _candidates(requested, fallback):
         fitted, why, caught = _attempt(fit_one, structure, structure == requested, ddf, variance)
         if why:
             failures.append(why)
@@ -187,22 +192,21 @@ def _not_identified(fit: MMRMFit, failures: Sequence[str]) -> InputError:
 
 def _fit_by_aic(
     fit_one: Callable[[str, str], MMRMFit],
-    candidates: Sequence[str],
+    requested: str,
+    fallback: Sequence[str],
     ddf: str,
     variance: str,
 ) -> _Fitted:
-    """The converged structure of ``candidates`` with the smallest REML AIC.
+    """The converged one of ``requested`` and ``fallback`` with the smallest REML AIC.
 
-    ``fit_one(structure, ddf)`` fits one structure. The unstructured matrix keeps ``ddf``
+    ``fit_one(structure, ddf)`` fits one structure. The requested structure keeps ``ddf``
     and ``variance``; any other takes Satterthwaite on the model-based covariance and CR2.
     Refuses (InputError) when none converges.
     """
     kept: list[tuple[float, _Fitted, list[warnings.WarningMessage]]] = []
     failures = []
-    for structure in candidates:
-        fitted, why, caught = _attempt(
-            fit_one, structure, structure == "unstructured", ddf, variance
-        )
+    for structure in _candidates(requested, fallback):
+        fitted, why, caught = _attempt(fit_one, structure, structure == requested, ddf, variance)
         if why:
             failures.append(why)
         else:
@@ -213,7 +217,7 @@ def _fit_by_aic(
     _, best, caught = min(kept, key=lambda k: k[0])
     _told(caught)
     listed = ", ".join(f"{f.covariance} {a:.1f}" for a, f, _ in kept)
-    robust = "" if best.covariance == "unstructured" else ", with CR2 cluster-robust SEs"
+    robust = "" if best.covariance == requested else ", with CR2 cluster-robust SEs"
     failed = "".join(f"; {f}" for f in failures)
     note = (
         f"mmrm: covariance chosen by the smallest REML AIC: {best.covariance}{robust} "
@@ -312,9 +316,9 @@ def mmrm(
     unknown = [f for f in fallback if f not in STRUCTURES]
     if unknown:
         raise InputError(f"mmrm: fallback structures {unknown} are not among {sorted(STRUCTURES)}")
+    requested = "unstructured" if covariance == BY_AIC else covariance
     if ddf is None:
-        first = "unstructured" if covariance == BY_AIC else covariance
-        linear = STRUCTURES[first].linear_basis is not None
+        linear = STRUCTURES[requested].linear_basis is not None
         ddf = "kenward-roger" if linear and variance == "model" else "satterthwaite"
     week = getattr(frame, "week", None)
     weeks = sorted({*MMRM_WINDOWS, week} if isinstance(week, int) else MMRM_WINDOWS)
@@ -333,11 +337,8 @@ def mmrm(
             y, design.X, groups, windows_of_rows, structure, method="REML", ddf=chosen_ddf
         )
 
-    if covariance == BY_AIC:
-        candidates = list(dict.fromkeys(["unstructured", *fallback]))
-        kept = _fit_by_aic(fit_one, candidates, ddf, variance)
-    else:
-        kept = _fit_in_order(fit_one, covariance, fallback, ddf, variance)
+    choose = _fit_by_aic if covariance == BY_AIC else _fit_in_order
+    kept = choose(fit_one, requested, fallback, ddf, variance)
     fit = kept.fit
     if kept.variance == "robust":
         robust = cluster_robust(fit, y, design.X, groups, windows_of_rows)
