@@ -140,15 +140,23 @@ def reference_frame() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
 @pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite", "robust"])
 def test_mmrm_on_a_frame_equals_nlme_gls_unstructured(ddf):
-    """Default: the Kenward–Roger SE and df of small_sample_reference.json (R, checked
-    there against pbkrtest); Satterthwaite: nlme's model-based SE; ``variance="robust"``:
-    clubSandwich's CR2 SE and Satterthwaite df of the same gls fit."""
+    """The unstructured matrix, pre-specified. Kenward–Roger (its default): the SE and df of
+    small_sample_reference.json (R, checked there against pbkrtest); Satterthwaite: nlme's
+    model-based SE; ``variance="robust"``: clubSandwich's CR2 SE and Satterthwaite df of the
+    same gls fit."""
     ref, episodes, outcomes = reference_frame()
     small = json.loads((REFERENCE / "small_sample_reference.json").read_text())
     kr, cr2 = small["emulated_unstructured"], small["emulated_unstructured_cr2"]
     af = comparison_frame(episodes, outcomes, "prtee", 26, ARMS, covariates=())
     ask = {"satterthwaite": {"ddf": ddf}, "robust": {"variance": "robust"}}.get(ddf, {})
-    r = mmrm(af, windows=(4, 6, 12, 26), covariates=(), covariates_by_window=False, **ask)
+    r = mmrm(
+        af,
+        windows=(4, 6, 12, 26),
+        covariance="unstructured",
+        covariates=(),
+        covariates_by_window=False,
+        **ask,
+    )
     coef = dict(zip(ref["names"], ref["coef"], strict=True))
     se = dict(zip(ref["names"], ref["se"], strict=True))
     se_kr = dict(zip(kr["names"], kr["se_kr"], strict=True))
@@ -205,6 +213,8 @@ def test_mmrm_defaults_use_the_frames_adjustment_set_and_leave_inputs_unchanged(
     pd.testing.assert_frame_equal(outcomes, ob)
     for term in ("age_years", "C(sex)", "symptom_duration_weeks", "C(clinic_id)"):
         assert term in r.estimand
+    assert "covariance (the smallest AIC)" in r.estimator
+    assert any("covariance chosen by the smallest REML AIC" in n for n in r.notes)
     assert r.table["week"].dropna().astype(int).tolist()[:3] == [4, 6, 12]
     assert public_mmrm is mmrm
 
@@ -316,10 +326,11 @@ def test_a_singular_unstructured_fit_falls_back_in_the_prespecified_order():
     outcomes = pd.read_csv(REFERENCE / "singular_cell_outcomes.csv")
     arms = ("exercise+manual", "exercise")
     af = comparison_frame(episodes, outcomes, "nprs", 2, arms, condition="rheumatoid")
+    ask = {"windows": (2, 4, 6, 12), "covariance": "unstructured"}
     with pytest.raises(InputError, match=r"no covariance structure converged.*20 episodes"):
-        mmrm(af, windows=(2, 4, 6, 12), fallback=())
+        mmrm(af, fallback=(), **ask)
     with pytest.warns(StatisticalWarning, match="fitted heterogeneous_ar1 instead"):
-        r = mmrm(af, windows=(2, 4, 6, 12))
+        r = mmrm(af, **ask)
     assert "heterogeneous_ar1 covariance" in r.estimator and "CR2" in r.estimator
     assert any("unstructured covariance did not converge" in n for n in r.notes)
     contrasts = r.table.dropna(subset=["se"])
@@ -347,21 +358,22 @@ def test_covariance_by_aic_ranks_the_structures_by_the_reml_log_likelihoods_r_re
     for s, a in want.items():
         assert said[s] == pytest.approx(a, abs=0.051)
     assert min(want, key=want.get) == "unstructured" and "unstructured covariance" in r.estimator
-    plain = mmrm(af, **ask)
+    plain = mmrm(af, covariance="unstructured", **ask)
+    assert "smallest AIC" not in plain.estimator
     assert r.estimate == pytest.approx(plain.estimate, rel=1e-10)
     assert (r.ci_low, r.ci_high) == pytest.approx((plain.ci_low, plain.ci_high), rel=1e-10)
     assert "smallest AIC" in r.estimator and "Kenward–Roger" in r.estimator
 
 
 def test_covariance_by_aic_on_a_small_cell_keeps_a_converged_simpler_structure_with_cr2():
-    """The singular cell (20 episodes): the unstructured matrix does not converge and is
-    named in the note; the kept structure has the smallest AIC of those that converged and
-    takes CR2 with df below the number of episodes."""
+    """The singular cell (20 episodes), the default covariance: the unstructured matrix does
+    not converge and is named in the note; the kept structure has the smallest AIC of those
+    that converged and takes CR2 with df below the number of episodes."""
     episodes = pd.read_csv(REFERENCE / "singular_cell_episodes.csv")
     outcomes = pd.read_csv(REFERENCE / "singular_cell_outcomes.csv")
     arms = ("exercise+manual", "exercise")
     af = comparison_frame(episodes, outcomes, "nprs", 2, arms, condition="rheumatoid")
-    r = mmrm(af, windows=(2, 4, 6, 12), covariance="aic")
+    r = mmrm(af, windows=(2, 4, 6, 12))
     note = next(n for n in r.notes if "smallest REML AIC" in n)
     assert "the unstructured covariance did not converge" in note
     aics = {s: float(a) for s, a in re.findall(r"([a-z_0-9]+) (\d+\.\d)", note.split("(AIC")[1])}

@@ -10,9 +10,10 @@ the chosen week), inverse-probability-of-treatment weighting, an MMRM over the s
 weeks, or inverse-probability-of-censoring weighting. For ANCOVA, IPTW and IPCW the
 variance is cluster-robust by clinic when there are at least 20 clinics, otherwise HC2
 (chosen here explicitly and stated in ``notes``); the mixed model uses CR2 cluster-robust
-standard errors over episodes (its random intercept is a working model) and the MMRM the
-Kenward–Roger adjusted ones, each with its degrees of freedom (an MMRM whose unstructured
-covariance does not converge falls back to simpler structures with CR2 SEs, in ``notes``).
+standard errors over episodes (its random intercept is a working model) and the MMRM
+Kenward–Roger adjusted ones, each with its degrees of freedom (the MMRM's covariance is
+the converged one of the unstructured matrix and simpler structures with the smallest REML
+AIC; a simpler one takes CR2 SEs; said in ``notes``).
 ``excluded`` merges the cohort's attrition (condition, arm, per-protocol rules, ...) and the
 estimator's exclusions (no baseline, no follow-up in the window, missing covariate).
 
@@ -24,9 +25,10 @@ Which estimator is valid under which missingness of the follow-up scores:
   (missing at random given the history) biases them at late weeks.
 * ``mixed``, ``mmrm`` (every score of every episode, over all windows): missing at random
   given the analysed instrument's windows (baseline, earlier windows) and the covariates.
-  ``mmrm`` (unstructured covariance) is the dropout-valid analysis when the dropout
-  follows that instrument; the random-intercept ``mixed`` model is valid under MAR only if
-  its equal-correlation assumption holds. Dropout driven by *another* instrument's scores
+  ``mmrm`` is the dropout-valid analysis when the dropout follows that instrument and its
+  covariance (chosen by AIC, the unstructured matrix where the data support it) holds; the
+  random-intercept ``mixed`` model is valid under MAR only if its equal-correlation
+  assumption holds. Dropout driven by *another* instrument's scores
   (in the emulator: the NPRS at visit 3, for a PRTEE analysis) biases both.
 * ``ipcw`` (complete cases at the week, weighted by the inverse probability of still being
   under observation, :mod:`ionto_analytics.compare.ipcw`): missing at random given the

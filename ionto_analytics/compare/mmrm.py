@@ -5,27 +5,27 @@ emulator's patients leave on their observed early improvement), complete-case es
 late weeks are biased by design; an MMRM over all windows uses every score of every
 episode and is valid. The model is the trial statisticians' standard for patient-reported
 outcomes (Mallinckrodt et al. 2008; the FDA/EMA-accepted default in SAS ``PROC MIXED`` and
-R ``mmrm``): one unstructured covariance matrix over the windows, REML, Kenward–Roger
-small-sample inference (the adjusted covariance and its degrees of freedom, SAS
-``DDFM=KR``). When the unstructured matrix cannot be estimated (a small cell: 20 episodes,
-21 fixed effects over 4 windows can make it singular), the structures of
-:data:`MMRM_FALLBACK` are tried in the order an analysis plan pre-specifies, and the first
-that converges is used with the CR2 cluster-robust variance; the result says so. Before
-this fallback such fits were reported as they stood, with a normal reference (df of about
-1e6): they were most of the MMRM's short coverage in cells of 21-40 episodes (0.921 before,
-0.940 with the fallback over 166 studies of the whole grid; bench/RESULTS.md, sixth
-round). ``variance="robust"`` takes CR2 for every fit; on the whole default grid it
-covered as Kenward–Roger did (0.937 and 0.938 over 20 studies), so the model-based default
-stays.
+R ``mmrm``): REML, a covariance matrix over the windows, Kenward–Roger small-sample
+inference for the unstructured matrix (the adjusted covariance and its degrees of freedom,
+SAS ``DDFM=KR``).
 
-``covariance="aic"`` (:data:`BY_AIC`) fits the unstructured matrix and every fallback
-structure and keeps the converged one of smallest REML AIC, with CR2 unless it is the
-unstructured one. In cells of at most 60 episodes it covers 0.950 where the default covers
-0.942 (the same 3,740 fits of 21 default studies, paired difference +0.008, SE 0.003); in
-cells of 61-195 episodes +0.002 (SE 0.001); on the stress scenario +0.004 (SE 0.002),
-without moving the estimates (mean shift under 0.01 SE at every week; bench/RESULTS.md,
-eleventh round, ``bench/bench_mmrm_structures.py``). The default stays unstructured until
-the whole grid is measured at 200 studies with the selection.
+The covariance is chosen by a pre-specified rule, ``covariance="aic"`` (:data:`BY_AIC`,
+the default): the unstructured matrix and every structure of :data:`MMRM_FALLBACK` are
+fitted, and the converged one with the smallest REML AIC is kept, with CR2 cluster-robust
+SEs unless it is the unstructured one; the result names the structure, every candidate's
+AIC and the ones that did not converge. Why: a 4-window unstructured matrix has 10
+parameters, and in the cells a clinic network has (20-60 episodes) it is estimated poorly:
+always fitted, its Kenward–Roger intervals covered 0.926 there, 0.897 in cells of 16-30
+episodes. On the whole default grid the selection covers 0.947 (134 studies) where the
+unstructured matrix with the fallback below covered 0.945 (200 studies), and 0.948 in cells
+of 21-40 episodes where it covered 0.940, without moving the estimates (paired shift under
+0.01 SE at every week; bench/RESULTS.md, eleventh round).
+
+``covariance="unstructured"`` pre-specifies the unstructured matrix, as a trial's analysis
+plan may. When it cannot be estimated (a small cell: 20 episodes, 21 fixed effects over 4
+windows can make it singular), the structures of :data:`MMRM_FALLBACK` are tried in the
+order an analysis plan pre-specifies, and the first that converges is used with the CR2
+cluster-robust variance; the result says so. ``variance="robust"`` takes CR2 for every fit.
 
 Examples
 --------
@@ -91,11 +91,11 @@ the simpler structure does not."""
 
 
 BY_AIC = "aic"
-"""``covariance=BY_AIC``: fit the unstructured matrix and every structure of ``fallback``,
-keep the converged one with the smallest REML AIC (``-2 log L + 2 k``, k covariance
-parameters; the fixed effects are the same in every candidate, so REML AICs compare). The
-unstructured matrix keeps ``ddf`` and ``variance``; a simpler structure takes CR2, as a
-fallback does. A pre-specified selection of the kind analysis plans write for small
+"""``covariance=BY_AIC`` (the default): fit the unstructured matrix and every structure of
+``fallback``, keep the converged one with the smallest REML AIC (``-2 log L + 2 k``, k
+covariance parameters; the fixed effects are the same in every candidate, so REML AICs
+compare). The unstructured matrix keeps ``ddf`` and ``variance``; a simpler structure takes
+CR2, as a fallback does. A pre-specified selection of the kind analysis plans write for small
 trials: with 20-60 episodes the 10 parameters of a 4-window unstructured matrix are
 estimated poorly and its Kenward–Roger intervals run short (bench/RESULTS.md, eleventh
 round)."""
@@ -230,7 +230,7 @@ def mmrm(
     frame: AnalysisFrame,
     *,
     windows: Sequence[int] | None = None,
-    covariance: str = "unstructured",
+    covariance: str = BY_AIC,
     covariates: Sequence[str] | None = None,
     clinic_effects: bool = True,
     covariates_by_window: bool | None = None,
@@ -246,12 +246,15 @@ def mmrm(
 
         follow_up ~ 0 + C(week) + C(week):treated + C(week):baseline
                     + C(week):(covariates + clinic)
-        Cov(follow-up scores of one episode over the windows) = Sigma (unstructured)
+        Cov(follow-up scores of one episode over the windows) = Sigma
 
     Episodes with any pattern of missing windows contribute all their scores. The
     contrast is the coefficient of ``C(week)[W]:treated``, the adjusted difference in mean
-    change at week W, with a t interval on the Kenward–Roger adjusted SE and df
-    (:mod:`ionto_analytics.lmm.kenward_roger`). Valid when follow-up scores are missing
+    change at week W. By default Sigma is the converged one of the unstructured matrix and
+    :data:`MMRM_FALLBACK` with the smallest REML AIC (:data:`BY_AIC`). The t interval takes
+    the Kenward–Roger adjusted SE and df (:mod:`ionto_analytics.lmm.kenward_roger`) for the
+    unstructured matrix, the CR2 SE and its Satterthwaite df for a structure chosen by AIC
+    or by the fallback. Valid when follow-up scores are missing
     at random given the observed history (baseline, earlier windows, covariates).
 
     Parameters
@@ -261,10 +264,10 @@ def mmrm(
     windows : sequence of int or None
         Follow-up weeks of the model; None: :data:`MMRM_WINDOWS` and the frame's week.
     covariance : str
-        ``"unstructured"`` (default), ``"cs"`` (compound symmetry), ``"ar1"``,
-        ``"heterogeneous_cs"``, ``"heterogeneous_ar1"`` or ``"diagonal"``; or
-        ``"aic"`` (:data:`BY_AIC`): the converged one of ``"unstructured"`` and
-        ``fallback`` with the smallest REML AIC, said in ``notes`` and ``estimator``.
+        ``"aic"`` (:data:`BY_AIC`, default): the converged one of ``"unstructured"`` and
+        ``fallback`` with the smallest REML AIC, said in ``notes`` and ``estimator``; or
+        one pre-specified structure: ``"unstructured"``, ``"cs"`` (compound symmetry),
+        ``"ar1"``, ``"heterogeneous_cs"``, ``"heterogeneous_ar1"`` or ``"diagonal"``.
     covariates : sequence of str or None
         Adjustment covariates besides baseline and clinic; None: the frame's own
         (:attr:`AnalysisFrame.adjust_for`).
@@ -288,12 +291,12 @@ def mmrm(
         Satterthwaite df (:func:`ionto_analytics.lmm.cluster_robust`; the estimate is the
         same), valid when the one covariance matrix does not hold for both arms.
     fallback : sequence of str
-        Structures tried in order when ``covariance`` does not converge to an interior
-        optimum (with few episodes an unstructured matrix can be singular):
+        With ``covariance="aic"``: the candidates besides the unstructured matrix. With a
+        pre-specified structure: those tried in order when it does not converge to an
+        interior optimum (with few episodes an unstructured matrix can be singular).
         :data:`MMRM_FALLBACK` by default, their contrasts with the CR2 variance; said in
-        ``notes`` and ``estimator``. ``()``: no fallback. With ``covariance="aic"``: the
-        candidates besides the unstructured matrix. When none converges the call is
-        refused (InputError).
+        ``notes`` and ``estimator``. ``()``: the requested structure only. When none
+        converges the call is refused (InputError).
     alpha : float
         1 − confidence level.
 
