@@ -52,9 +52,10 @@ try:  # typer 0.29 and later carry their own copy of click
 except ImportError:  # earlier typer runs on click itself
     from click import exceptions as click_errors
 
-from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK, IontoError
+from data_schemas.errors import EXIT_COULD_NOT_RUN, EXIT_OK
 from data_schemas.store_names import DEFAULT_SQLITE_FILE, ENV_VAR, SUPPORTED_URLS
 from device_import.sources import MiB, ZipLimits
+from ionto.messages import one_line, say, user_errors
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -62,53 +63,6 @@ if TYPE_CHECKING:
 # What is imported at the top is what ``ionto --help`` needs; each command imports its
 # stage (the store, pandas, the analysis) when it runs, so the help and ``db info`` start
 # in well under a second.
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """What a user can cause: printed as one line, exit status 2, never a traceback.
-
-    Examples
-    --------
-    >>> [e.__name__ for e in user_errors()]
-    ['IontoError', 'OperationalError', 'ArgumentError', 'OSError']
-    """
-    from sqlalchemy.exc import ArgumentError, OperationalError
-
-    return (IontoError, OperationalError, ArgumentError, OSError)
-
-
-def one_line(error: BaseException) -> str:
-    r"""The message of ``error`` on one line, as ``ionto`` prints it on stderr.
-
-    Lines of a longer message are joined with "; " (with a space after a line that ends
-    in a colon).
-
-    Examples
-    --------
-    >>> one_line(FileExistsError(17, "File exists", "reports"))
-    'reports: File exists'
-    >>> one_line(ValueError("2 problems\n  row 3\n  row 9"))
-    '2 problems; row 3; row 9'
-    >>> one_line(ValueError("2 problems:\n  row 3\n  row 9"))
-    '2 problems: row 3; row 9'
-    """
-    from sqlalchemy.exc import OperationalError
-
-    if isinstance(error, OperationalError):
-        text = f"the store failed: {error.orig}"
-    elif isinstance(error, OSError) and error.filename is not None:
-        text = f"{error.filename}: {error.strerror}"
-    else:
-        text = str(error) or type(error).__name__
-    out = ""
-    for line in (line.strip() for line in text.splitlines()):
-        if line:
-            out += ("" if not out else " " if out.endswith(":") else "; ") + line
-    return out
-
-
-def _say(text: str) -> None:
-    typer.secho(f"ionto: {text}", err=True, fg="red")
 
 
 class _IontoGroup(TyperGroup):
@@ -120,7 +74,7 @@ class _IontoGroup(TyperGroup):
         except user_errors() as error:
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
                 raise  # typer quietly handles a closed pipe on stdout
-            _say(one_line(error))
+            say(one_line(error))
             raise typer.Exit(EXIT_COULD_NOT_RUN) from None
 
 
@@ -401,6 +355,15 @@ def compare(
     per_protocol: Annotated[
         bool, typer.Option("--per-protocol", help="Apply the device-log per-protocol rules.")
     ] = False,
+    covariance: Annotated[
+        str | None,
+        typer.Option(
+            metavar="STRUCTURE",
+            help="mmrm only: unstructured, cs, ar1, heterogeneous_cs, heterogeneous_ar1, "
+            "diagonal, or aic (default: the smallest REML AIC of unstructured and the "
+            "heterogeneous AR(1), heterogeneous CS and CS fallbacks).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -421,14 +384,20 @@ def compare(
     try:
         condition, instrument, keys = comparison_keys(condition, instrument, arms)
         spec = ComparisonSpec(
-            condition, instrument, keys, week=at_weeks, method=method, per_protocol=per_protocol
+            condition,
+            instrument,
+            keys,
+            week=at_weeks,
+            method=method,
+            per_protocol=per_protocol,
+            covariance=covariance,
         )
         with settings.open_store() as engine:
             report = run_compare(engine, spec)
     except user_errors() as error:
         if not as_json:
             raise
-        _say(one_line(error))
+        say(one_line(error))
         typer.echo(json.dumps({"error": one_line(error), "exit_status": EXIT_COULD_NOT_RUN}))
         raise typer.Exit(EXIT_COULD_NOT_RUN) from None
     typer.echo(report.to_json() if as_json else report.to_text())
@@ -573,8 +542,9 @@ bound by memory: a second OpenBLAS thread only spins beside the first, and on a 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ionto`` on ``argv`` (default: the process arguments); return the exit status.
 
-    Usage errors and every error a user can cause (:func:`user_errors`) print one line on
-    stderr and return 2; see the table of exit statuses at the top of this module.
+    Usage errors and every error a user can cause (:func:`ionto.messages.user_errors`)
+    print one line on stderr and return 2; see the table of exit statuses at the top of
+    this module.
     """
     for name, value in BLAS_THREADS.items():
         os.environ.setdefault(name, value)
@@ -585,13 +555,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click_errors.NoArgsIsHelpError:
         return EXIT_COULD_NOT_RUN  # the help is already printed
     except click_errors.UsageError as error:
-        _say(_usage_line(error))
+        say(_usage_line(error))
         return error.exit_code
     except click_errors.ClickException as error:
-        _say(one_line(error))
+        say(one_line(error))
         return error.exit_code
     except typer.Abort:
-        _say("aborted")
+        say("aborted")
         return 1
     return status if isinstance(status, int) else EXIT_OK
 

@@ -55,6 +55,34 @@ def test_json_has_the_documented_shape(emulated_store: EmulatedStore, method: st
     assert all(isinstance(v, int) and v > 0 for v in out["excluded"].values())
 
 
+def test_mmrm_covariance_is_chosen_by_aic_unless_pre_specified(
+    emulated_store: EmulatedStore,
+) -> None:
+    """``--method mmrm`` keeps the structure of smallest REML AIC and says which;
+    ``--covariance unstructured`` pre-specifies the unstructured matrix (Kenward–Roger); an
+    unknown structure is one line with exit status 2 naming the choices."""
+    mmrm = ["--db", emulated_store.url, "compare", *ARGS, *ARMS, "--at-weeks", "12",
+            "--method", "mmrm", "--json"]  # fmt: skip
+    chosen = runner.invoke(app, mmrm)
+    assert chosen.exit_code == 0, chosen.output
+    by_aic = json.loads(chosen.stdout)
+    assert "(the smallest AIC)" in by_aic["estimator"]
+    assert any("covariance chosen by the smallest REML AIC" in n for n in by_aic["notes"])
+    pre = runner.invoke(app, [*mmrm, "--covariance", "unstructured"])
+    assert pre.exit_code == 0, pre.output
+    unstructured = json.loads(pre.stdout)
+    assert "unstructured covariance over weeks" in unstructured["estimator"]
+    assert "Kenward–Roger" in unstructured["estimator"]
+    assert not any("AIC" in n for n in unstructured["notes"])
+    # this cell (about 290 episodes) supports the unstructured matrix: AIC keeps the same fit
+    assert "unstructured covariance (the smallest AIC)" in by_aic["estimator"]
+    assert by_aic["estimate"] == pytest.approx(unstructured["estimate"], rel=1e-10)
+    assert by_aic["ci_low"] == pytest.approx(unstructured["ci_low"], rel=1e-10)
+    bad = runner.invoke(app, [*mmrm[:-1], "--covariance", "toeplitz"])
+    assert bad.exit_code == 2
+    assert "or 'aic', got 'toeplitz'" in bad.output and "Traceback" not in bad.output
+
+
 def test_readable_table(emulated_store: EmulatedStore) -> None:
     result = runner.invoke(app, ["--db", emulated_store.url, "compare", *ARGS, *ARMS])
     assert result.exit_code == 0, result.output
@@ -166,6 +194,7 @@ def test_compare_frames_leaves_inputs_unchanged(emulated_store: EmulatedStore) -
         ({"week": "six"}, "whole number of weeks"),
         ({"arms": ("exercise",)}, "exactly two arms"),
         ({"per_protocol": True, "intention_to_treat": True}, "exclude each other"),
+        ({"covariance": "unstructured"}, "covariance is an option of method 'mmrm'"),
     ],
 )
 def test_spec_refuses_bad_options(options: dict, message: str) -> None:

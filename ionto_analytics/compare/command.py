@@ -406,7 +406,8 @@ def _estimate(
     if spec.method == "mixed":
         return mixed_model(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
     if spec.method == "mmrm":
-        return mmrm(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})))
+        chosen = {} if spec.covariance is None else {"covariance": spec.covariance}
+        return mmrm(af, windows=tuple(sorted({*MIXED_WINDOWS, spec.week})), **chosen)
     if spec.method == "iptw":
         return iptw(af, se=se)
     if spec.method == "ipcw":

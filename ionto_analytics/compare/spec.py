@@ -52,11 +52,21 @@ class ComparisonSpec:
         analysis frame, e.g. ``("age_years", "intake_visa_a")``); None: age, sex, symptom
         duration and the intake score of every instrument collected for the condition
         (:func:`ionto_analytics.compare.frame.comparison_frame`).
+    covariance : str or None
+        ``method="mmrm"`` only: its ``covariance`` (:func:`ionto_analytics.compare.mmrm.mmrm`,
+        e.g. ``"unstructured"`` as an analysis plan pre-specifies it); None: the MMRM's
+        default, the structure of smallest REML AIC.
 
     Examples
     --------
     >>> ComparisonSpec("epicondylitis", "prtee", ["ionto+exercise", "exercise"]).arms
     ('ionto+exercise', 'exercise')
+    >>> ComparisonSpec("epicondylitis", "prtee", ("ionto+exercise", "exercise"),
+    ...                covariance="unstructured")
+    Traceback (most recent call last):
+    ...
+    data_schemas.errors.InputError: covariance is an option of method 'mmrm' (the MMRM's \
+covariance structure), not of 'ancova': add --method mmrm or leave --covariance out
     >>> ComparisonSpec("knee", "prtee", ("ionto+exercise", "exercise"))
     Traceback (most recent call last):
     ...
@@ -71,10 +81,16 @@ class ComparisonSpec:
     per_protocol: bool = False
     intention_to_treat: bool = False
     adjust_for: tuple[str, ...] | None = None
+    covariance: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.covariance is not None and self.method != "mmrm":
+            raise InputError(
+                f"covariance is an option of method 'mmrm' (the MMRM's covariance structure), "
+                f"not of {self.method!r}: add --method mmrm or leave --covariance out"
+            )
         arms = (self.arms,) if isinstance(self.arms, str) else tuple(self.arms)
         if len(arms) != 2:
             raise InputError(
